@@ -1,0 +1,1 @@
+"""Backend-agnostic numerical building blocks (NumPy or CuPy); imports nothing of overparam."""

@@ -1,0 +1,112 @@
+"""One array namespace for NumPy or CuPy.
+
+The backend is chosen by the arrays passed in, or by an explicit ``backend=`` argument
+("numpy" or "cupy"). Everything defaults to float64.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+BACKENDS = ("numpy", "cupy")
+
+
+def _cupy() -> ModuleType | None:
+    try:
+        import cupy
+    except ImportError:
+        return None
+    return cupy
+
+
+def cupy_available() -> bool:
+    """True when CuPy imports and at least one CUDA device is visible."""
+    cp = _cupy()
+    if cp is None:
+        return False
+    try:
+        return cp.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def get_xp(*arrays: Any, backend: str | None = None) -> ModuleType:
+    """The array module (``numpy`` or ``cupy``) for ``arrays`` or for ``backend``.
+
+    An explicit ``backend`` wins; otherwise any CuPy array among ``arrays`` selects CuPy.
+    Mixing is not allowed silently: an explicit ``backend="numpy"`` with CuPy arrays raises.
+    """
+    cp = _cupy()
+    has_cupy_array = cp is not None and any(isinstance(a, cp.ndarray) for a in arrays)
+    if backend is None:
+        return cp if has_cupy_array else np
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    if backend == "numpy":
+        if has_cupy_array:
+            raise TypeError("backend='numpy' was requested but a CuPy array was passed")
+        return np
+    if cp is None:
+        raise ValueError("backend='cupy' needs CuPy: pip install 'overparam[gpu]'")
+    return cp
+
+
+def to_numpy(a: Any) -> np.ndarray:
+    """A NumPy copy (or view) of ``a``, whichever backend it lives on."""
+    cp = _cupy()
+    if cp is not None and isinstance(a, cp.ndarray):
+        return cp.asnumpy(a)
+    return np.asarray(a)
+
+
+def as_float_array(
+    a: Any,
+    name: str,
+    *,
+    xp: ModuleType | None = None,
+    ndim: int | tuple[int, ...] | None = None,
+    dtype: Any = None,
+) -> Any:
+    """``a`` as a finite floating array on ``xp`` (float64 unless ``dtype`` says otherwise).
+
+    Raises ``ValueError`` naming ``name`` when ``a`` holds NaN/inf, is empty, or has the wrong
+    number of dimensions; ``TypeError`` when it is not numeric.
+    """
+    xp = xp if xp is not None else get_xp(a)
+    dtype = xp.float64 if dtype is None else dtype
+    try:
+        arr = xp.asarray(a, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name}: expected a numeric array, got {type(a).__name__}") from exc
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if arr.ndim not in allowed:
+            raise ValueError(f"{name}: expected {' or '.join(map(str, allowed))} dimensions, "
+                             f"got shape {tuple(arr.shape)}")
+    if arr.size == 0:
+        raise ValueError(f"{name}: expected a non-empty array, got shape {tuple(arr.shape)}")
+    if not bool(xp.all(xp.isfinite(arr))):
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    return arr
+
+
+def unit_roundoff(dtype: Any) -> float:
+    """The unit roundoff u = eps/2 of a floating dtype (2**-53 for float64)."""
+    return float(np.finfo(np.dtype(str(np.dtype(dtype)))).eps) / 2.0
+
+
+def default_rng(seed: int | np.random.Generator | None, xp: ModuleType = np) -> Any:
+    """A random Generator on ``xp`` from an integer seed (or a Generator passed through).
+
+    ``None`` is refused: every random draw in overparam comes from an explicit seed.
+    """
+    if seed is None:
+        raise ValueError("seed: an explicit integer seed or Generator is required")
+    if xp is np:
+        return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if isinstance(seed, np.random.Generator):
+        seed = int(seed.integers(2**63 - 1))
+    return xp.random.default_rng(seed)

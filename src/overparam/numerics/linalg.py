@@ -1,0 +1,125 @@
+"""Linear algebra for the gradient-descent limits of least squares (IC App. C, App. D).
+
+All functions take NumPy or CuPy arrays and return arrays on the same backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from overparam.numerics.backend import as_float_array, get_xp, unit_roundoff
+
+
+@dataclass(frozen=True)
+class RankInfo:
+    """Numerical rank of a matrix and how it was decided.
+
+    ``threshold`` is ``max(shape) * eps * sigma_max`` (NumPy's ``matrix_rank`` default, the
+    standard backward-error threshold for float SVD); singular values at or below it count
+    as zero.
+    """
+
+    rank: int
+    singular_values: Any
+    threshold: float
+    rule: str = "max(N, D) * eps(dtype) * sigma_max"
+
+    @property
+    def condition(self) -> float:
+        """sigma_max / sigma_rank (the conditioning on the range), inf for the zero matrix."""
+        if self.rank == 0:
+            return float("inf")
+        s = self.singular_values
+        return float(s[0] / s[self.rank - 1])
+
+
+def numerical_rank(X: Any) -> RankInfo:
+    """Numerical rank of a 2-D array ``X`` (N, D) from its singular values (see RankInfo)."""
+    xp = get_xp(X)
+    X = as_float_array(X, "X", xp=xp, ndim=2)
+    s = xp.linalg.svd(X, compute_uv=False)
+    eps = 2.0 * unit_roundoff(X.dtype)
+    threshold = float(max(X.shape) * eps * float(s[0]))
+    rank = int(xp.sum(s > threshold))
+    return RankInfo(rank=rank, singular_values=s, threshold=threshold)
+
+
+def _check_system(X: Any, Y: Any, W0: Any | None) -> tuple[Any, Any, Any, Any]:
+    xp = get_xp(X, Y, *([] if W0 is None else [W0]))
+    X = as_float_array(X, "X", xp=xp, ndim=2)
+    Y = as_float_array(Y, "Y", xp=xp, ndim=(1, 2))
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError(f"Y: expected {X.shape[0]} rows to match X {tuple(X.shape)}, "
+                         f"got shape {tuple(Y.shape)}")
+    if W0 is not None:
+        W0 = as_float_array(W0, "W0", xp=xp, ndim=Y.ndim)
+        expected = (X.shape[1],) + tuple(Y.shape[1:])
+        if tuple(W0.shape) != expected:
+            raise ValueError(f"W0: expected shape {expected}, got {tuple(W0.shape)}")
+    return xp, X, Y, W0
+
+
+def gd_limit_least_squares(X: Any, Y: Any, W0: Any) -> Any:
+    """Limit of gradient descent on ½‖XW − Y‖² from ``W0``, for any rank of ``X``.
+
+    GD moves W only inside W0 + range(Xᵀ) and converges (for a stable step) to the
+    least-squares solution in that affine set: W∞ = W0 + X⁺(Y − X W0). IC Lemmas 1 and 2
+    (App. D) are its full-rank special cases.
+
+    Shapes: X (N, D), Y (N, d) or (N,), W0 (D, d) or (D,). Returns W∞ with W0's shape.
+    The pseudo-inverse is applied through an SVD truncated at ``numerical_rank``'s threshold.
+    """
+    xp, X, Y, W0 = _check_system(X, Y, W0)
+    info = numerical_rank(X)
+    U, s, Vt = xp.linalg.svd(X, full_matrices=False)
+    r = info.rank
+    R = Y - X @ W0
+    coeff = (U[:, :r].T @ R) / (s[:r] if R.ndim == 1 else s[:r, None])
+    return W0 + Vt[:r].T @ coeff
+
+
+def lemma1_limit(X: Any, Y: Any, W0: Any) -> Any:
+    """IC Lemma 1 (App. D): for N ≤ D and rank X = N, GD on ½‖XW − Y‖² from W0 converges to
+    W0 + Xᵀ(XXᵀ)⁻¹(Y − XW0).
+
+    Shapes: X (N, D), Y (N, d), W0 (D, d). Raises ValueError when N > D or X is numerically
+    rank-deficient (the Gram matrix XXᵀ would be singular).
+    """
+    xp, X, Y, W0 = _check_system(X, Y, W0)
+    N, D = X.shape
+    if N > D:
+        raise ValueError(f"X: Lemma 1 needs N <= D, got N={N}, D={D} (use lemma2_limit)")
+    info = numerical_rank(X)
+    if info.rank < N:
+        raise ValueError(f"X: Lemma 1 needs rank X = N = {N}, numerical rank is {info.rank} "
+                         f"(threshold {info.threshold:.3g}); XXᵀ is singular")
+    return W0 + X.T @ xp.linalg.solve(X @ X.T, Y - X @ W0)
+
+
+def lemma2_limit(X: Any, Y: Any) -> Any:
+    """IC Lemma 2 (App. D): for N > D and rank X = D, GD on ½‖XW − Y‖² converges to
+    (XᵀX)⁻¹XᵀY whatever W0 is.
+
+    Shapes: X (N, D), Y (N, d). Raises ValueError when N ≤ D or X is numerically
+    rank-deficient (XᵀX would be singular).
+    """
+    xp, X, Y, _ = _check_system(X, Y, None)
+    N, D = X.shape
+    if N <= D:
+        raise ValueError(f"X: Lemma 2 needs N > D, got N={N}, D={D} (use lemma1_limit)")
+    info = numerical_rank(X)
+    if info.rank < D:
+        raise ValueError(f"X: Lemma 2 needs rank X = D = {D}, numerical rank is {info.rank} "
+                         f"(threshold {info.threshold:.3g}); XᵀX is singular")
+    return xp.linalg.solve(X.T @ X, X.T @ Y)
+
+
+def project_onto_span(v: Any, X: Any) -> Any:
+    """Orthogonal projection of the rows of ``v`` (n, d) or a vector (d,) onto span{X}, X (d,).
+
+    Normalises X first so that tiny or huge X neither underflow nor overflow in ‖X‖².
+    """
+    xp = get_xp(v, X)
+    u = X / xp.linalg.norm(X)
+    return (v @ u)[..., None] * u if v.ndim == 2 else (v @ u) * u

@@ -1,0 +1,160 @@
+"""First-order optimizers as pure update rules over a dict of parameter arrays.
+
+Each optimizer has ``init(params) -> state`` and
+``update(params, grads, lr, state) -> (new_params, new_state)``; nothing is mutated in place,
+so a caller can keep any iterate. Conventions follow the common deep-learning libraries
+(momentum as in SGD with a velocity buffer, IC App. A's "SGD with momentum 0.9").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from overparam.numerics.backend import get_xp
+
+Params = dict[str, Any]
+
+
+def _zeros_like(params: Params) -> Params:
+    return {k: get_xp(v).zeros_like(v) for k, v in params.items()}
+
+
+@dataclass(frozen=True)
+class GradientDescent:
+    """Plain gradient descent: w ← w − η g."""
+
+    name: str = "gd"
+
+    def init(self, params: Params) -> dict:
+        return {}
+
+    def update(self, params: Params, grads: Params, lr: float, state: dict):
+        return {k: params[k] - lr * grads[k] for k in params}, state
+
+
+@dataclass(frozen=True)
+class Momentum:
+    """Heavy-ball momentum (v ← βv + g; w ← w − ηv) or, with ``nesterov``, Nesterov's
+    variant (v ← βv + g; w ← w − η(g + βv)). Updates stay in the span of past gradients."""
+
+    beta: float = 0.9
+    nesterov: bool = False
+
+    @property
+    def name(self) -> str:
+        return "nesterov" if self.nesterov else "momentum"
+
+    def init(self, params: Params) -> dict:
+        return {"v": _zeros_like(params)}
+
+    def update(self, params: Params, grads: Params, lr: float, state: dict):
+        v = {k: self.beta * state["v"][k] + grads[k] for k in params}
+        if self.nesterov:
+            new = {k: params[k] - lr * (grads[k] + self.beta * v[k]) for k in params}
+        else:
+            new = {k: params[k] - lr * v[k] for k in params}
+        return new, {"v": v}
+
+
+@dataclass(frozen=True)
+class Adam:
+    """Adam (Kingma & Ba 2015) with bias correction; ``amsgrad`` is not offered."""
+
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    name: str = "adam"
+
+    def init(self, params: Params) -> dict:
+        return {"m": _zeros_like(params), "s": _zeros_like(params), "t": 0}
+
+    def update(self, params: Params, grads: Params, lr: float, state: dict):
+        t = state["t"] + 1
+        m = {k: self.beta1 * state["m"][k] + (1 - self.beta1) * grads[k] for k in params}
+        s = {k: self.beta2 * state["s"][k] + (1 - self.beta2) * grads[k] ** 2 for k in params}
+        c1, c2 = 1 - self.beta1**t, 1 - self.beta2**t
+        new = {}
+        for k in params:
+            xp = get_xp(params[k])
+            new[k] = params[k] - lr * (m[k] / c1) / (xp.sqrt(s[k] / c2) + self.eps)
+        return new, {"m": m, "s": s, "t": t}
+
+
+@dataclass(frozen=True)
+class Adamax:
+    """Adamax (Kingma & Ba 2015, Sec. 7): Adam with an infinity-norm second moment."""
+
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    name: str = "adamax"
+
+    def init(self, params: Params) -> dict:
+        return {"m": _zeros_like(params), "u": _zeros_like(params), "t": 0}
+
+    def update(self, params: Params, grads: Params, lr: float, state: dict):
+        t = state["t"] + 1
+        m = {k: self.beta1 * state["m"][k] + (1 - self.beta1) * grads[k] for k in params}
+        u = {}
+        new = {}
+        for k in params:
+            xp = get_xp(params[k])
+            u[k] = xp.maximum(self.beta2 * state["u"][k], xp.abs(grads[k]))
+            new[k] = params[k] - lr / (1 - self.beta1**t) * m[k] / (u[k] + self.eps)
+        return new, {"m": m, "u": u, "t": t}
+
+
+@dataclass(frozen=True)
+class Adagrad:
+    """Adagrad (Duchi et al. 2011): per-coordinate steps η / sqrt(Σ g²)."""
+
+    eps: float = 1e-10
+    name: str = "adagrad"
+
+    def init(self, params: Params) -> dict:
+        return {"s": _zeros_like(params)}
+
+    def update(self, params: Params, grads: Params, lr: float, state: dict):
+        s = {k: state["s"][k] + grads[k] ** 2 for k in params}
+        new = {}
+        for k in params:
+            xp = get_xp(params[k])
+            new[k] = params[k] - lr * grads[k] / (xp.sqrt(s[k]) + self.eps)
+        return new, {"s": s}
+
+
+@dataclass(frozen=True)
+class RMSprop:
+    """RMSprop (Tieleman & Hinton 2012): steps η / sqrt(running mean of g²)."""
+
+    rho: float = 0.99
+    eps: float = 1e-8
+    name: str = "rmsprop"
+
+    def init(self, params: Params) -> dict:
+        return {"s": _zeros_like(params)}
+
+    def update(self, params: Params, grads: Params, lr: float, state: dict):
+        s = {k: self.rho * state["s"][k] + (1 - self.rho) * grads[k] ** 2 for k in params}
+        new = {}
+        for k in params:
+            xp = get_xp(params[k])
+            new[k] = params[k] - lr * grads[k] / (xp.sqrt(s[k]) + self.eps)
+        return new, {"s": s}
+
+
+def make_optimizer(name: str, **kwargs: Any):
+    """An optimizer by name: gd, momentum, nesterov, adam, adamax, adagrad, rmsprop."""
+    table = {
+        "gd": GradientDescent,
+        "momentum": Momentum,
+        "nesterov": lambda **kw: Momentum(nesterov=True, **kw),
+        "adam": Adam,
+        "adamax": Adamax,
+        "adagrad": Adagrad,
+        "rmsprop": RMSprop,
+    }
+    if name not in table:
+        raise ValueError(f"optimizer: expected one of {sorted(table)}, got {name!r}")
+    return table[name](**kwargs)

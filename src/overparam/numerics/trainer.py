@@ -1,0 +1,162 @@
+"""The shared gradient-based training loop.
+
+A model is a dict of parameter arrays plus a function returning (loss, grads). The loop
+applies an optimizer with a step-size schedule and stops on convergence (gradient norm or
+loss target), on divergence (non-finite loss, or loss above ``divergence_factor`` times its
+initial value), or at ``max_steps``. A diverged run returns the last finite iterate, so no
+NaN ever leaves the trainer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from overparam.numerics.backend import get_xp
+
+Params = dict[str, Any]
+LossAndGrad = Callable[[Params], tuple[float, Params]]
+
+
+def params_norm(params: Params) -> float:
+    """Frobenius norm of all parameter arrays together."""
+    return math.sqrt(sum(float(get_xp(v).sum(v * v)) for v in params.values()))
+
+
+@dataclass
+class TrainResult:
+    """Outcome of ``train``.
+
+    ``status`` is "converged", "max_steps" or "diverged". ``losses`` holds the loss at every
+    recorded step (finite values only). ``max_param_norm`` and ``max_update_norm`` bound the
+    magnitudes the floating-point rounding analysis of a run needs.
+    """
+
+    params: Params
+    status: str
+    steps: int
+    losses: np.ndarray
+    initial_loss: float
+    final_loss: float
+    final_grad_norm: float
+    max_param_norm: float
+    max_update_norm: float
+    diverged_at: int | None = None
+    lrs: list[float] = field(default_factory=list)
+
+    @property
+    def converged(self) -> bool:
+        return self.status == "converged"
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == "diverged"
+
+
+def train(
+    params: Params,
+    loss_and_grad: LossAndGrad,
+    optimizer: Any,
+    schedule: Callable[[int], float],
+    *,
+    max_steps: int,
+    grad_tol: float = 0.0,
+    loss_tol: float | None = None,
+    divergence_factor: float = 1e8,
+    record_every: int = 1,
+    callback: Callable[[int, Params, float], None] | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Run ``optimizer`` on ``loss_and_grad`` from ``params`` for at most ``max_steps`` steps.
+
+    Args:
+        params: name → array (NumPy or CuPy); not modified.
+        loss_and_grad: params → (loss as float, grads with the same keys and shapes).
+        optimizer: an object with ``init`` and ``update`` (see ``optimizers``).
+        schedule: step index → learning rate (see ``schedules``).
+        max_steps: the step budget.
+        grad_tol: stop as converged once the gradient norm is ≤ this (0 disables).
+        loss_tol: stop as converged once the loss is ≤ this (None disables).
+        divergence_factor: declare divergence when the loss exceeds this × the initial loss
+            (or is not finite).
+        record_every: record the loss every this many steps.
+        callback: called as callback(step, params, loss) at each recorded step.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        TrainResult, with the final (or, after divergence, the last finite) parameters.
+    """
+    if max_steps < 0:
+        raise ValueError(f"max_steps: expected >= 0, got {max_steps}")
+    if not divergence_factor > 1:
+        raise ValueError(f"divergence_factor: expected > 1, got {divergence_factor}")
+    state = optimizer.init(params)
+    loss, grads = loss_and_grad(params)
+    loss = float(loss)
+    if not math.isfinite(loss):
+        raise ValueError("params: the initial loss is not finite")
+    initial = loss
+    limit = divergence_factor * max(initial, np.finfo(np.float64).tiny)
+    losses = [loss]
+    lrs: list[float] = []
+    max_param = params_norm(params)
+    max_update = 0.0
+    status, diverged_at, t = "max_steps", None, 0
+    bar = _bar(max_steps) if progress else None
+    try:
+        for t in range(max_steps):
+            gnorm = params_norm(grads)
+            if (grad_tol > 0 and gnorm <= grad_tol) or (loss_tol is not None and loss <= loss_tol):
+                status = "converged"
+                break
+            lr = float(schedule(t))
+            lrs.append(lr)
+            new_params, new_state = optimizer.update(params, grads, lr, state)
+            new_loss, new_grads = loss_and_grad(new_params)
+            new_loss = float(new_loss)
+            if not math.isfinite(new_loss) or new_loss > limit or not math.isfinite(
+                params_norm(new_params)
+            ):
+                status, diverged_at = "diverged", t + 1
+                break
+            max_update = max(max_update, params_norm(
+                {k: new_params[k] - params[k] for k in params}))
+            params, state, loss, grads = new_params, new_state, new_loss, new_grads
+            max_param = max(max_param, params_norm(params))
+            if (t + 1) % record_every == 0:
+                losses.append(loss)
+                if callback is not None:
+                    callback(t + 1, params, loss)
+            if bar is not None:
+                bar.update(1)
+        else:
+            t = max_steps
+            gnorm = params_norm(grads)
+            if (grad_tol > 0 and gnorm <= grad_tol) or (loss_tol is not None and loss <= loss_tol):
+                status = "converged"
+    finally:
+        if bar is not None:
+            bar.close()
+    return TrainResult(
+        params=params,
+        status=status,
+        steps=t if status != "diverged" else diverged_at - 1,
+        losses=np.asarray(losses),
+        initial_loss=initial,
+        final_loss=loss,
+        final_grad_norm=params_norm(grads),
+        max_param_norm=max_param,
+        max_update_norm=max_update,
+        diverged_at=diverged_at,
+        lrs=lrs,
+    )
+
+
+def _bar(total: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="step", leave=False, dynamic_ncols=True)

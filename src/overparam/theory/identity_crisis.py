@@ -1,0 +1,281 @@
+"""Identity Crisis (Zhang, Bengio, Hardt, Mozer, Singer, ICLR 2020): closed forms and
+constructions.
+
+- ``fcn1_predict`` / ``fcn1_limit_weights``: Theorem 1 (Sec. 3.1, proof App. C).
+- ``lemma1_limit``, ``lemma2_limit``, ``gd_limit_least_squares``: Lemmas 1–2 (App. D) and the
+  rank-agnostic limit they specialise.
+- identity realisations of App. B.1–B.3 and their forward passes.
+- ``param_count`` and ``TABLE1_PARAM_COUNTS``: Table 1 (App. M).
+- ``rho_image``: the test images of Sec. 3.2 with train–test correlation ρ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from overparam.numerics.backend import as_float_array, default_rng, get_xp
+from overparam.numerics.linalg import (
+    gd_limit_least_squares,
+    lemma1_limit,
+    lemma2_limit,
+    project_onto_span,
+)
+from overparam.numerics.patches import conv2d_same
+
+__all__ = [
+    "TABLE1_PARAM_COUNTS",
+    "cnn_forward",
+    "conv_identity_kernel",
+    "fcn1_limit_weights",
+    "fcn1_predict",
+    "fcn_forward",
+    "gd_limit_least_squares",
+    "lemma1_limit",
+    "lemma2_limit",
+    "linear_identity_weights",
+    "param_count",
+    "pearson_correlation",
+    "relu_cnn_identity_kernels",
+    "relu_fcn_identity_weights",
+    "rho_image",
+]
+
+
+def _check_fcn1(W0: Any, X: Any) -> tuple[Any, Any, Any]:
+    xp = get_xp(W0, X)
+    X = as_float_array(X, "X", xp=xp, ndim=1)
+    W0 = as_float_array(W0, "W0", xp=xp, ndim=2)
+    d = X.shape[0]
+    if tuple(W0.shape) != (d, d):
+        raise ValueError(f"W0: expected shape ({d}, {d}) to match X, got {tuple(W0.shape)}")
+    if not bool(xp.any(X != 0)):
+        raise ValueError("X: Theorem 1 needs a non-zero training example")
+    return xp, W0, X
+
+
+def fcn1_limit_weights(W0: Any, X: Any) -> Any:
+    """IC Theorem 1 (App. C): the limit of GD on ½‖WX − X‖² from W0,
+    W∞ = W0 + (X − W0X)Xᵀ/‖X‖².
+
+    Shapes: W0 (d, d), X (d,) non-zero. Returns W∞ (d, d) on the inputs' backend.
+    """
+    xp, W0, X = _check_fcn1(W0, X)
+    u = X / xp.linalg.norm(X)
+    return W0 + xp.outer(u - W0 @ u, u)
+
+
+def fcn1_predict(W0: Any, X: Any, x: Any) -> Any:
+    """IC Theorem 1, eq. (1): the trained one-layer linear net's prediction
+    f(x) = Π∥(x) + W0 Π⊥(x), Π∥ the projection onto span{X}, Π⊥ = I − Π∥.
+
+    Shapes: W0 (d, d), X (d,) non-zero, x (d,) or a batch (n, d). Returns f(x), shaped like x.
+    """
+    xp, W0, X = _check_fcn1(W0, X)
+    x = as_float_array(x, "x", xp=xp, ndim=(1, 2))
+    if x.shape[-1] != X.shape[0]:
+        raise ValueError(f"x: expected last dimension {X.shape[0]}, got shape {tuple(x.shape)}")
+    par = project_onto_span(x, X)
+    return par + (x - par) @ W0.T
+
+
+def linear_identity_weights(d: int, depth: int, *, hidden: int | None = None) -> list[np.ndarray]:
+    """IC App. B.1: weights of a depth-``depth`` linear net computing the identity on R^d.
+
+    Every layer is an identity; with ``hidden`` > d the hidden layers are padded identities
+    (hidden must be ≥ d: no bottleneck). Returns matrices W_l (out, in), applied as W_l x.
+    """
+    hidden = d if hidden is None else hidden
+    if d < 1 or depth < 1:
+        raise ValueError(f"d, depth: expected >= 1, got d={d}, depth={depth}")
+    if hidden < d:
+        raise ValueError(f"hidden: the construction needs hidden >= d = {d}, got {hidden}")
+    if depth == 1:
+        return [np.eye(d)]
+    return [np.eye(hidden, d)] + [np.eye(hidden)] * (depth - 2) + [np.eye(d, hidden)]
+
+
+def relu_fcn_identity_weights(d: int, depth: int) -> list[np.ndarray]:
+    """IC App. B.2: a depth-``depth`` (≥ 2) ReLU FCN with hidden width 2d computing the identity:
+    W1 = [I; −I], identities in between, W_L = [I, −I]. Returns matrices (out, in)."""
+    if d < 1 or depth < 2:
+        raise ValueError(f"d >= 1 and depth >= 2 needed, got d={d}, depth={depth}")
+    eye = np.eye(d)
+    return ([np.vstack([eye, -eye])] + [np.eye(2 * d)] * (depth - 2)
+            + [np.hstack([eye, -eye])])
+
+
+def fcn_forward(weights: list[Any], x: Any, *, activation: str = "relu") -> Any:
+    """Forward pass of a bias-free FCN: x ↦ W_L σ(… σ(W_1 x)), σ = ReLU or identity ("linear").
+
+    ``x`` is (d,) or a batch (n, d); no activation after the last layer.
+    """
+    xp = get_xp(x, *weights)
+    h = x
+    for i, W in enumerate(weights):
+        h = h @ xp.asarray(W).T
+        if activation == "relu" and i < len(weights) - 1:
+            h = xp.maximum(h, 0)
+    return h
+
+
+def conv_identity_kernel(kernel: tuple[int, int], channels: int) -> np.ndarray:
+    """IC App. B.3: the one-layer identity convolution — only the centre tap
+    (⌊K_H/2⌋, ⌊K_W/2⌋) is the C×C identity. Defined for odd kernels only, as the paper says.
+
+    Returns W (K_H, K_W, C, C) for ``conv2d_same``.
+    """
+    kh, kw = kernel
+    if kh < 1 or kw < 1 or kh % 2 == 0 or kw % 2 == 0:
+        raise ValueError(f"kernel: the centre-tap construction needs odd sizes, got {kernel}")
+    if channels < 1:
+        raise ValueError(f"channels: expected >= 1, got {channels}")
+    W = np.zeros((kh, kw, channels, channels))
+    W[kh // 2, kw // 2] = np.eye(channels)
+    return W
+
+
+def relu_cnn_identity_kernels(kernel: tuple[int, int], channels: int, depth: int) -> list:
+    """IC App. B.3: a depth-``depth`` (≥ 2) ReLU CNN with 2C hidden channels computing the
+    identity: the first layer splits x into (x⁺, x⁻) with centre taps [I, −I], middle layers
+    are centre-tap identities on 2C channels, the last recombines with [I; −I]."""
+    if depth < 2:
+        raise ValueError(f"depth: expected >= 2, got {depth}")
+    C = channels
+    first = conv_identity_kernel(kernel, 2 * C)[:, :, :C, :].copy()
+    first[kernel[0] // 2, kernel[1] // 2] = np.hstack([np.eye(C), -np.eye(C)])
+    last = conv_identity_kernel(kernel, 2 * C)[:, :, :, :C].copy()
+    last[kernel[0] // 2, kernel[1] // 2] = np.vstack([np.eye(C), -np.eye(C)])
+    return [first] + [conv_identity_kernel(kernel, 2 * C)] * (depth - 2) + [last]
+
+
+def cnn_forward(kernels: list[Any], image: Any, *, activation: str = "relu") -> Any:
+    """Forward pass of a bias-free stride-1 "same" CNN on one image (H, W, C); no activation
+    after the last layer."""
+    xp = get_xp(image)
+    h = image
+    for i, K in enumerate(kernels):
+        h = conv2d_same(h, xp.asarray(K))
+        if activation == "relu" and i < len(kernels) - 1:
+            h = xp.maximum(h, 0)
+    return h
+
+
+def param_count(
+    arch: str,
+    depth: int,
+    *,
+    hidden: int | None = None,
+    channels: int | None = None,
+    kernel: int | tuple[int, int] | None = None,
+    input_shape: tuple[int, int, int] = (28, 28, 1),
+) -> int:
+    """Number of weights (no biases) of IC's architectures, counted as Table 1 (App. M) does.
+
+    ``arch="fcn"``: ``depth`` weight layers, hidden width ``hidden`` (default 2048, App. A),
+    input and output size H·W·C; depth 1 is the single D×D layer.
+    ``arch="cnn"``: ``depth`` convolution layers with a K×K ``kernel`` (default 5) and
+    ``channels`` hidden channels (default 128), input and output channels C.
+    """
+    if depth < 1:
+        raise ValueError(f"depth: expected >= 1, got {depth}")
+    H, W, C = input_shape
+    if arch == "fcn":
+        D = H * W * C
+        h = 2048 if hidden is None else hidden
+        if h < 1:
+            raise ValueError(f"hidden: expected >= 1, got {h}")
+        return D * D if depth == 1 else 2 * D * h + (depth - 2) * h * h
+    if arch == "cnn":
+        kh, kw = (5, 5) if kernel is None else (
+            (kernel, kernel) if isinstance(kernel, int) else tuple(kernel))
+        c = 128 if channels is None else channels
+        if kh < 1 or kw < 1 or c < 1:
+            raise ValueError(f"kernel, channels: expected >= 1, got {kernel}, {channels}")
+        taps = kh * kw
+        return taps * C * C if depth == 1 else taps * (2 * C * c + (depth - 2) * c * c)
+    raise ValueError(f"arch: expected 'fcn' or 'cnn', got {arch!r}")
+
+
+def _cnn_rows(kernel: int, channels: int, counts: dict[int, int]) -> list:
+    return [("cnn", d, {"kernel": kernel, "channels": channels}, n) for d, n in counts.items()]
+
+
+#: IC Table 1 (App. M), transcribed from the paper: (arch, depth, keyword arguments, count).
+TABLE1_PARAM_COUNTS: list[tuple[str, int, dict, int]] = (
+    [("fcn", d, {"hidden": 784}, n) for d, n in {
+        1: 614_656, 2: 1_229_312, 4: 2_458_624, 6: 3_687_936, 8: 4_917_248,
+        10: 6_146_560}.items()]
+    + [("fcn", d, {"hidden": 2048}, n) for d, n in {
+        2: 3_211_264, 4: 11_599_872, 6: 19_988_480, 8: 28_377_088, 10: 36_765_696}.items()]
+    + _cnn_rows(5, 3, {
+        1: 25, 3: 375, 5: 825, 6: 1_050, 7: 1_275, 8: 1_500, 9: 1_725, 10: 1_950,
+        11: 2_175, 12: 2_400, 13: 2_625, 14: 2_850, 15: 3_075, 16: 3_300, 17: 3_525,
+        19: 3_975, 20: 4_200, 24: 5_100})
+    + _cnn_rows(5, 128, {
+        1: 25, 3: 416_000, 5: 1_235_200, 6: 1_644_800, 7: 2_054_400, 8: 2_464_000,
+        9: 2_873_600, 10: 3_283_200, 11: 3_692_800, 12: 4_102_400, 13: 4_512_000,
+        14: 4_921_600, 15: 5_331_200, 16: 5_740_800, 17: 6_150_400, 19: 6_969_600,
+        20: 7_379_200, 24: 9_017_600})
+    + _cnn_rows(5, 1024, {
+        5: 78_694_400, 7: 131_123_200, 12: 262_195_200, 14: 314_624_000, 20: 471_910_400})
+    + _cnn_rows(7, 3, {
+        1: 49, 3: 735, 5: 1_617, 6: 2_058, 7: 2_499, 8: 2_940, 9: 3_381, 10: 3_822,
+        11: 4_263, 12: 4_704, 13: 5_145, 14: 5_586, 15: 6_027, 16: 6_468, 17: 6_909,
+        19: 7_791, 20: 8_232, 24: 9_996})
+    + _cnn_rows(7, 128, {
+        1: 49, 3: 815_360, 5: 2_420_992, 6: 3_223_808, 7: 4_026_624, 8: 4_829_440,
+        9: 5_632_256, 10: 6_435_072, 11: 7_237_888, 12: 8_040_704, 13: 8_843_520,
+        14: 9_646_336, 15: 10_449_152, 16: 11_251_968, 17: 12_054_784, 19: 13_660_416,
+        20: 14_463_232, 24: 17_674_496})
+    + _cnn_rows(7, 1024, {
+        5: 154_241_024, 7: 257_001_472, 12: 513_902_592, 14: 616_663_040, 20: 924_944_384})
+    + [("cnn", 5, {"kernel": k, "channels": 128}, n) for k, n in {
+        9: 4_002_048, 13: 8_349_952, 17: 14_278_912, 25: 30_880_000, 29: 41_552_128,
+        57: 160_526_592}.items()]
+)
+
+
+def pearson_correlation(a: Any, b: Any) -> float:
+    """Pearson correlation of two images, flattened (the "correlation" of IC Sec. 3.2)."""
+    xp = get_xp(a, b)
+    a = xp.ravel(xp.asarray(a, dtype=xp.float64))
+    b = xp.ravel(xp.asarray(b, dtype=xp.float64))
+    a = a - a.mean()
+    b = b - b.mean()
+    na, nb = xp.linalg.norm(a), xp.linalg.norm(b)
+    if float(na) == 0 or float(nb) == 0:
+        raise ValueError("a, b: the correlation of a constant image is undefined")
+    return float((a / na) @ (b / nb))
+
+
+def rho_image(X: Any, rho: float, *, seed: int | np.random.Generator) -> Any:
+    """A test image with Pearson correlation ``rho`` to the training image ``X`` and norm ‖X‖
+    (IC Sec. 3.2): (1) sample random pixels R ~ N(0, 1); (2) add αX with α chosen so that
+    corr(R + αX, X) = ρ; (3) rescale to ‖X‖. ρ = 1 returns X itself (the α → ∞ limit).
+
+    Writing R_c = a·X̂ + R⊥ with X̂ the unit centred X, corr(R + αX, X) = t/√(t² + ‖R⊥‖²) for
+    t = a + α‖X_c‖, so α = (ρ‖R⊥‖/√(1 − ρ²) − a)/‖X_c‖.
+
+    Shapes: X any shape, not constant; ρ ∈ [0, 1]. Returns an array shaped like X.
+    """
+    xp = get_xp(X)
+    X = as_float_array(X, "X", xp=xp)
+    if not 0.0 <= float(rho) <= 1.0:
+        raise ValueError(f"rho: expected a correlation in [0, 1], got {rho}")
+    xc = X.ravel() - X.mean()
+    nxc = xp.linalg.norm(xc)
+    if float(nxc) == 0.0:
+        raise ValueError("X: a constant image has no defined correlation")
+    if float(rho) == 1.0:
+        return X.copy()
+    rng = default_rng(seed, xp)
+    R = rng.standard_normal(X.shape)
+    rc = R.ravel() - R.mean()
+    xhat = xc / nxc
+    a = rc @ xhat
+    perp = xp.linalg.norm(rc - a * xhat)
+    alpha = (rho * perp / np.sqrt(1.0 - rho * rho) - a) / nxc
+    img = R + alpha * X
+    return img * (xp.linalg.norm(X) / xp.linalg.norm(img))
