@@ -6,6 +6,7 @@ The backend is chosen by the arrays passed in, or by an explicit ``backend=`` ar
 
 from __future__ import annotations
 
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -20,6 +21,12 @@ def _cupy() -> ModuleType | None:
     except ImportError:
         return None
     return cupy
+
+
+def _loaded_cupy() -> ModuleType | None:
+    # No CuPy array can exist unless CuPy was imported: checking sys.modules avoids a failing
+    # import on every call where CuPy is not installed.
+    return sys.modules.get("cupy")
 
 
 def cupy_available() -> bool:
@@ -39,7 +46,7 @@ def get_xp(*arrays: Any, backend: str | None = None) -> ModuleType:
     An explicit ``backend`` wins; otherwise any CuPy array among ``arrays`` selects CuPy.
     Mixing is not allowed silently: an explicit ``backend="numpy"`` with CuPy arrays raises.
     """
-    cp = _cupy()
+    cp = _loaded_cupy()
     has_cupy_array = cp is not None and any(isinstance(a, cp.ndarray) for a in arrays)
     if backend is None:
         return cp if has_cupy_array else np
@@ -49,6 +56,7 @@ def get_xp(*arrays: Any, backend: str | None = None) -> ModuleType:
         if has_cupy_array:
             raise TypeError("backend='numpy' was requested but a CuPy array was passed")
         return np
+    cp = _cupy()
     if cp is None:
         raise ValueError("backend='cupy' needs CuPy: pip install 'overparam[gpu]'")
     return cp
@@ -56,7 +64,7 @@ def get_xp(*arrays: Any, backend: str | None = None) -> ModuleType:
 
 def to_numpy(a: Any) -> np.ndarray:
     """A NumPy copy (or view) of ``a``, whichever backend it lives on."""
-    cp = _cupy()
+    cp = _loaded_cupy()
     if cp is not None and isinstance(a, cp.ndarray):
         return cp.asnumpy(a)
     return np.asarray(a)

@@ -115,11 +115,16 @@ def lemma2_limit(X: Any, Y: Any) -> Any:
     return xp.linalg.solve(X.T @ X, X.T @ Y)
 
 
-def project_onto_span(v: Any, X: Any) -> Any:
-    """Orthogonal projection of the rows of ``v`` (n, d) or a vector (d,) onto span{X}, X (d,).
+def unit_vector(X: Any) -> Any:
+    """X/‖X‖ for a non-zero vector, scaled by max|X| first: ‖X‖ itself underflows to 0 for
+    X of magnitude ~1e-161 and overflows for ~1e155, while X/‖X‖ is always representable."""
+    xp = get_xp(X)
+    Xs = X / xp.max(xp.abs(X))
+    return Xs / xp.linalg.norm(Xs)
 
-    Normalises X first so that tiny or huge X neither underflow nor overflow in ‖X‖².
-    """
-    xp = get_xp(v, X)
-    u = X / xp.linalg.norm(X)
+
+def project_onto_span(v: Any, X: Any) -> Any:
+    """Orthogonal projection of the rows of ``v`` (n, d) or a vector (d,) onto span{X}, X (d,)
+    non-zero (through ``unit_vector``, so any non-zero magnitude works)."""
+    u = unit_vector(X)
     return (v @ u)[..., None] * u if v.ndim == 2 else (v @ u) * u

@@ -21,6 +21,7 @@ from overparam.numerics.linalg import (
     lemma1_limit,
     lemma2_limit,
     project_onto_span,
+    unit_vector,
 )
 from overparam.numerics.patches import conv2d_same
 
@@ -40,6 +41,7 @@ __all__ = [
     "relu_cnn_identity_kernels",
     "relu_fcn_identity_weights",
     "rho_image",
+    "rho_mixture",
 ]
 
 
@@ -62,7 +64,7 @@ def fcn1_limit_weights(W0: Any, X: Any) -> Any:
     Shapes: W0 (d, d), X (d,) non-zero. Returns W∞ (d, d) on the inputs' backend.
     """
     xp, W0, X = _check_fcn1(W0, X)
-    u = X / xp.linalg.norm(X)
+    u = unit_vector(X)
     return W0 + xp.outer(u - W0 @ u, u)
 
 
@@ -250,17 +252,17 @@ def pearson_correlation(a: Any, b: Any) -> float:
     return float((a / na) @ (b / nb))
 
 
-def rho_image(X: Any, rho: float, *, seed: int | np.random.Generator) -> Any:
-    """A test image with Pearson correlation ``rho`` to the training image ``X`` and norm ‖X‖
-    (IC Sec. 3.2): (1) sample random pixels R ~ N(0, 1); (2) add αX with α chosen so that
-    corr(R + αX, X) = ρ; (3) rescale to ‖X‖. ρ = 1 returns X itself (the α → ∞ limit).
+def rho_mixture(X: Any, rho: float, noise: Any) -> Any:
+    """IC Sec. 3.2's steps (2)–(3) for given random pixels ``noise`` (shaped like X): the image
+    (noise + αX)·‖X‖/‖noise + αX‖ with α chosen so its Pearson correlation to X is ``rho``.
 
-    Writing R_c = a·X̂ + R⊥ with X̂ the unit centred X, corr(R + αX, X) = t/√(t² + ‖R⊥‖²) for
-    t = a + α‖X_c‖, so α = (ρ‖R⊥‖/√(1 − ρ²) − a)/‖X_c‖.
+    Writing noise_c = a·X̂ + R⊥ (X̂ the unit centred X), corr(noise + αX, X) = t/√(t² + ‖R⊥‖²)
+    with t = a + α‖X_c‖, hence α = (ρ‖R⊥‖/√(1 − ρ²) − a)/‖X_c‖. ρ = 1 returns X (α → ∞).
 
-    Shapes: X any shape, not constant; ρ ∈ [0, 1]. Returns an array shaped like X.
+    Raises ValueError for a constant X (correlation undefined), ρ ∉ [0, 1], or noise with no
+    component outside span{1, X} when ρ < 1 (no α reaches ρ).
     """
-    xp = get_xp(X)
+    xp = get_xp(X, noise)
     X = as_float_array(X, "X", xp=xp)
     if not 0.0 <= float(rho) <= 1.0:
         raise ValueError(f"rho: expected a correlation in [0, 1], got {rho}")
@@ -270,12 +272,24 @@ def rho_image(X: Any, rho: float, *, seed: int | np.random.Generator) -> Any:
         raise ValueError("X: a constant image has no defined correlation")
     if float(rho) == 1.0:
         return X.copy()
-    rng = default_rng(seed, xp)
-    R = rng.standard_normal(X.shape)
+    R = as_float_array(noise, "noise", xp=xp)
+    if R.shape != X.shape:
+        raise ValueError(f"noise: expected shape {tuple(X.shape)}, got {tuple(R.shape)}")
     rc = R.ravel() - R.mean()
     xhat = xc / nxc
     a = rc @ xhat
     perp = xp.linalg.norm(rc - a * xhat)
+    if float(perp) == 0.0:
+        raise ValueError("noise: has no component outside span{1, X}; no α gives ρ < 1")
     alpha = (rho * perp / np.sqrt(1.0 - rho * rho) - a) / nxc
     img = R + alpha * X
     return img * (xp.linalg.norm(X) / xp.linalg.norm(img))
+
+
+def rho_image(X: Any, rho: float, *, seed: int | np.random.Generator) -> Any:
+    """A test image with Pearson correlation ``rho`` ∈ [0, 1] to the training image ``X`` and
+    norm ‖X‖ (IC Sec. 3.2): random pixels R ~ N(0, 1) drawn from ``seed``, then
+    ``rho_mixture(X, rho, R)``. Shapes: X any shape, not constant; returns X's shape."""
+    xp = get_xp(X)
+    X = as_float_array(X, "X", xp=xp)
+    return rho_mixture(X, rho, default_rng(seed, xp).standard_normal(X.shape))

@@ -1,0 +1,1 @@
+"""Claims, evidence, verdicts, the counterexample search, hypothesis strategies, reports."""

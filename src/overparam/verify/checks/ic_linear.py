@@ -1,0 +1,541 @@
+"""IC Theorem 1 and Lemmas 1–2 (and the rank-agnostic limit they specialise): closed form vs
+our trainer, a counterexample search over the whole domain, symbolic identities."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import mpmath
+import numpy as np
+import sympy
+from hypothesis import strategies as st
+
+from overparam.numerics.backend import to_numpy, unit_roundoff
+from overparam.numerics.linalg import numerical_rank
+from overparam.numerics.optimizers import Adagrad, Adam, GradientDescent, RMSprop
+from overparam.numerics.schedules import Constant
+from overparam.theory import identity_crisis as ic
+from overparam.verify import strategies as ost
+from overparam.verify.gd_checks import GD_CONFIGS, GDConfig, compare_run, stable_lr
+from overparam.verify.gd_checks import train_least_squares as train_ls
+from overparam.verify.precision import (
+    mp_gd_least_squares,
+    mp_norm,
+    to_mp,
+    to_rational,
+    with_precision,
+)
+from overparam.verify.registry import Claim, Context
+from overparam.verify.search import search_counterexample
+from overparam.verify.types import OBSERVATION, Evidence
+
+MODULE = "overparam.theory.identity_crisis"
+#: Target size of the contracted initial error; the step count follows from it.
+TARGET_CONTRACTION = 1e-17
+#: A run is informative when its tolerance is at most this fraction of how far GD moves.
+INFORMATIVE = 1e-2
+
+
+def _steps_for(rate: float, cap: int) -> int:
+    """Steps T with rate**T ≤ TARGET_CONTRACTION, at most ``cap``."""
+    if rate <= 0:
+        return 1
+    if rate >= 1:
+        return cap
+    return max(1, min(cap, math.ceil(math.log(TARGET_CONTRACTION) / math.log(rate))))
+
+
+def _gd_rate(X: np.ndarray, c: float) -> float:
+    """Per-step contraction of plain GD with η = c/λ_max over the non-zero spectrum of XᵀX."""
+    info = numerical_rank(X)
+    if info.rank == 0:
+        return 0.0
+    s = to_numpy(info.singular_values)[: info.rank]
+    lam = (s / s[0]) ** 2
+    return float(np.max(np.abs(1 - c * lam)))
+
+
+# ---------------------------------------------------------------------------------- problems
+# A "problem" is (X, Y, W0) for ½‖XW − Y‖² plus its closed-form limit. Theorem 1's loss
+# ½‖WX − X‖² is ½‖XᵀWᵀ − Xᵀ‖²: training Wᵀ in that form is the same gradient descent.
+
+
+def _thm1_problem(W0: np.ndarray, X: np.ndarray):
+    return X[None, :], X[None, :], W0.T, ic.fcn1_limit_weights(W0, X).T
+
+
+def _random_thm1(rng: np.random.Generator, dmax: int):
+    d = int(rng.integers(2, dmax + 1))
+    X = rng.standard_normal(d) * 10 ** rng.uniform(-2, 2)
+    W0 = rng.standard_normal((d, d)) / math.sqrt(d)
+    return W0, X
+
+
+def _random_full_rank(rng: np.random.Generator, wide: bool, dmax: int):
+    a = int(rng.integers(1, dmax - 1))
+    b = int(rng.integers(a + 2, dmax + 1))
+    n, dim = (a, b) if wide else (b, a)
+    X = rng.standard_normal((n, dim))
+    k = int(rng.integers(1, 4))
+    return X, rng.standard_normal((n, k)), rng.standard_normal((dim, k)) / math.sqrt(dim)
+
+
+def _random_rank_deficient(rng: np.random.Generator, dmax: int):
+    n, dim = (int(v) for v in rng.integers(2, dmax + 1, size=2))
+    r = int(rng.integers(1, min(n, dim)))
+    X = rng.standard_normal((n, r)) @ rng.standard_normal((r, dim))
+    k = int(rng.integers(1, 4))
+    return X, rng.standard_normal((n, k)), rng.standard_normal((dim, k))
+
+
+# ------------------------------------------------------------------- closed form vs training
+
+
+def _training_evidence(problems: list, steps: int, label: str) -> list[Evidence]:
+    """GD, momentum + IC schedule, Nesterov against the closed form on each problem; adaptive
+    optimizers as an observation."""
+    runs, worst, uninformative = [], 0.0, 0
+    for X, Y, W0, W_lim in problems:
+        for config in GD_CONFIGS:
+            run = compare_run(X, Y, W0, W_lim, config, steps)
+            worst = max(worst, run["ratio"])
+            uninformative += run["tolerance"]["total"] > INFORMATIVE * max(run["movement"],
+                                                                           1e-300)
+            runs.append({k: v for k, v in run.items() if k != "W"})
+    if worst > 1:
+        verdict = "inconclusive"
+        detail = ("a trained network ended farther from the closed form than the derived "
+                  "tolerance; the counterexample search re-checks such cases at higher "
+                  "precision before any verdict of falsified")
+    elif uninformative:
+        verdict, detail = "inconclusive", (f"{uninformative} run(s) had a tolerance above "
+                                           f"{INFORMATIVE} × the distance GD moves")
+    else:
+        verdict, detail = "verified", "every run ended within its derived tolerance"
+    train_ev = Evidence(
+        kind="closed-form-vs-training", verdict=verdict,
+        metrics={"runs": len(runs), "worst_ratio_to_tolerance": worst,
+                 "worst_gap": max(r["gap"] for r in runs),
+                 "per_run": [{"optimizer": r["optimizer"], "steps": r["steps"],
+                              "status": r["status"], "gap": r["gap"],
+                              "tolerance": r["tolerance"]["total"]} for r in runs]},
+        tolerance={"rule": runs[0]["tolerance"]["rule"],
+                   "largest": max(r["tolerance"]["total"] for r in runs)},
+        details=f"{label}: {len(problems)} random instances × {len(GD_CONFIGS)} optimizers "
+                f"({', '.join(c.label for c in GD_CONFIGS)}), {steps} steps each; {detail}.")
+    return [train_ev, _adaptive_observation(problems, steps)]
+
+
+def _adaptive_observation(problems: list, steps: int) -> Evidence:
+    """Adam, Adagrad, RMSprop leave the span of the gradients: how far from the GD limit?"""
+    rows = []
+    for opt in (Adam(), Adagrad(), RMSprop()):
+        rel, off_span, losses = [], [], []
+        for X, Y, W0, W_lim in problems:
+            scale = float(np.abs(W_lim - W0).max()) or 1.0
+            result = train_ls(X, Y, W0, opt, Constant(0.01 * scale), steps)
+            W = to_numpy(result.params["W"])
+            move = float(np.linalg.norm(W_lim - W0)) or 1.0
+            rel.append(float(np.linalg.norm(W - W_lim)) / move)
+            # the part of W − W0 outside range(Xᵀ), where GD never moves
+            proj = np.linalg.pinv(X) @ X
+            off_span.append(float(np.linalg.norm((np.eye(len(proj)) - proj) @ (W - W0))) / move)
+            losses.append(result.final_loss)
+        rows.append({"optimizer": opt.name, "median_distance_to_gd_limit": float(np.median(rel)),
+                     "median_off_span_fraction": float(np.median(off_span)),
+                     "max_final_loss": float(np.max(losses))})
+    return Evidence(
+        kind="observation", verdict=OBSERVATION, metrics={"optimizers": rows, "steps": steps},
+        details="The theorem is about gradient descent; adaptive methods rescale coordinates "
+                "and so move W outside W0 + range(Xᵀ). Distances are relative to ‖W∞ − W0‖; "
+                "this does not vote in the verdict.")
+
+
+def _stability_evidence(problems: list, steps: int) -> Evidence:
+    """GD with η = c/λ_max converges for c < 2 and diverges for c > 2; divergence must be
+    detected and reported, never as NaN."""
+    rows, mismatches = [], 0
+    for X, Y, W0, _ in problems:
+        for c in (0.5, 1.9, 2.1, 3.5):
+            lr = stable_lr(X, c)
+            res = train_ls(X, Y, W0, GradientDescent(), Constant(lr), steps)
+            expect = "diverged" if c > 2 else "stable"
+            got = "diverged" if res.diverged else "stable"
+            mismatches += expect != got
+            rows.append({"c": c, "expected": expect, "status": res.status,
+                         "diverged_at": res.diverged_at, "final_loss": res.final_loss})
+    finite = all(math.isfinite(r["final_loss"]) for r in rows)
+    return Evidence(
+        kind="stability-limit", verdict="verified" if not mismatches and finite else "inconclusive",
+        metrics={"runs": len(rows), "mismatches": mismatches, "all_reported_finite": finite,
+                 "per_run": rows},
+        tolerance={"rule": "stable iff η·λ_max < 2 (plain GD on a quadratic); divergence = "
+                           "loss > 1e8 × initial or non-finite"},
+        details="Step sizes η = c/λ_max(XᵀX) for c ∈ {0.5, 1.9, 2.1, 3.5}.")
+
+
+# ------------------------------------------------------------------------ the search helpers
+
+
+def _float_step_representable(X: np.ndarray, c: float) -> bool:
+    """Whether η = c/λ_max and λ_max itself are normal float64 numbers; below that (e.g. X of
+    magnitude 1e-161, whose ‖X‖² underflows) float64 cannot run this GD at all."""
+    smax = float(np.linalg.norm(X, 2))
+    lam = smax * smax
+    return lam == 0.0 or (lam >= np.finfo(np.float64).tiny and math.isfinite(c / lam))
+
+
+def _ls_measure(X, Y, W0, W_lim, c, cap, limit_mp, x=None, predict=None):
+    steps = _steps_for(_gd_rate(X, c), cap)
+    if not _float_step_representable(X, c):
+        violated, metrics = _mp_confirm(X, Y, W0, c, cap, limit_mp)
+        ratio = metrics["gap"] / metrics["bound"]
+        return ratio, {**metrics, "c": c, "precision": "mpmath: float64 cannot represent "
+                       "this GD step (λ_max underflows or η overflows)"}
+    run = compare_run(X, Y, W0, W_lim, GDConfig("gd", lr_scale=c), steps)
+    ratio = run["ratio"]
+    metrics = {"gap": run["gap"], "tolerance": run["tolerance"]["total"], "steps": steps,
+               "c": c}
+    if predict is not None:
+        trained = to_numpy(run["W"]).T @ x
+        closed = to_numpy(predict)
+        u = unit_roundoff(np.float64)
+        xn = float(np.linalg.norm(x))
+        tol = run["tolerance"]["total"] * xn + 4 * (len(x) + 4) * u * (
+            1 + float(np.linalg.norm(W0))) * xn
+        pgap = float(np.linalg.norm(trained - closed))
+        metrics.update(prediction_gap=pgap, prediction_tolerance=tol)
+        ratio = max(ratio, pgap / tol if tol > 0 else (0.0 if pgap == 0 else math.inf))
+    return ratio, metrics
+
+
+def _mp_confirm(X, Y, W0, c, cap, limit_mp) -> tuple[bool, dict]:
+    """Re-run the same GD in mpmath (50 digits, η = c/λ_max computed there) and compare with
+    the closed form L computed exactly. Along each eigenvector v_i of XᵀX an exact GD error
+    shrinks by (1 − ηλ_i)^T, so ‖W_T − L‖ ≤ √(Σ_i (1 − ηλ_i)^{2T}‖v_iᵀ(W0 − L)‖²) (+1e-30
+    relative for the 50-digit arithmetic). A larger gap confirms that GD does not go to L."""
+    steps = _steps_for(_gd_rate(X, c), cap)
+
+    def run():
+        Xm = to_mp(X)
+        lam, V = mpmath.eigsy(Xm.T * Xm)
+        lmax = max(lam)
+        lr = mpmath.mpf(c) / lmax if lmax > 0 else mpmath.mpf(c)
+        W = mp_gd_least_squares(X, Y, W0, lr, steps)
+        L = limit_mp()
+        E0 = to_mp(W0) - L
+        sq = mpmath.mpf(0)
+        for i in range(len(lam)):
+            comp = V[:, i].T * E0
+            sq += (1 - lr * lam[i]) ** (2 * steps) * sum(v**2 for v in comp)
+        gap = mp_norm(W - L)
+        bound = mpmath.sqrt(sq) + mpmath.mpf(10) ** -30 * (1 + mp_norm(L))
+        return bool(gap > bound), {"dps": 50, "gap": float(gap), "bound": float(bound),
+                                   "steps": steps}
+    return with_precision(50, run)
+
+
+# --------------------------------------------------------------------------- ic.thm1 checks
+
+
+def _thm1_training(ctx: Context) -> list[Evidence]:
+    rng = ctx.rng(11)
+    problems = [_thm1_problem(*_random_thm1(rng, ctx.budget(30, 120)))
+                for _ in range(ctx.budget(3, 12))]
+    evidence = _training_evidence(problems, ctx.budget(600, 3000), "one-layer linear net, "
+                                  "one training example")
+    # predictions on fresh inputs, from the momentum-trained weights
+    worst = 0.0
+    for X, Y, W0T, W_lim in problems:
+        run = compare_run(X, Y, W0T, W_lim, GD_CONFIGS[1], ctx.budget(600, 3000))
+        fresh = rng.standard_normal((5, X.shape[1]))
+        pred = fresh @ to_numpy(run["W"])
+        closed = ic.fcn1_predict(W0T.T, X[0], fresh)
+        tol = run["tolerance"]["total"] * np.linalg.norm(fresh, axis=1)
+        worst = max(worst, float(np.max(np.linalg.norm(pred - closed, axis=1) / tol)))
+    evidence[0].metrics["fresh_input_worst_ratio"] = worst
+    if worst > 1:
+        evidence[0].verdict = "inconclusive"
+    evidence.append(_stability_evidence(problems, ctx.budget(300, 1000)))
+    if ctx.figures_dir is not None:
+        evidence[0].figures.append(_thm1_figure(ctx))
+    return evidence
+
+
+def _thm1_search(ctx: Context) -> Evidence:
+    cap = ctx.budget(2000, 10000)
+    strategy = st.integers(1, ctx.budget(6, 24)).flatmap(lambda d: st.tuples(
+        ost.matrices(d, d), ost.vectors(d, nonzero=True), ost.vectors(d),
+        st.floats(0.05, 1.95)))
+
+    def limit(W0, X):
+        def exact():
+            Wm, Xm = to_mp(W0), to_mp(X)
+            return (Wm + (Xm - Wm * Xm) * Xm.T / (Xm.T * Xm)[0]).T
+        return exact
+
+    def measure(ex):
+        W0, X, x, c = ex
+        predicted = ic.fcn1_predict(W0, X, x)
+        if not np.all(np.isfinite(predicted)):
+            raise FloatingPointError(f"fcn1_predict returned non-finite values for W0={W0!r}, "
+                                     f"X={X!r}, x={x!r}")
+        return _ls_measure(*_thm1_problem(W0, X), c, cap, limit(W0, X), x=x,
+                           predict=predicted)
+
+    def recheck(ex):
+        W0, X, x, c = ex
+        Xl, Yl, W0l, _ = _thm1_problem(W0, X)
+        return _mp_confirm(Xl, Yl, W0l, c, cap, limit(W0, X))
+
+    return search_counterexample(
+        strategy, measure, recheck=recheck, entry_point=f"{MODULE}:fcn1_predict",
+        arguments=lambda ex: {"W0": ex[0], "X": ex[1], "x": ex[2]},
+        max_examples=ctx.budget(25, 300), seed=ctx.seed,
+        domain="d ≥ 1 (up to the level's size), W0 ∈ R^{d×d}, X ≠ 0, x ∈ R^d, entries in "
+               "[−1e3, 1e3], GD step η = c/‖X‖² with c ∈ [0.05, 1.95]",
+        tolerance={"rule": "as closed-form-vs-training, plus 4(d+4)·u·(1+‖W0‖)·‖x‖ for the "
+                           "prediction; steps T chosen so |1−c|^T ≤ 1e-17"})
+
+
+def _symbolic_zero(M: sympy.Matrix) -> bool:
+    return all(sympy.simplify(e) == 0 for e in M)
+
+
+def _thm1_symbolic(ctx: Context) -> Evidence:
+    """For d = 1…4 with symbolic W0, X, x: W∞X = X (a GD fixed point), W∞ − W0 = vXᵀ (in the
+    span GD moves in), the gradient equals (W − W∞)XXᵀ (so the error along X contracts by
+    1 − η‖X‖² per step and the rest never moves), and W∞x = Π∥x + W0Π⊥x."""
+    results = {}
+    for d in range(1, ctx.budget(3, 4) + 1):
+        X = sympy.Matrix(sympy.symbols(f"X0:{d}", real=True))
+        x = sympy.Matrix(sympy.symbols(f"x0:{d}", real=True))
+        W0 = sympy.Matrix(d, d, sympy.symbols(f"w0:{d * d}", real=True))
+        W = sympy.Matrix(d, d, sympy.symbols(f"v0:{d * d}", real=True))
+        nx = (X.T * X)[0]
+        Winf = W0 + (X - W0 * X) * X.T / nx
+        par = X * (X.T * x)[0] / nx
+        checks = {
+            "fixed_point": _symbolic_zero(Winf * X - X),
+            "in_gradient_span": _symbolic_zero((Winf - W0) * (sympy.eye(d) - X * X.T / nx)),
+            "gradient_is_error_times_XXt": _symbolic_zero((W * X - X) * X.T
+                                                          - (W - Winf) * X * X.T),
+            "prediction_eq_1": _symbolic_zero(Winf * x - (par + W0 * (x - par))),
+        }
+        results[f"d={d}"] = checks
+    ok = all(all(v.values()) for v in results.values())
+    return Evidence(kind="exact", verdict="verified" if ok else "falsified",
+                    metrics=results, tolerance={"rule": "exact: sympy simplifies to 0"},
+                    details="Symbolic identities behind IC App. C's proof, for every d up to "
+                            "the level's size; together with the contraction they give the "
+                            "limit.")
+
+
+def _digit_seven(size: int = 28) -> np.ndarray:
+    """A synthetic stroke "7" on a size×size canvas (standing in for IC's MNIST digit)."""
+    img = np.zeros((size, size))
+    img[5:8, 6:22] = 1.0
+    for r in range(8, 24):
+        c = 21 - (r - 8) * 10 // 16
+        img[r, c - 1:c + 2] = 1.0
+    return img
+
+
+def _thm1_figure(ctx: Context) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = ctx.rng(12)
+    X = _digit_seven().ravel()
+    d = X.size
+    W0 = rng.standard_normal((d, d)) / math.sqrt(d)
+    Xl, Yl, W0l, W_lim = _thm1_problem(W0, X)
+    run = compare_run(Xl, Yl, W0l, W_lim, GD_CONFIGS[1], 200)
+    W = to_numpy(run["W"]).T
+    rhos = [1.0, 0.9, 0.7, 0.5, 0.3, 0.0]
+    tests = [ic.rho_image(X.reshape(28, 28), r, seed=ctx.seed + i).ravel()
+             for i, r in enumerate(rhos)]
+    fig, axes = plt.subplots(2, len(rhos) + 1, figsize=(2 * (len(rhos) + 1), 4.6))
+    for j, (r, t) in enumerate(zip(rhos, tests, strict=True)):
+        axes[0, j].imshow(t.reshape(28, 28), cmap="gray")
+        axes[0, j].set_title(f"input ρ={r:.1f}", fontsize=9)
+        axes[1, j].imshow((W @ t).reshape(28, 28), cmap="gray")
+    axes[1, 0].set_ylabel("1-layer linear\n(trained)")
+    for ax in axes[:, :-1].ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, -1].axis("off")
+    probe = [ic.rho_image(X.reshape(28, 28), r, seed=1000 + i).ravel()
+             for i, r in enumerate(np.linspace(0, 1, 40))]
+    u = X / np.linalg.norm(X)
+    perp = [np.linalg.norm(p - (p @ u) * u) for p in probe]
+    dist = [np.linalg.norm(W @ p - p) for p in probe]
+    ax = axes[1, -1]
+    ax.scatter(perp, dist, s=8)
+    slope = np.linalg.norm(W0 - np.eye(d), 2)
+    ax.plot([0, max(perp)], [0, slope * max(perp)], "r--", lw=1, label="‖W0−I‖·‖Π⊥x‖")
+    ax.set_xlabel("‖Π⊥x‖", fontsize=8)
+    ax.set_ylabel("‖f(x) − x‖", fontsize=8)
+    ax.legend(fontsize=6)
+    fig.suptitle("IC Thm 1: trained 1-layer linear net on one '7' (momentum 0.9, IC schedule)")
+    fig.tight_layout()
+    path = ctx.figures_dir / "ic.thm1.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path.name
+
+
+# -------------------------------------------------------------------------- lemma checks
+
+
+def _lemma_training(kind: str):
+    def check(ctx: Context) -> list[Evidence]:
+        rng = ctx.rng({"lemma1": 21, "lemma2": 22, "general": 23}[kind])
+        dmax = ctx.budget(12, 40)
+        problems = []
+        for _ in range(ctx.budget(3, 10)):
+            if kind == "general":
+                X, Y, W0 = _random_rank_deficient(rng, dmax)
+                W_lim = ic.gd_limit_least_squares(X, Y, W0)
+            else:
+                X, Y, W0 = _random_full_rank(rng, kind == "lemma1", dmax)
+                W_lim = (ic.lemma1_limit(X, Y, W0) if kind == "lemma1"
+                         else ic.lemma2_limit(X, Y))
+            problems.append((X, Y, W0, W_lim))
+        return _training_evidence(problems, ctx.budget(3000, 12000), kind)
+    check.__name__ = f"{kind}_training"
+    return check
+
+
+def _lemma_search(kind: str):
+    def check(ctx: Context) -> Evidence:
+        cap = ctx.budget(3000, 20000)
+        dim = st.integers(1, ctx.budget(4, 8))
+        if kind == "lemma1":
+            shapes = st.tuples(dim, dim).map(lambda t: (min(t), max(t)))
+        elif kind == "lemma2":
+            shapes = st.tuples(dim, dim).filter(lambda t: t[0] != t[1]).map(
+                lambda t: (max(t), min(t)))
+        else:
+            shapes = st.tuples(dim, dim)
+
+        def instance(shape):
+            n, d = shape
+            k = st.integers(1, 3)
+            X = (ost.rank_deficient_matrices(n + 1, d + 1) if kind == "general"
+                 else ost.full_rank_matrices(n, d))
+            return st.tuples(X, k).flatmap(lambda t: st.tuples(
+                st.just(t[0]), ost.matrices(t[0].shape[0], t[1]),
+                ost.matrices(t[0].shape[1], t[1]), st.floats(0.05, 1.95)))
+
+        strategy = shapes.flatmap(instance)
+        if kind != "general":
+            # a float matrix from the exact-full-rank strategy can still be numerically
+            # rank-deficient; the lemma's hypothesis is about rank, so check it as stated
+            strategy = strategy.filter(lambda ex: numerical_rank(ex[0]).rank == min(ex[0].shape))
+
+        def limit(ex):
+            X, Y, W0, _ = ex
+            if kind == "lemma1":
+                return ic.lemma1_limit(X, Y, W0)
+            if kind == "lemma2":
+                return ic.lemma2_limit(X, Y)
+            return ic.gd_limit_least_squares(X, Y, W0)
+
+        def exact_limit(ex):
+            X, Y, W0, _ = ex
+
+            def limit_mp():
+                # exact rationals: the pseudo-inverse form covers all three statements
+                Xr, Yr, Wr = to_rational(X), to_rational(Y), to_rational(W0)
+                L = Wr + Xr.pinv() * (Yr - Xr * Wr)
+                return mpmath.matrix([[mpmath.mpf(str(v.evalf(60))) for v in row]
+                                      for row in L.tolist()])
+            return limit_mp
+
+        def measure(ex):
+            X, Y, W0, c = ex
+            return _ls_measure(X, Y, W0, limit(ex), c, cap, exact_limit(ex))
+
+        def recheck(ex):
+            X, Y, W0, c = ex
+            return _mp_confirm(X, Y, W0, c, cap, exact_limit(ex))
+
+        entry = {"lemma1": "lemma1_limit", "lemma2": "lemma2_limit",
+                 "general": "gd_limit_least_squares"}[kind]
+
+        def arguments(ex):
+            X, Y, W0, _ = ex
+            return {"X": X, "Y": Y} if kind == "lemma2" else {"X": X, "Y": Y, "W0": W0}
+
+        return search_counterexample(
+            strategy, measure, recheck=recheck, entry_point=f"{MODULE}:{entry}",
+            arguments=arguments, max_examples=ctx.budget(20, 200), seed=ctx.seed,
+            domain={"lemma1": "N ≤ D, rank X = N", "lemma2": "N > D, rank X = D",
+                    "general": "any X of rank < min(N, D) (zero included), any Y"}[kind]
+            + "; Y, W0 arbitrary with entries in [−1e3, 1e3]; GD step c/λ_max, c ∈ [0.05, 1.95]",
+            tolerance={"rule": "as closed-form-vs-training; steps from the exact contraction "
+                               f"(target 1e-17, at most {cap})"})
+    check.__name__ = f"{kind}_search"
+    return check
+
+
+def _lemma_symbolic(kind: str):
+    """Symbolic X (2×3 or 3×2), Y, W0: the closed form interpolates / solves the normal
+    equations and lies in W0 + range(Xᵀ), the set GD stays in."""
+    def check(ctx: Context) -> Evidence:
+        n, d = {"lemma1": (2, 3), "lemma2": (3, 2), "general": (2, 3)}[kind]
+        X = sympy.Matrix(n, d, sympy.symbols(f"x0:{n * d}", real=True))
+        Y = sympy.Matrix(n, 1, sympy.symbols(f"y0:{n}", real=True))
+        W0 = sympy.Matrix(d, 1, sympy.symbols(f"w0:{d}", real=True))
+        if kind == "lemma1":
+            coef = (X * X.T).inv() * (Y - X * W0)
+            Winf = W0 + X.T * coef
+            checks = {"interpolates": _symbolic_zero(X * Winf - Y),
+                      "in_W0_plus_range_Xt": _symbolic_zero(Winf - W0 - X.T * coef)}
+        elif kind == "lemma2":
+            Winf = (X.T * X).inv() * X.T * Y
+            checks = {"normal_equations": _symbolic_zero(X.T * X * Winf - X.T * Y),
+                      "independent_of_W0": not (Winf.free_symbols & set(W0))}
+        else:
+            # rank one X = a bᵀ: X⁺ = X/‖X‖_F² (exact for rank one)
+            a = sympy.Matrix(sympy.symbols("a0:2", real=True))
+            b = sympy.Matrix(sympy.symbols("b0:3", real=True))
+            X = a * b.T
+            nrm = sum(v**2 for v in X)
+            Winf = W0 + X.T / nrm * (Y - X * W0)
+            checks = {"normal_equations": _symbolic_zero(X.T * X * Winf - X.T * Y),
+                      "in_W0_plus_range_Xt": _symbolic_zero(
+                          (sympy.eye(3) - b * b.T / (b.T * b)[0]) * (Winf - W0))}
+        ok = all(checks.values())
+        return Evidence(kind="exact", verdict="verified" if ok else "falsified",
+                        metrics={"shape": [n, d], **checks},
+                        tolerance={"rule": "exact: sympy simplifies to 0"},
+                        details="GD's iterates stay in W0 + range(Xᵀ) and its limit is "
+                                "stationary; these identities show the closed form is that "
+                                "point.")
+    check.__name__ = f"{kind}_symbolic"
+    return check
+
+
+CLAIMS = [
+    Claim("ic.thm1", "IC", "Thm 1, Sec 3.1; proof App. C",
+          "One-layer linear net f(x) = W x, W ∈ R^{d×d}, one training example X ≠ 0, loss "
+          "½‖WX − X‖², gradient descent from W0. It converges to W∞ = W0 + (X − W0 X) Xᵀ/‖X‖², "
+          "so f(x) = Π∥(x) + W0 Π⊥(x).",
+          (_thm1_training, _thm1_search, _thm1_symbolic)),
+    Claim("ic.lemma1", "IC", "Lemma 1, App. D",
+          "f(x) = Wᵀx, W ∈ R^{D×d}, X ∈ R^{N×D}, Y ∈ R^{N×d}, N ≤ D, rank X = N. GD on "
+          "½‖XW − Y‖² from W0 converges to W0 + Xᵀ(XXᵀ)⁻¹(Y − XW0).",
+          (_lemma_training("lemma1"), _lemma_search("lemma1"), _lemma_symbolic("lemma1"))),
+    Claim("ic.lemma2", "IC", "Lemma 2, App. D",
+          "Same, N > D, rank X = D: converges to (XᵀX)⁻¹XᵀY.",
+          (_lemma_training("lemma2"), _lemma_search("lemma2"), _lemma_symbolic("lemma2"))),
+    Claim("ic.lemmas.general", "IC", "App. D, Lemmas 1–2 without the rank conditions",
+          "For any X ∈ R^{N×D} (any rank), Y, W0: GD on ½‖XW − Y‖² with a stable step "
+          "converges to W0 + X⁺(Y − XW0), of which Lemmas 1 and 2 are the full-rank cases.",
+          (_lemma_training("general"), _lemma_search("general"), _lemma_symbolic("general"))),
+]

@@ -1,0 +1,95 @@
+"""The claims overparam checks, keyed by the ids of CLAIMS.md, and how one is run."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from overparam.verify.types import ClaimResult, Evidence
+
+LEVELS = ("quick", "full")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a check is given: the level, the seed, the array module, where figures go.
+
+    ``budget(quick, full)`` picks a number by level; ``rng(salt)`` gives an independent,
+    reproducible Generator per use.
+    """
+
+    level: str
+    seed: int
+    xp: ModuleType
+    figures_dir: Path | None = None
+
+    def budget(self, quick: int, full: int) -> int:
+        return quick if self.level == "quick" else full
+
+    def rng(self, salt: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, salt])
+
+
+Check = Callable[[Context], "Evidence | list[Evidence]"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of CLAIMS.md: its id, paper, where it stands, the statement, and its checks."""
+
+    id: str
+    paper: str
+    where: str
+    statement: str
+    checks: tuple[Check, ...] = field(default_factory=tuple)
+
+
+def run_claim(claim: Claim, ctx: Context) -> ClaimResult:
+    """Run every check of ``claim``; a check that raises yields an ``error`` evidence with its
+    traceback instead of stopping the report."""
+    start = time.perf_counter()
+    evidence: list[Evidence] = []
+    for check in claim.checks:
+        try:
+            out = check(ctx)
+        except Exception as exc:  # a failing check is reported, never hidden
+            evidence.append(Evidence(
+                kind=getattr(check, "__name__", "check"), verdict="error",
+                details=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"))
+            continue
+        evidence.extend(out if isinstance(out, list) else [out])
+    return ClaimResult(claim.id, claim.paper, claim.where, claim.statement, evidence,
+                       time.perf_counter() - start)
+
+
+def all_claims() -> list[Claim]:
+    """Every registered claim, in CLAIMS.md order."""
+    from overparam.verify.checks import CLAIM_MODULES
+
+    return [c for module in CLAIM_MODULES for c in module.CLAIMS]
+
+
+def select_claims(ids: list[str] | None) -> list[Claim]:
+    """The claims named by ``ids`` (exact ids, or a prefix ending in ``*`` like ``ic.*``);
+    all claims when ``ids`` is empty. Raises ValueError naming any unknown id."""
+    claims = all_claims()
+    if not ids:
+        return claims
+    chosen: list[Claim] = []
+    for wanted in ids:
+        if wanted.endswith("*"):
+            match = [c for c in claims if c.id.startswith(wanted[:-1])]
+        else:
+            match = [c for c in claims if c.id == wanted]
+        if not match:
+            known = ", ".join(c.id for c in claims)
+            raise ValueError(f"unknown claim id {wanted!r}; known: {known}")
+        chosen.extend(c for c in match if c not in chosen)
+    return chosen
+
