@@ -259,8 +259,9 @@ def rho_mixture(X: Any, rho: float, noise: Any) -> Any:
     Writing noise_c = a·X̂ + R⊥ (X̂ the unit centred X), corr(noise + αX, X) = t/√(t² + ‖R⊥‖²)
     with t = a + α‖X_c‖, hence α = (ρ‖R⊥‖/√(1 − ρ²) − a)/‖X_c‖. ρ = 1 returns X (α → ∞).
 
-    Raises ValueError for a constant X (correlation undefined), ρ ∉ [0, 1], or noise with no
-    component outside span{1, X} when ρ < 1 (no α reaches ρ).
+    Raises ValueError for a constant X (correlation undefined), ρ ∉ [0, 1], or noise whose
+    component outside span{1, X} is zero up to the rounding of computing it, (2N + 4)·u·‖R‖
+    (no α reaches ρ < 1, and float64 cannot tell a smaller component from zero).
     """
     xp = get_xp(X, noise)
     X = as_float_array(X, "X", xp=xp)
@@ -279,8 +280,10 @@ def rho_mixture(X: Any, rho: float, noise: Any) -> Any:
     xhat = xc / nxc
     a = rc @ xhat
     perp = xp.linalg.norm(rc - a * xhat)
-    if float(perp) == 0.0:
-        raise ValueError("noise: has no component outside span{1, X}; no α gives ρ < 1")
+    u = float(np.finfo(np.float64).eps) / 2
+    if float(perp) <= (2 * X.size + 4) * u * float(xp.linalg.norm(R)):
+        raise ValueError("noise: has no component outside span{1, X} (up to rounding); "
+                         "no α gives ρ < 1")
     alpha = (rho * perp / np.sqrt(1.0 - rho * rho) - a) / nxc
     img = R + alpha * X
     return img * (xp.linalg.norm(X) / xp.linalg.norm(img))

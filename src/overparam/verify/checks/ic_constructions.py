@@ -191,7 +191,9 @@ def _valid_rho_example(ex) -> bool:
         return False
     rc = noise.ravel() - noise.mean()
     xhat = xc / np.linalg.norm(xc)
-    return rho == 1.0 or np.linalg.norm(rc - (rc @ xhat) * xhat) > 0
+    perp = np.linalg.norm(rc - (rc @ xhat) * xhat)
+    # rho_mixture's documented precondition: a component outside span{1, X} above rounding
+    return rho == 1.0 or perp > (2 * X.size + 4) * unit_roundoff(np.float64) * np.linalg.norm(noise)
 
 
 def _rho_tolerance(X, rho, noise) -> tuple[float, float]:
@@ -254,7 +256,8 @@ def _rho_search(ctx: Context) -> Evidence:
         arguments=lambda ex: {"X": ex[0], "rho": ex[1], "noise": ex[2]},
         max_examples=ctx.budget(60, 800), seed=ctx.seed,
         domain="ρ ∈ [0, 1]; X any non-constant H×W×C image (random, smooth, sparse, tiny, "
-               "digit-like); noise any array with a component outside span{1, X}",
+               "digit-like); noise any array with a component outside span{1, X} above its "
+               "rounding level (below it the procedure is undefined and rho_mixture raises)",
         tolerance={"rule": "|corr − ρ| ≤ 8(N+6)·u·(|t|+|a|+‖R‖+|α|‖X‖)/√(t²+p²) "
                            "+ 4(N+4)·u; |‖img‖ − ‖X‖| ≤ (3N+8)·u·‖X‖"})
 

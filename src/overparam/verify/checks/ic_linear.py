@@ -4,7 +4,6 @@ our trainer, a counterexample search over the whole domain, symbolic identities.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import mpmath
 import numpy as np

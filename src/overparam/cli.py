@@ -1,0 +1,106 @@
+"""The ``overparam`` command: verify | list | readme-table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from overparam import __version__
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not the usage block
+        self.exit(2, f"overparam: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="overparam", description="Checked theorems on memorization and "
+                "generalization in over-parameterized networks.")
+    p.add_argument("--version", action="version", version=f"overparam {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    v = sub.add_parser("verify", help="check claims and write a report")
+    v.add_argument("ids", nargs="*", help="claim ids (or prefixes like 'ic.*'); all if none")
+    v.add_argument("--level", choices=("quick", "full"), default="quick")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
+    v.add_argument("--out", type=Path, default=Path("reports"))
+    v.add_argument("--strict", action="store_true",
+                   help="exit non-zero unless every verdict is 'verified'")
+    sub.add_parser("list", help="list claims (and experiments)")
+    t = sub.add_parser("readme-table", help="print (or write into README) the claims table")
+    t.add_argument("report", type=Path, help="a report.json")
+    t.add_argument("--update", type=Path, metavar="README", help="rewrite this README's block")
+    return p
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from overparam.numerics.backend import get_xp
+    from overparam.verify.registry import Context, run_claim, select_claims
+    from overparam.verify.report import build_report, environment, terminal_table, write_report
+
+    try:
+        claims = select_claims(args.ids)
+        xp = get_xp(backend=args.backend)
+    except (ValueError, TypeError) as exc:
+        print(f"overparam: error: {exc}", file=sys.stderr)
+        return 2
+    figures = args.out
+    figures.mkdir(parents=True, exist_ok=True)
+    ctx = Context(level=args.level, seed=args.seed, xp=xp, figures_dir=figures)
+    results = []
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        # float warnings inside checks are expected on adversarial inputs and are accounted
+        # for by the checks themselves; they would only clutter the table
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for claim in tqdm(claims, desc="verify", unit="claim", leave=False):
+            results.append(run_claim(claim, ctx))
+    report = build_report(results, environment(args.backend, args.level, args.seed))
+    json_path, md_path = write_report(report, args.out)
+    print(terminal_table(report))
+    print(f"\n{len(results)} claims in {time.perf_counter() - start:.1f} s; "
+          f"wrote {json_path} and {md_path}")
+    if any(r.verdict == "error" for r in results):
+        return 1
+    if args.strict and any(r.verdict != "verified" for r in results):
+        return 1
+    return 0
+
+
+def _list() -> int:
+    from overparam.verify.registry import all_claims
+
+    for c in all_claims():
+        print(f"{c.id:<22} {c.paper:<3} {c.where}")
+    return 0
+
+
+def _readme_table(args: argparse.Namespace) -> int:
+    from overparam.verify.report import readme_table, update_readme
+
+    try:
+        report = json.loads(args.report.read_text(encoding="utf-8"))
+        if args.update:
+            update_readme(args.update, report)
+        else:
+            print(readme_table(report))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"overparam: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``overparam`` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "verify":
+        return _verify(args)
+    if args.command == "list":
+        return _list()
+    return _readme_table(args)

@@ -1,0 +1,155 @@
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy.signal import correlate
+from scipy.stats import pearsonr
+
+from overparam.numerics.backend import unit_roundoff
+from overparam.numerics.patches import conv2d_same
+from overparam.theory import identity_crisis as ic
+
+U = unit_roundoff(np.float64)
+
+
+def test_fcn1_predict_hand_case():
+    # X = e1: Π∥x = (x1, 0, 0), Π⊥x = (0, x2, x3), so f(x) = (x1, 0, 0) + W0 (0, x2, x3)
+    W0 = np.arange(9.0).reshape(3, 3)
+    x = np.array([2.0, -1.0, 5.0])
+    expected = np.array([2.0, 0, 0]) + W0 @ np.array([0.0, -1.0, 5.0])
+    np.testing.assert_allclose(ic.fcn1_predict(W0, np.array([7.0, 0, 0]), x), expected,
+                               rtol=8 * U)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 4).flatmap(lambda d: st.tuples(
+    hnp.arrays(np.float64, (d, d), elements=st.integers(-9, 9)),
+    hnp.arrays(np.float64, (d,), elements=st.integers(-9, 9)).filter(lambda v: v.any()),
+    hnp.arrays(np.float64, (d,), elements=st.integers(-9, 9)))))
+def test_fcn1_predict_matches_exact_rationals(case):
+    W0, X, x = case
+    W, Xr, xr = (sympy.Matrix(a.astype(int).tolist()) for a in (W0, X, x))
+    par = Xr * (Xr.T * xr)[0] / (Xr.T * Xr)[0]
+    exact = np.array((par + W * (xr - par)).evalf(30).tolist(), dtype=float).ravel()
+    got = ic.fcn1_predict(W0, X, x)
+    # d-term dot products of entries ≤ 9: a few (d + 4)·u relative to the magnitudes involved
+    scale = (1 + np.abs(W0).sum()) * np.abs(x).sum()
+    assert np.max(np.abs(got - exact)) <= 8 * (len(x) + 4) * U * scale
+    # and the limit weights give the same prediction
+    np.testing.assert_allclose(ic.fcn1_limit_weights(W0, X) @ x, exact,
+                               atol=8 * (len(x) + 4) * U * scale)
+
+
+def test_fcn1_is_scale_invariant_in_x_even_at_extreme_magnitudes():
+    rng = np.random.default_rng(0)
+    W0, X, x = rng.standard_normal((4, 4)), rng.standard_normal(4), rng.standard_normal((3, 4))
+    ref = ic.fcn1_predict(W0, X, x)
+    for scale in (1e-161, 1e-300, 1e155):
+        np.testing.assert_allclose(ic.fcn1_predict(W0, X * scale, x), ref, rtol=1e-12,
+                                   atol=1e-14)
+
+
+@pytest.mark.parametrize("W0, X, x, match", [
+    (np.eye(2), np.zeros(2), np.ones(2), "non-zero"),
+    (np.eye(3), np.ones(2), np.ones(2), "W0: expected shape"),
+    (np.eye(2), np.ones(2), np.ones(3), "x: expected last dimension"),
+    (np.eye(2), np.array([1.0, np.nan]), np.ones(2), "X: contains NaN"),
+])
+def test_fcn1_bad_inputs(W0, X, x, match):
+    with pytest.raises(ValueError, match=match):
+        ic.fcn1_predict(W0, X, x)
+
+
+# IC Table 1, typed here from the paper independently of the package's transcription
+@pytest.mark.parametrize("arch, depth, kwargs, count", [
+    ("fcn", 1, {"hidden": 784}, 614_656),
+    ("fcn", 10, {"hidden": 784}, 6_146_560),
+    ("fcn", 4, {"hidden": 2048}, 11_599_872),
+    ("cnn", 3, {"kernel": 5, "channels": 3}, 375),
+    ("cnn", 24, {"kernel": 7, "channels": 3}, 9_996),
+    ("cnn", 20, {"kernel": 7, "channels": 1024}, 924_944_384),
+    ("cnn", 5, {"kernel": 57, "channels": 128}, 160_526_592),
+])
+def test_param_count_matches_table_1(arch, depth, kwargs, count):
+    assert ic.param_count(arch, depth, **kwargs) == count
+
+
+def test_param_count_matches_every_transcribed_entry():
+    assert len(ic.TABLE1_PARAM_COUNTS) == 99
+    for arch, depth, kwargs, count in ic.TABLE1_PARAM_COUNTS:
+        assert ic.param_count(arch, depth, **kwargs) == count
+
+
+def test_param_count_bad_arguments():
+    with pytest.raises(ValueError, match="arch"):
+        ic.param_count("rnn", 2)
+    with pytest.raises(ValueError, match="depth"):
+        ic.param_count("fcn", 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 7), st.integers(1, 7), st.integers(1, 3), st.integers(1, 4),
+       st.integers(1, 5), st.integers(1, 5), st.integers(0, 2**31))
+def test_conv2d_same_matches_scipy_correlate(h, w, cin, cout, kh, kw, seed):
+    rng = np.random.default_rng(seed)
+    x, W = rng.standard_normal((h, w, cin)), rng.standard_normal((kh, kw, cin, cout))
+    pad = (((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0))
+    xp = np.pad(x, pad)
+    expected = np.stack([sum(correlate(xp[:, :, c], W[:, :, c, o], mode="valid")
+                             for c in range(cin)) for o in range(cout)], axis=-1)
+    np.testing.assert_allclose(conv2d_same(x, W), expected,
+                               atol=4 * kh * kw * cin * U * np.abs(x).max() * np.abs(W).max())
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 10), st.integers(1, 2), st.integers(1, 5),
+       st.sampled_from([(1, 1), (3, 3), (5, 3)]), st.integers(0, 2**31))
+def test_identity_constructions_are_exact(d, c, depth, kernel, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(d) * 1e5
+    assert np.array_equal(
+        ic.fcn_forward(ic.linear_identity_weights(d, depth), x, activation="linear"), x)
+    if depth >= 2:
+        assert np.array_equal(ic.fcn_forward(ic.relu_fcn_identity_weights(d, depth), x), x)
+        img = rng.standard_normal((4, 5, c))
+        assert np.array_equal(
+            ic.cnn_forward(ic.relu_cnn_identity_kernels(kernel, c, depth), img), img)
+    img = rng.standard_normal((4, 5, c))
+    assert np.array_equal(conv2d_same(img, ic.conv_identity_kernel(kernel, c)), img)
+
+
+def test_even_kernel_centre_tap_is_refused():
+    with pytest.raises(ValueError, match="odd"):
+        ic.conv_identity_kernel((4, 3), 1)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.25, 0.5, 0.9, 0.999, 1.0])
+def test_rho_image_has_the_requested_pearson_correlation_and_norm(rho):
+    X = np.random.default_rng(1).random((28, 28))
+    img = ic.rho_image(X, rho, seed=2)
+    assert pearsonr(img.ravel(), X.ravel())[0] == pytest.approx(rho, abs=1e-12)
+    assert np.linalg.norm(img) == pytest.approx(np.linalg.norm(X), rel=1e-13)
+
+
+def test_rho_mixture_exact_case():
+    # X = (0, 1), noise = (1, 0): centred X = (−½, ½), centred noise = (½, −½) = −X_c, so the
+    # noise has no component outside span{1, X}: no α reaches ρ < 1
+    with pytest.raises(ValueError, match="span"):
+        ic.rho_mixture(np.array([0.0, 1.0]), 0.5, np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="constant"):
+        ic.rho_image(np.ones((3, 3)), 0.5, seed=0)
+    with pytest.raises(ValueError, match="rho"):
+        ic.rho_image(np.eye(3), 1.5, seed=0)
+
+
+def test_pearson_correlation_against_exact_rationals():
+    a, b = np.array([1.0, 2.0, 4.0]), np.array([3.0, -1.0, 2.0])
+    ac = [Fraction(int(v)) - Fraction(7, 3) for v in a]
+    bc = [Fraction(int(v)) - Fraction(4, 3) for v in b]
+    num = sum(x * y for x, y in zip(ac, bc, strict=True))
+    exact = float(num) / np.sqrt(float(sum(x * x for x in ac) * sum(y * y for y in bc)))
+    assert ic.pearson_correlation(a, b) == pytest.approx(exact, rel=8 * U)
