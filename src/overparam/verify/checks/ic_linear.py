@@ -4,6 +4,7 @@ our trainer, a counterexample search over the whole domain, symbolic identities.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -91,11 +92,11 @@ def _random_rank_deficient(rng: np.random.Generator, dmax: int):
 # ------------------------------------------------------------------- closed form vs training
 
 
-def _training_evidence(problems: list, steps: int, label: str) -> list[Evidence]:
-    """GD, momentum + IC schedule, Nesterov against the closed form on each problem; adaptive
-    optimizers as an observation."""
+def _training_evidence(problems: list, steps: int, label: str, xp: Any = np) -> list[Evidence]:
+    """GD, momentum + IC schedule, Nesterov against the closed form on each problem, trained
+    on the array module ``xp`` (NumPy or CuPy); adaptive optimizers as an observation."""
     runs, worst, uninformative = [], 0.0, 0
-    for X, Y, W0, W_lim in problems:
+    for X, Y, W0, W_lim in ([xp.asarray(a) for a in p] for p in problems):
         for config in GD_CONFIGS:
             run = compare_run(X, Y, W0, W_lim, config, steps)
             worst = max(worst, run["ratio"])
@@ -122,6 +123,7 @@ def _training_evidence(problems: list, steps: int, label: str) -> list[Evidence]
         tolerance={"rule": runs[0]["tolerance"]["rule"],
                    "largest": max(r["tolerance"]["total"] for r in runs)},
         details=f"{label}: {len(problems)} random instances × {len(GD_CONFIGS)} optimizers "
+                f"trained on {xp.__name__} "
                 f"({', '.join(c.label for c in GD_CONFIGS)}), {steps} steps each; {detail}.")
     return [train_ev, _adaptive_observation(problems, steps)]
 
@@ -243,7 +245,7 @@ def _thm1_training(ctx: Context) -> list[Evidence]:
     problems = [_thm1_problem(*_random_thm1(rng, ctx.budget(30, 120)))
                 for _ in range(ctx.budget(3, 12))]
     evidence = _training_evidence(problems, ctx.budget(600, 3000), "one-layer linear net, "
-                                  "one training example")
+                                  "one training example", ctx.xp)
     # predictions on fresh inputs, from the momentum-trained weights
     worst = 0.0
     for X, Y, W0T, W_lim in problems:
@@ -404,7 +406,7 @@ def _lemma_training(kind: str):
                 W_lim = (ic.lemma1_limit(X, Y, W0) if kind == "lemma1"
                          else ic.lemma2_limit(X, Y))
             problems.append((X, Y, W0, W_lim))
-        return _training_evidence(problems, ctx.budget(3000, 12000), kind)
+        return _training_evidence(problems, ctx.budget(3000, 12000), kind, ctx.xp)
     check.__name__ = f"{kind}_training"
     return check
 
