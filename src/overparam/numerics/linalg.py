@@ -115,6 +115,16 @@ def lemma2_limit(X: Any, Y: Any) -> Any:
     return xp.linalg.solve(X.T @ X, X.T @ Y)
 
 
+def scaled_norm(a: Any) -> Any:
+    """Euclidean norm of all entries of ``a``, computed as m·‖a/m‖ with m = max|a| so that it
+    neither underflows (entries ~1e-161 square to 0) nor overflows; 0 for the zero array."""
+    xp = get_xp(a)
+    m = xp.max(xp.abs(a))
+    if float(m) == 0.0:
+        return m
+    return m * xp.linalg.norm((a / m).ravel())
+
+
 def unit_vector(X: Any) -> Any:
     """X/‖X‖ for a non-zero vector, scaled by max|X| first: ‖X‖ itself underflows to 0 for
     X of magnitude ~1e-161 and overflows for ~1e155, while X/‖X‖ is always representable."""

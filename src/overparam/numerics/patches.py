@@ -21,30 +21,69 @@ def same_padding(kernel: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, i
     return tuple(((k - 1) // 2, k // 2) for k in kernel)  # type: ignore[return-value]
 
 
-def extract_patches(image: Any, kernel: tuple[int, int], padding: Any = "same") -> Any:
-    """All K_H×K_W×C patches of ``image`` (H, W, C), flattened in (a, b, c) order.
+def _resolve_padding(kernel: tuple[int, int], padding: Any) -> tuple:
+    if isinstance(padding, str):
+        if padding != "same":
+            raise ValueError(f"padding: expected 'same' or ((top, bottom), (left, right)), "
+                             f"got {padding!r}")
+        return same_padding(kernel)
+    (t, b), (left, right) = padding
+    if min(t, b, left, right) < 0:
+        raise ValueError(f"padding: expected non-negative amounts, got {padding}")
+    return ((int(t), int(b)), (int(left), int(right)))
 
-    ``padding`` is "same" (see ``same_padding``) or ((top, bottom), (left, right)).
-    Returns (H_out·W_out, K_H·K_W·C), rows in raster order of the output pixel.
+
+def extract_patches(image: Any, kernel: tuple[int, int], padding: Any = "same") -> Any:
+    """All K_H×K_W×C patches of ``image`` (H, W, C) or of a batch (N, H, W, C), flattened in
+    (a, b, c) order — im2col, one strided view and one copy, no loop over pixels.
+
+    ``padding`` is "same" (see ``same_padding``) or ((top, bottom), (left, right)) zeros.
+    Returns (H_out·W_out, K_H·K_W·C) for one image, (N, H_out·W_out, K_H·K_W·C) for a batch;
+    rows in raster order of the output pixel.
     """
     xp = get_xp(image)
     kh, kw = kernel
-    pad = same_padding(kernel) if isinstance(padding, str) and padding == "same" else padding
-    x = xp.pad(image, (tuple(pad[0]), tuple(pad[1]), (0, 0)))
-    win = xp.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(0, 1))
-    # win: (H_out, W_out, C, kh, kw) -> (H_out, W_out, kh, kw, C)
-    win = xp.moveaxis(win, 2, -1)
-    ho, wo = win.shape[:2]
-    return win.reshape(ho * wo, kh * kw * image.shape[2])
+    if kh < 1 or kw < 1:
+        raise ValueError(f"kernel: expected sizes >= 1, got {kernel}")
+    pad = _resolve_padding(kernel, padding)
+    lead = image.ndim - 3
+    x = xp.pad(image, ((0, 0),) * lead + (pad[0], pad[1], (0, 0)))
+    if x.shape[lead] < kh or x.shape[lead + 1] < kw:
+        raise ValueError(f"kernel: {kernel} is larger than the padded image "
+                         f"{tuple(x.shape[lead:lead + 2])}")
+    win = xp.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(lead, lead + 1))
+    # win: (..., H_out, W_out, C, kh, kw) -> (..., H_out, W_out, kh, kw, C)
+    win = xp.moveaxis(win, -3, -1)
+    ho, wo = win.shape[lead], win.shape[lead + 1]
+    return win.reshape(image.shape[:lead] + (ho * wo, kh * kw * image.shape[-1]))
+
+
+def scatter_patches(dpatches: Any, image_shape: tuple[int, ...], kernel: tuple[int, int],
+                    padding: Any = "same") -> Any:
+    """The adjoint of ``extract_patches`` (col2im): sums each patch-gradient back onto the
+    pixels it came from. ``dpatches`` is shaped like ``extract_patches``'s output; returns an
+    array of ``image_shape``. One vectorised add per kernel tap (K_H·K_W of them)."""
+    xp = get_xp(dpatches)
+    kh, kw = kernel
+    pad = _resolve_padding(kernel, padding)
+    lead = len(image_shape) - 3
+    H, W, C = image_shape[lead:]
+    Hp, Wp = H + pad[0][0] + pad[0][1], W + pad[1][0] + pad[1][1]
+    ho, wo = Hp - kh + 1, Wp - kw + 1
+    d = dpatches.reshape(tuple(image_shape[:lead]) + (ho, wo, kh, kw, C))
+    out = xp.zeros(tuple(image_shape[:lead]) + (Hp, Wp, C), dtype=dpatches.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            out[..., a:a + ho, b:b + wo, :] += d[..., a, b, :]
+    return out[..., pad[0][0]:pad[0][0] + H, pad[1][0]:pad[1][0] + W, :]
 
 
 def conv2d_same(image: Any, weights: Any) -> Any:
-    """Stride-1 cross-correlation of ``image`` (H, W, C_in) with ``weights``
-    (K_H, K_W, C_in, C_out) and "same" zero padding. Returns (H, W, C_out)."""
+    """Stride-1 cross-correlation of ``image`` (H, W, C_in) or a batch (N, H, W, C_in) with
+    ``weights`` (K_H, K_W, C_in, C_out) and "same" zero padding. Returns (..., H, W, C_out)."""
     kh, kw, cin, cout = weights.shape
-    if image.shape[2] != cin:
-        raise ValueError(f"weights: expected {image.shape[2]} input channels to match the "
+    if image.shape[-1] != cin:
+        raise ValueError(f"weights: expected {image.shape[-1]} input channels to match the "
                          f"image, got {cin}")
     P = extract_patches(image, (kh, kw))
-    return (P @ weights.reshape(kh * kw * cin, cout)).reshape(image.shape[0], image.shape[1],
-                                                              cout)
+    return (P @ weights.reshape(kh * kw * cin, cout)).reshape(image.shape[:-1] + (cout,))

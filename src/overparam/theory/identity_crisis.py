@@ -7,26 +7,43 @@ constructions.
 - identity realisations of App. B.1–B.3 and their forward passes.
 - ``param_count`` and ``TABLE1_PARAM_COUNTS``: Table 1 (App. M).
 - ``rho_image``: the test images of Sec. 3.2 with train–test correlation ρ.
+- ``conv1_predict``, ``conv1_mse_bound`` and their helpers: Theorem 2 (Sec. 3.2, App. D),
+  the one-layer CNN trained on one image.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.optimize import brentq
 
 from overparam.numerics.backend import as_float_array, default_rng, get_xp
 from overparam.numerics.linalg import (
     gd_limit_least_squares,
     lemma1_limit,
     lemma2_limit,
+    numerical_rank,
     project_onto_span,
+    scaled_norm,
     unit_vector,
 )
-from overparam.numerics.patches import conv2d_same
+from overparam.numerics.patches import conv2d_same, extract_patches, same_padding
 
 __all__ = [
     "TABLE1_PARAM_COUNTS",
+    "Conv1Dims",
+    "chi2_union_m",
+    "conv1_dims",
+    "conv1_limit_weights",
+    "conv1_mse_bound",
+    "conv1_predict",
+    "conv1_rank",
+    "conv1_regression",
+    "identity_kernel",
+    "thm2_proof_case",
     "cnn_forward",
     "conv_identity_kernel",
     "fcn1_limit_weights",
@@ -246,7 +263,7 @@ def pearson_correlation(a: Any, b: Any) -> float:
     b = xp.ravel(xp.asarray(b, dtype=xp.float64))
     a = a - a.mean()
     b = b - b.mean()
-    na, nb = xp.linalg.norm(a), xp.linalg.norm(b)
+    na, nb = scaled_norm(a), scaled_norm(b)
     if float(na) == 0 or float(nb) == 0:
         raise ValueError("a, b: the correlation of a constant image is undefined")
     return float((a / na) @ (b / nb))
@@ -268,7 +285,7 @@ def rho_mixture(X: Any, rho: float, noise: Any) -> Any:
     if not 0.0 <= float(rho) <= 1.0:
         raise ValueError(f"rho: expected a correlation in [0, 1], got {rho}")
     xc = X.ravel() - X.mean()
-    nxc = xp.linalg.norm(xc)
+    nxc = scaled_norm(xc)
     if float(nxc) == 0.0:
         raise ValueError("X: a constant image has no defined correlation")
     if float(rho) == 1.0:
@@ -279,14 +296,14 @@ def rho_mixture(X: Any, rho: float, noise: Any) -> Any:
     rc = R.ravel() - R.mean()
     xhat = xc / nxc
     a = rc @ xhat
-    perp = xp.linalg.norm(rc - a * xhat)
+    perp = scaled_norm(rc - a * xhat)
     u = float(np.finfo(np.float64).eps) / 2
-    if float(perp) <= (2 * X.size + 4) * u * float(xp.linalg.norm(R)):
+    if float(perp) <= (2 * X.size + 4) * u * float(scaled_norm(R)):
         raise ValueError("noise: has no component outside span{1, X} (up to rounding); "
                          "no α gives ρ < 1")
     alpha = (rho * perp / np.sqrt(1.0 - rho * rho) - a) / nxc
     img = R + alpha * X
-    return img * (xp.linalg.norm(X) / xp.linalg.norm(img))
+    return img * (scaled_norm(X) / scaled_norm(img))
 
 
 def rho_image(X: Any, rho: float, *, seed: int | np.random.Generator) -> Any:
@@ -296,3 +313,165 @@ def rho_image(X: Any, rho: float, *, seed: int | np.random.Generator) -> Any:
     xp = get_xp(X)
     X = as_float_array(X, "X", xp=xp)
     return rho_mixture(X, rho, default_rng(seed, xp).standard_normal(X.shape))
+
+
+# ------------------------------------------------------------------ Theorem 2: one-layer CNN
+
+
+def _kernel_pair(kernel_size: int | tuple[int, int]) -> tuple[int, int]:
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, (int, np.integer)) else \
+        tuple(int(k) for k in kernel_size)
+    if kh < 1 or kw < 1:
+        raise ValueError(f"kernel_size: expected sizes >= 1, got {kernel_size}")
+    return int(kh), int(kw)
+
+
+def _image(image: Any, name: str = "image") -> Any:
+    return as_float_array(image, name, xp=get_xp(image), ndim=3)
+
+
+def identity_kernel(kernel_size: int | tuple[int, int], channels: int) -> np.ndarray:
+    """Λ, the kernel (K_H, K_W, C, C) whose "same" convolution is the identity: the C×C
+    identity at tap ((K_H−1)//2, (K_W−1)//2), the offset of the padding before each axis
+    (the centre for odd sizes, as in App. B.3)."""
+    kh, kw = _kernel_pair(kernel_size)
+    L = np.zeros((kh, kw, channels, channels))
+    L[(kh - 1) // 2, (kw - 1) // 2] = np.eye(channels)
+    return L
+
+
+def conv1_regression(image: Any, kernel_size: int | tuple[int, int]) -> tuple[Any, Any]:
+    """The least-squares problem GD solves when the one-layer CNN learns to reproduce
+    ``image`` (H, W, C): P (H·W, K_H·K_W·C), the "same"-padded patches, and Y (H·W, C), the
+    pixels; the loss is ½‖P·vec(W) − Y‖² (IC App. D)."""
+    img = _image(image)
+    kh, kw = _kernel_pair(kernel_size)
+    P = extract_patches(img, (kh, kw))
+    return P, img.reshape(-1, img.shape[2])
+
+
+@dataclass(frozen=True)
+class Conv1Dims:
+    """m = K_H·K_W·C² parameters, D = K_H·K_W·C patch length, r = numerical rank of the patch
+    matrix, n = D − r its nullity (IC Thm 2), and N = H·W patches."""
+
+    m: int
+    D: int
+    r: int
+    n: int
+    N: int
+    rank_threshold: float
+
+
+def conv1_dims(image: Any, kernel_size: int | tuple[int, int]) -> Conv1Dims:
+    """m, D, r, n, N of IC Thm 2 for ``image`` (H, W, C); r uses ``numerical_rank``'s
+    threshold max(N, D)·eps·σ_max on the patch matrix."""
+    P, _ = conv1_regression(image, kernel_size)
+    info = numerical_rank(P)
+    N, D = P.shape
+    C = int(image.shape[2])
+    return Conv1Dims(m=D * C, D=D, r=info.rank, n=D - info.rank, N=N,
+                     rank_threshold=info.threshold)
+
+
+def conv1_rank(image: Any, kernel_size: int | tuple[int, int], *, pad: int = 0) -> int:
+    """r of IC Thm 2 after zero-padding ``image`` by ``pad`` pixels on every boundary (the
+    operation IC Sec. 3.2 discusses right after Thm 2)."""
+    img = _image(image)
+    if pad < 0:
+        raise ValueError(f"pad: expected >= 0, got {pad}")
+    xp = get_xp(img)
+    img = xp.pad(img, ((pad, pad), (pad, pad), (0, 0)))
+    return conv1_dims(img, kernel_size).r
+
+
+def _check_w0(W0: Any, image: Any) -> tuple[Any, Any, tuple[int, int]]:
+    xp = get_xp(W0, image)
+    W0 = as_float_array(W0, "W0", xp=xp, ndim=4)
+    img = as_float_array(image, "image", xp=xp, ndim=3)
+    C = img.shape[2]
+    if W0.shape[2] != C or W0.shape[3] != C:
+        raise ValueError(f"W0: expected shape (K_H, K_W, {C}, {C}) to match the image's "
+                         f"{C} channels, got {tuple(W0.shape)}")
+    return W0, img, (int(W0.shape[0]), int(W0.shape[1]))
+
+
+def conv1_limit_weights(W0: Any, image: Any) -> Any:
+    """The limit of GD on ½‖conv(image; W) − image‖² from W0 (IC Thm 2's setting):
+    vec(W∞) = vec(W0) + P⁺(Y − P·vec(W0)), the rank-agnostic form of IC Lemmas 1–2.
+
+    Shapes: W0 (K_H, K_W, C, C), image (H, W, C). Returns W∞ shaped like W0."""
+    W0, img, kernel = _check_w0(W0, image)
+    P, Y = conv1_regression(img, kernel)
+    D, C = P.shape[1], img.shape[2]
+    return gd_limit_least_squares(P, Y, W0.reshape(D, C)).reshape(W0.shape)
+
+
+def conv1_predict(W0: Any, image: Any, x: Any) -> Any:
+    """IC Thm 2: the GD limit of the one-layer CNN trained on ``image`` (H, W, C) from W0
+    (K_H, K_W, C, C), applied to the test image ``x`` (H', W', C) or a batch (N, H', W', C).
+    The layer is y[i, j, o] = Σ_{a,b,c} W[a, b, c, o] · x_pad[i + a, j + b, c]."""
+    W = conv1_limit_weights(W0, image)
+    xp = get_xp(W, x)
+    x = as_float_array(x, "x", xp=xp, ndim=(3, 4))
+    if x.shape[-1] != W.shape[2]:
+        raise ValueError(f"x: expected {W.shape[2]} channels, got shape {tuple(x.shape)}")
+    return conv2d_same(x, W)
+
+
+def chi2_union_m(n: int, channels: int, delta: float) -> float:
+    """The smallest M > 1 with ζ = 2 log(n/δ)/C + 1 + log M ≤ M, i.e. the root of
+    M − log M = 1 + 2 log(n/δ)/C (M − log M increases on M > 1), nudged up by ulps until
+    ζ ≤ M holds in floating point. ``conv1_mse_bound`` increases with M, so this M makes it
+    smallest."""
+    if n < 1:
+        raise ValueError(f"n: expected >= 1, got {n}")
+    k = 1.0 + 2.0 * math.log(n / delta) / channels
+    f = lambda M: M - math.log(M) - k  # noqa: E731
+    M = k if f(k) >= 0 else brentq(f, k, 2 * k + 2, xtol=1e-300, rtol=4 * np.finfo(float).eps)
+    while 2 * math.log(n / delta) / channels + 1 + math.log(M) > M:
+        M = float(np.nextafter(M, np.inf))
+    return M
+
+
+def conv1_mse_bound(
+    image: Any,
+    kernel_size: int | tuple[int, int],
+    *,
+    sigma: float,
+    delta: float,
+    B: float,
+) -> float:
+    """IC Thm 2, explicit form (CLAIMS.md): with probability ≥ 1 − δ over W0 ~ N(0, σ²)
+    entries, the MSE over all H·W·C outputs on a test image with |pixel| ≤ B is at most
+
+        n · K_H K_W · B² · (σ·sqrt(2 log(n/δ) + C(1 + log M)) + sqrt(C))²,
+
+    n = K_H K_W C − r the nullity of the training image's patch matrix, at the smallest
+    feasible M (``chi2_union_m``). n = 0 gives 0 (the identity is learned exactly).
+    """
+    if not (sigma > 0 and math.isfinite(sigma)):
+        raise ValueError(f"sigma: expected a positive finite value, got {sigma}")
+    if not 0 < delta < 1:
+        raise ValueError(f"delta: expected a value in (0, 1), got {delta}")
+    if not (B >= 0 and math.isfinite(B)):
+        raise ValueError(f"B: expected a finite bound >= 0, got {B}")
+    kh, kw = _kernel_pair(kernel_size)
+    dims = conv1_dims(image, (kh, kw))
+    if dims.n == 0:
+        return 0.0
+    C = int(image.shape[2])
+    M = chi2_union_m(dims.n, C, delta)
+    inner = 2 * math.log(dims.n / delta) + C * (1 + math.log(M))
+    return dims.n * kh * kw * B**2 * (sigma * math.sqrt(inner) + math.sqrt(C)) ** 2
+
+
+def thm2_proof_case(image: Any, kernel_size: int | tuple[int, int]) -> dict:
+    """IC App. D's case split for Thm 2 on ``image``: |Ξ| = N patches against m = K_H K_W C·C
+    — Lemma 1 when N ≤ m, else Lemma 2 — and whether the chosen lemma's own preconditions
+    hold (Lemma 1: N ≤ D and rank N; Lemma 2: N > D and rank D; D = K_H K_W C)."""
+    d = conv1_dims(image, kernel_size)
+    lemma = "lemma1" if d.N <= d.m else "lemma2"
+    holds = (d.N <= d.D and d.r == d.N) if lemma == "lemma1" else (d.N > d.D and d.r == d.D)
+    return {"N": d.N, "D": d.D, "m": d.m, "r": d.r, "lemma": lemma,
+            "preconditions_hold": bool(holds)}

@@ -10,6 +10,7 @@ import sympy
 from hypothesis import strategies as st
 
 from overparam.numerics.backend import unit_roundoff
+from overparam.numerics.linalg import scaled_norm
 from overparam.theory import identity_crisis as ic
 from overparam.verify import strategies as ost
 from overparam.verify.precision import to_rational, with_precision
@@ -187,13 +188,13 @@ def _rho_example(draw):
 def _valid_rho_example(ex) -> bool:
     X, rho, noise = ex
     xc = X.ravel() - X.mean()
-    if not np.any(xc != 0) or np.linalg.norm(xc) == 0:
+    if not np.any(xc != 0) or scaled_norm(xc) == 0:
         return False
     rc = noise.ravel() - noise.mean()
-    xhat = xc / np.linalg.norm(xc)
-    perp = np.linalg.norm(rc - (rc @ xhat) * xhat)
+    xhat = xc / scaled_norm(xc)
+    perp = scaled_norm(rc - (rc @ xhat) * xhat)
     # rho_mixture's documented precondition: a component outside span{1, X} above rounding
-    return rho == 1.0 or perp > (2 * X.size + 4) * unit_roundoff(np.float64) * np.linalg.norm(noise)
+    return rho == 1.0 or perp > (2 * X.size + 4) * unit_roundoff(np.float64) * scaled_norm(noise)
 
 
 def _rho_tolerance(X, rho, noise) -> tuple[float, float]:
@@ -205,15 +206,15 @@ def _rho_tolerance(X, rho, noise) -> tuple[float, float]:
         return 0.0, 0.0
     xc = X.ravel() - X.mean()
     rc = noise.ravel() - noise.mean()
-    xhat = xc / np.linalg.norm(xc)
+    xhat = xc / scaled_norm(xc)
     a = float(rc @ xhat)
-    p = float(np.linalg.norm(rc - a * xhat))
+    p = float(scaled_norm(rc - a * xhat))
     t = rho * p / math.sqrt(1 - rho * rho)
-    alpha = (t - a) / float(np.linalg.norm(xc))
-    spread = abs(t) + abs(a) + float(np.linalg.norm(noise)) + abs(alpha) * float(
-        np.linalg.norm(X))
+    alpha = (t - a) / float(scaled_norm(xc))
+    spread = abs(t) + abs(a) + float(scaled_norm(noise)) + abs(alpha) * float(
+        scaled_norm(X))
     corr_tol = 8 * (N + 6) * u * spread / math.hypot(t, p)
-    norm_tol = (3 * N + 8) * u * float(np.linalg.norm(X))
+    norm_tol = (3 * N + 8) * u * float(scaled_norm(X))
     return corr_tol, norm_tol
 
 
@@ -225,7 +226,7 @@ def _rho_search(ctx: Context) -> Evidence:
         u = unit_roundoff(np.float64)
         corr_tol += 4 * (X.size + 4) * u  # the float Pearson computation itself
         err_c = abs(ic.pearson_correlation(img, X) - rho)
-        err_n = abs(float(np.linalg.norm(img)) - float(np.linalg.norm(X)))
+        err_n = abs(float(scaled_norm(img)) - float(scaled_norm(X)))
         ratio = max(err_c / corr_tol if corr_tol else (math.inf if err_c else 0.0),
                     err_n / norm_tol if norm_tol else (math.inf if err_n else 0.0))
         return ratio, {"corr_error": err_c, "corr_tolerance": corr_tol,

@@ -183,8 +183,10 @@ def _float_step_representable(X: np.ndarray, c: float) -> bool:
     """Whether η = c/λ_max and λ_max itself are normal float64 numbers; below that (e.g. X of
     magnitude 1e-161, whose ‖X‖² underflows) float64 cannot run this GD at all."""
     smax = float(np.linalg.norm(X, 2))
+    if smax == 0.0:
+        return True
     lam = smax * smax
-    return lam == 0.0 or (lam >= np.finfo(np.float64).tiny and math.isfinite(c / lam))
+    return lam >= np.finfo(np.float64).tiny and math.isfinite(c / lam)
 
 
 def _ls_measure(X, Y, W0, W_lim, c, cap, limit_mp, x=None, predict=None):
