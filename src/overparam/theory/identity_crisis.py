@@ -30,7 +30,7 @@ from overparam.numerics.linalg import (
     scaled_norm,
     unit_vector,
 )
-from overparam.numerics.patches import conv2d_same, extract_patches, same_padding
+from overparam.numerics.patches import conv2d_same, extract_patches
 
 __all__ = [
     "TABLE1_PARAM_COUNTS",
