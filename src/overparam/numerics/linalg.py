@@ -34,15 +34,20 @@ class RankInfo:
         return float(s[0] / s[self.rank - 1])
 
 
+def rank_from_singular_values(s: Any, shape: tuple[int, int], dtype: Any) -> RankInfo:
+    """RankInfo from the singular values ``s`` (descending) of a matrix of ``shape``."""
+    xp = get_xp(s)
+    eps = 2.0 * unit_roundoff(dtype)
+    threshold = float(max(shape) * eps * float(s[0])) if s.size else 0.0
+    rank = int(xp.sum(s > threshold))
+    return RankInfo(rank=rank, singular_values=s, threshold=threshold)
+
+
 def numerical_rank(X: Any) -> RankInfo:
     """Numerical rank of a 2-D array ``X`` (N, D) from its singular values (see RankInfo)."""
     xp = get_xp(X)
     X = as_float_array(X, "X", xp=xp, ndim=2)
-    s = xp.linalg.svd(X, compute_uv=False)
-    eps = 2.0 * unit_roundoff(X.dtype)
-    threshold = float(max(X.shape) * eps * float(s[0]))
-    rank = int(xp.sum(s > threshold))
-    return RankInfo(rank=rank, singular_values=s, threshold=threshold)
+    return rank_from_singular_values(xp.linalg.svd(X, compute_uv=False), X.shape, X.dtype)
 
 
 def _check_system(X: Any, Y: Any, W0: Any | None) -> tuple[Any, Any, Any, Any]:
@@ -71,9 +76,8 @@ def gd_limit_least_squares(X: Any, Y: Any, W0: Any) -> Any:
     The pseudo-inverse is applied through an SVD truncated at ``numerical_rank``'s threshold.
     """
     xp, X, Y, W0 = _check_system(X, Y, W0)
-    info = numerical_rank(X)
     U, s, Vt = xp.linalg.svd(X, full_matrices=False)
-    r = info.rank
+    r = rank_from_singular_values(s, X.shape, X.dtype).rank
     R = Y - X @ W0
     coeff = (U[:, :r].T @ R) / (s[:r] if R.ndim == 1 else s[:r, None])
     return W0 + Vt[:r].T @ coeff

@@ -35,6 +35,8 @@ from overparam.numerics.patches import conv2d_same, extract_patches
 __all__ = [
     "TABLE1_PARAM_COUNTS",
     "Conv1Dims",
+    "conv2d_same",
+    "extract_patches",
     "chi2_union_m",
     "conv1_dims",
     "conv1_limit_weights",
@@ -441,6 +443,7 @@ def conv1_mse_bound(
     sigma: float,
     delta: float,
     B: float,
+    dims: Conv1Dims | None = None,
 ) -> float:
     """IC Thm 2, explicit form (CLAIMS.md): with probability ≥ 1 − δ over W0 ~ N(0, σ²)
     entries, the MSE over all H·W·C outputs on a test image with |pixel| ≤ B is at most
@@ -449,6 +452,8 @@ def conv1_mse_bound(
 
     n = K_H K_W C − r the nullity of the training image's patch matrix, at the smallest
     feasible M (``chi2_union_m``). n = 0 gives 0 (the identity is learned exactly).
+    ``dims``, if given, is ``conv1_dims(image, kernel_size)`` already computed (it costs an
+    SVD of the patch matrix).
     """
     if not (sigma > 0 and math.isfinite(sigma)):
         raise ValueError(f"sigma: expected a positive finite value, got {sigma}")
@@ -457,7 +462,7 @@ def conv1_mse_bound(
     if not (B >= 0 and math.isfinite(B)):
         raise ValueError(f"B: expected a finite bound >= 0, got {B}")
     kh, kw = _kernel_pair(kernel_size)
-    dims = conv1_dims(image, (kh, kw))
+    dims = conv1_dims(image, (kh, kw)) if dims is None else dims
     if dims.n == 0:
         return 0.0
     C = int(image.shape[2])

@@ -19,6 +19,7 @@ from overparam.theory import identity_crisis as ic
 from overparam.verify import strategies as ost
 from overparam.verify.gd_checks import GD_CONFIGS, GDConfig, compare_run, stable_lr
 from overparam.verify.gd_checks import train_least_squares as train_ls
+from overparam.verify.patterns import digit_seven
 from overparam.verify.precision import (
     mp_gd_least_squares,
     mp_norm,
@@ -335,16 +336,6 @@ def _thm1_symbolic(ctx: Context) -> Evidence:
                             "limit.")
 
 
-def _digit_seven(size: int = 28) -> np.ndarray:
-    """A synthetic stroke "7" on a size×size canvas (standing in for IC's MNIST digit)."""
-    img = np.zeros((size, size))
-    img[5:8, 6:22] = 1.0
-    for r in range(8, 24):
-        c = 21 - (r - 8) * 10 // 16
-        img[r, c - 1:c + 2] = 1.0
-    return img
-
-
 def _thm1_figure(ctx: Context) -> str:
     import matplotlib
 
@@ -352,7 +343,7 @@ def _thm1_figure(ctx: Context) -> str:
     import matplotlib.pyplot as plt
 
     rng = ctx.rng(12)
-    X = _digit_seven().ravel()
+    X = digit_seven().ravel()
     d = X.size
     W0 = rng.standard_normal((d, d)) / math.sqrt(d)
     Xl, Yl, W0l, W_lim = _thm1_problem(W0, X)
