@@ -1,6 +1,6 @@
 """The checks of each claim, one module per group of claims; ``CLAIM_MODULES`` lists them in
 CLAIMS.md order."""
 
-from overparam.verify.checks import ic_constructions, ic_conv, ic_linear
+from overparam.verify.checks import em_kernel, ic_constructions, ic_conv, ic_linear
 
-CLAIM_MODULES = (ic_linear, ic_conv, ic_constructions)
+CLAIM_MODULES = (ic_linear, ic_conv, ic_constructions, em_kernel)

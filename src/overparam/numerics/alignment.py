@@ -1,0 +1,182 @@
+"""Gradient and representation alignment (EM Sec. 3.2) and the statistics EM compares it with.
+
+Ω (eq. 2–3) of vectors g_1..g_n (n ≥ 2): n·Σ_{i≠j}⟨g_i, g_j⟩ / ((n − 1)(Σ_i ‖g_i‖)²), with
+Σ_{i≠j}⟨g_i, g_j⟩ = ‖Σ g_i‖² − Σ‖g_i‖² (eq. 4), so one pass over the vectors suffices.
+Ω_c (eq. 5) is Ω over the examples of class c; Ω_in-class (eq. 6) their mean over classes.
+
+Defined behaviour where the formulas are not: a class with fewer than two examples is skipped
+and listed; vectors that are all zero give Ω = 0 (no direction to agree on). Never NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from overparam.numerics.backend import get_xp, to_numpy
+
+
+def _omega(n: int, sum_sq_of_sum: float, sum_of_sq: float, sum_of_norms: float) -> float:
+    if n < 2:
+        raise ValueError(f"n: alignment needs at least two vectors, got {n}")
+    if sum_of_norms == 0.0:
+        return 0.0
+    return n * (sum_sq_of_sum - sum_of_sq) / ((n - 1) * sum_of_norms**2)
+
+
+def alignment(G: Any) -> float:
+    """Ω of the rows of G (n, p), in O(n·p) through eq. (4)."""
+    xp = get_xp(G)
+    norms = xp.sqrt((G * G).sum(axis=1))
+    s = G.sum(axis=0)
+    return _omega(G.shape[0], float(s @ s), float((norms**2).sum()), float(norms.sum()))
+
+
+def alignment_pairwise(G: Any) -> float:
+    """Ω of the rows of G by its O(n²) definition (eq. 3): every pair's inner product."""
+    xp = get_xp(G)
+    n = G.shape[0]
+    gram = G @ G.T
+    off = float(gram.sum() - xp.trace(gram))
+    return _omega(n, off + float(xp.trace(gram)), float(xp.trace(gram)),
+                  float(xp.sqrt(xp.diag(gram)).sum()))
+
+
+@dataclass
+class InClassAlignment:
+    """Ω_c per class, their mean Ω_in-class (eq. 6), and the classes skipped (< 2 examples)."""
+
+    per_class: dict[int, float]
+    skipped: list[int] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(list(self.per_class.values()))) if self.per_class else 0.0
+
+
+class AlignmentAccumulator:
+    """Streaming Ω_c: feed minibatches of per-example vectors (or of the factors of an MLP's
+    per-example gradients) and their labels; holds per class only Σg, Σ‖g‖², Σ‖g‖ and n,
+    never the individual vectors."""
+
+    def __init__(self) -> None:
+        self._sum: dict[int, Any] = {}
+        self._sq: dict[int, float] = {}
+        self._norms: dict[int, float] = {}
+        self._count: dict[int, int] = {}
+
+    def _add(self, c: int, total: Any, sq: float, norms: float, count: int) -> None:
+        if c in self._sum:
+            self._sum[c] = self._sum[c] + total
+        else:
+            self._sum[c] = total
+        self._sq[c] = self._sq.get(c, 0.0) + sq
+        self._norms[c] = self._norms.get(c, 0.0) + norms
+        self._count[c] = self._count.get(c, 0) + count
+
+    def update(self, G: Any, labels: Any) -> None:
+        """Add per-example vectors G (n, p) with integer labels (n,)."""
+        xp = get_xp(G)
+        labels = to_numpy(labels)
+        norms = xp.sqrt((G * G).sum(axis=1))
+        for c in np.unique(labels):
+            m = xp.asarray(labels == c)
+            self._add(int(c), G[m].sum(axis=0), float((norms[m] ** 2).sum()),
+                      float(norms[m].sum()), int((labels == c).sum()))
+
+    def update_mlp(self, factors: dict, labels: Any) -> None:
+        """Add an MLP minibatch from ``mlp.per_example_factors`` without forming any
+        per-example gradient: per class Σg = (Σδ_i x_iᵀ, ΣG_i R_iᵀ) and
+        ‖g_i‖² = ‖δ_i‖²‖x_i‖² + ‖G_i‖²‖R_i‖²."""
+        X, R, G, delta = factors["X"], factors["R"], factors["G"], factors["delta"]
+        xp = get_xp(X)
+        labels = to_numpy(labels)
+        sq = (delta * delta).sum(1) * (X * X).sum(1) + (G * G).sum(1) * (R * R).sum(1)
+        norms = xp.sqrt(sq)
+        for c in np.unique(labels):
+            m = xp.asarray(labels == c)
+            total = xp.concatenate([(delta[m].T @ X[m]).ravel(), (G[m].T @ R[m]).ravel()])
+            self._add(int(c), total, float(sq[m].sum()), float(norms[m].sum()),
+                      int((labels == c).sum()))
+
+    def result(self) -> InClassAlignment:
+        per_class, skipped = {}, []
+        for c in sorted(self._count):
+            if self._count[c] < 2:
+                skipped.append(c)
+                continue
+            s = self._sum[c]
+            per_class[c] = _omega(self._count[c], float((s * s).sum()), self._sq[c],
+                                  self._norms[c])
+        return InClassAlignment(per_class, skipped)
+
+
+def in_class_alignment(G: Any, labels: Any) -> InClassAlignment:
+    """Ω_c (eq. 5) for every class and Ω_in-class (eq. 6) of per-example vectors G (n, p)."""
+    acc = AlignmentAccumulator()
+    acc.update(G, labels)
+    return acc.result()
+
+
+def in_class_alignment_pairwise(G: Any, labels: Any) -> InClassAlignment:
+    """The same by the O(n²) pairwise definition, class by class."""
+    labels = to_numpy(labels)
+    per_class, skipped = {}, []
+    for c in np.unique(labels):
+        m = labels == c
+        if m.sum() < 2:
+            skipped.append(int(c))
+            continue
+        per_class[int(c)] = alignment_pairwise(get_xp(G).asarray(G)[get_xp(G).asarray(m)])
+    return InClassAlignment(per_class, skipped)
+
+
+def gradient_diversity(G: Any) -> float:
+    """Σ‖g_i‖² / ‖Σg_i‖² (Yin et al. 2018); inf when the sum vanishes but some g_i does not,
+    0 when every g_i is zero."""
+    num = float((G * G).sum())
+    s = G.sum(axis=0)
+    den = float(s @ s)
+    if den == 0.0:
+        return 0.0 if num == 0.0 else math.inf
+    return num / den
+
+
+def _cosines(G: Any) -> Any:
+    xp = get_xp(G)
+    norms = xp.sqrt((G * G).sum(axis=1))
+    keep = norms > 0
+    U = G[keep] / norms[keep][:, None]
+    return U @ U.T
+
+
+def cosine_stiffness(G: Any, labels: Any | None = None) -> float:
+    """E_{i≠j} cos(g_i, g_j) (Fort et al. 2019), over all pairs or, with ``labels``, over
+    pairs of the same class. Zero vectors have no direction and are left out; 0 when fewer
+    than two pairs remain."""
+    xp = get_xp(G)
+    if labels is None:
+        C = _cosines(G)
+        m = C.shape[0]
+        return float((C.sum() - xp.trace(C)) / (m * (m - 1))) if m >= 2 else 0.0
+    labels = to_numpy(labels)
+    total, pairs = 0.0, 0
+    for c in np.unique(labels):
+        C = _cosines(G[xp.asarray(labels == c)])
+        m = C.shape[0]
+        total += float(C.sum() - xp.trace(C))
+        pairs += m * (m - 1)
+    return total / pairs if pairs else 0.0
+
+
+def gradient_confusion(G: Any) -> float:
+    """min_{i≠j} ⟨g_i, g_j⟩ (Sankararaman et al. 2019); needs n ≥ 2."""
+    xp = get_xp(G)
+    if G.shape[0] < 2:
+        raise ValueError("G: gradient confusion needs at least two vectors")
+    gram = G @ G.T
+    gram = gram + xp.diag(xp.full(G.shape[0], xp.inf))
+    return float(gram.min())
