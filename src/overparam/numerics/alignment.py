@@ -27,9 +27,18 @@ def _omega(n: int, sum_sq_of_sum: float, sum_of_sq: float, sum_of_norms: float) 
     return n * (sum_sq_of_sum - sum_of_sq) / ((n - 1) * sum_of_norms**2)
 
 
+def _rescaled(G: Any) -> Any:
+    # Ω is invariant under G → cG (c > 0); dividing by max|G| keeps tiny or huge gradients
+    # from underflowing or overflowing in the squared norms
+    xp = get_xp(G)
+    m = float(xp.max(xp.abs(G))) if G.size else 0.0
+    return G / m if m > 0 else G
+
+
 def alignment(G: Any) -> float:
     """Ω of the rows of G (n, p), in O(n·p) through eq. (4)."""
     xp = get_xp(G)
+    G = _rescaled(G)
     norms = xp.sqrt((G * G).sum(axis=1))
     s = G.sum(axis=0)
     return _omega(G.shape[0], float(s @ s), float((norms**2).sum()), float(norms.sum()))
@@ -38,6 +47,7 @@ def alignment(G: Any) -> float:
 def alignment_pairwise(G: Any) -> float:
     """Ω of the rows of G by its O(n²) definition (eq. 3): every pair's inner product."""
     xp = get_xp(G)
+    G = _rescaled(G)
     n = G.shape[0]
     gram = G @ G.T
     off = float(gram.sum() - xp.trace(gram))
