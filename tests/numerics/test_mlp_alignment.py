@@ -1,0 +1,123 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from overparam.numerics import alignment as al
+from overparam.numerics.mlp import (
+    ACTIVATIONS,
+    LOSSES,
+    forward,
+    loss_and_logit_gradient,
+    mean_loss_and_gradients,
+    per_example_factors,
+    per_example_gradients,
+)
+
+U = 2.0**-53
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(ACTIVATIONS), st.sampled_from(LOSSES), st.integers(0, 2**31))
+def test_per_example_gradients_match_central_differences(act, loss, seed):
+    rng = np.random.default_rng(seed)
+    n, d, h, k = 3, 4, 5, 3
+    X, W1, W2 = rng.normal(size=(n, d)), rng.normal(size=(h, d)), rng.normal(size=(k, h))
+    y = rng.integers(0, k, n)
+    G = per_example_gradients(X, W1, W2, y, act=act, loss=loss)
+    eps = 1e-6
+    for i in range(n):
+        def li(W1_, W2_, i=i):
+            Z = forward(X[i:i + 1], W1_, W2_, act)[2]
+            return float(loss_and_logit_gradient(loss, Z, y[i:i + 1])[0][0])
+        for which in range(2):
+            W = (W1 if which == 0 else W2).copy()
+            idx = tuple(rng.integers(0, s) for s in W.shape)
+            plus, minus = W.copy(), W.copy()
+            plus[idx] += eps
+            minus[idx] -= eps
+            args = (lambda M: (M, W2)) if which == 0 else (lambda M: (W1, M))
+            fd = (li(*args(plus)) - li(*args(minus))) / (2 * eps)
+            flat = np.ravel_multi_index(idx, W.shape) + (0 if which == 0 else h * d)
+            if loss == "hinge" or act == "relu":
+                # kinks: skip points within eps of one
+                Z = forward(X[i:i + 1], W1, W2, act)
+                if act == "relu" and np.min(np.abs(Z[0])) < 1e-4:
+                    continue
+                if loss == "hinge":
+                    z = Z[2][0]
+                    if np.min(np.abs(1 + z - z[y[i]])) < 1e-4:
+                        continue
+            # central differences: truncation O(eps²·f''') plus rounding O(u·|f|/eps)
+            assert abs(fd - G[i, flat]) <= 1e-6 * (1 + abs(fd))
+
+
+def test_mean_gradients_are_the_average_of_per_example_ones():
+    rng = np.random.default_rng(0)
+    X, W1, W2 = rng.normal(size=(7, 4)), rng.normal(size=(5, 4)), rng.normal(size=(3, 5))
+    y = rng.integers(0, 3, 7)
+    _, g = mean_loss_and_gradients(X, W1, W2, y, act="sin", loss="softmax_ce")
+    G = per_example_gradients(X, W1, W2, y, act="sin", loss="softmax_ce").mean(axis=0)
+    np.testing.assert_allclose(np.concatenate([g["W1"].ravel(), g["W2"].ravel()]), G,
+                               atol=1e-14)
+
+
+gradient_sets = st.tuples(st.integers(2, 9), st.integers(1, 6), st.integers(0, 2**31)).map(
+    lambda t: (np.random.default_rng(t[2]).normal(size=t[:2]),
+               np.random.default_rng(t[2] + 1).integers(0, 3, t[0])))
+
+
+@settings(max_examples=60, deadline=None)
+@given(gradient_sets)
+def test_alignment_functions_agree_with_pairwise_definitions(case):
+    G, labels = case
+    n, p = G.shape
+    tol = 8 * (n * p + 8) * U * n / (n - 1) * 4
+    assert al.alignment(G) == pytest.approx(al.alignment_pairwise(G), abs=tol)
+    fast, slow = al.in_class_alignment(G, labels), al.in_class_alignment_pairwise(G, labels)
+    assert fast.skipped == slow.skipped
+    for c in slow.per_class:
+        assert fast.per_class[c] == pytest.approx(slow.per_class[c], abs=tol)
+    # stiffness and confusion against explicit double loops
+    cos = [G[i] @ G[j] / np.linalg.norm(G[i]) / np.linalg.norm(G[j])
+           for i in range(n) for j in range(n) if i != j]
+    assert al.cosine_stiffness(G) == pytest.approx(np.mean(cos), abs=1e-12)
+    dots = [G[i] @ G[j] for i in range(n) for j in range(n) if i != j]
+    assert al.gradient_confusion(G) == pytest.approx(min(dots), abs=1e-12)
+    assert al.gradient_diversity(G) == pytest.approx(
+        sum(g @ g for g in G) / (G.sum(0) @ G.sum(0)), rel=1e-10)
+
+
+def test_streaming_mlp_alignment_matches_materialised_gradients():
+    rng = np.random.default_rng(3)
+    X, W1, W2 = rng.normal(size=(60, 6)), rng.normal(size=(8, 6)), rng.normal(size=(4, 8))
+    y = rng.integers(0, 4, 60)
+    acc = al.AlignmentAccumulator()
+    for s in range(0, 60, 16):
+        acc.update_mlp(per_example_factors(X[s:s + 16], W1, W2, y[s:s + 16], act="relu",
+                                           loss="hinge"), y[s:s + 16])
+    G = per_example_gradients(X, W1, W2, y, act="relu", loss="hinge")
+    ref = al.in_class_alignment_pairwise(G, y)
+    got = acc.result()
+    for c in ref.per_class:
+        assert got.per_class[c] == pytest.approx(ref.per_class[c], abs=1e-12)
+
+
+def test_degenerate_cases_are_defined_and_never_nan():
+    assert al.alignment(np.zeros((3, 4))) == 0.0
+    res = al.in_class_alignment(np.ones((3, 2)), np.array([0, 0, 1]))
+    assert res.skipped == [1] and res.per_class == {0: pytest.approx(1.0)}
+    assert al.cosine_stiffness(np.zeros((3, 2))) == 0.0
+    assert al.gradient_diversity(np.zeros((2, 2))) == 0.0
+    with pytest.raises(ValueError, match="at least two"):
+        al.alignment(np.ones((1, 3)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(np.float64, st.tuples(st.integers(2, 6), st.integers(1, 4)),
+                  elements=st.floats(-100, 100)))
+def test_alignment_is_at_most_one(G):
+    if np.any(G):
+        n, p = G.shape
+        assert al.alignment(G) <= 1 + 8 * (n * p + 8) * U * n / (n - 1)

@@ -1,0 +1,73 @@
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate
+
+from overparam.theory import extreme_memorization as em
+
+
+@pytest.mark.parametrize("x, x2, sigma", [(0.7, -1.3, 0.8), (2.0, 0.5, 1.5), (1.0, -1.0, 1.0)])
+def test_sin_kernel_matches_scipy_quadrature_d1(x, x2, sigma):
+    f = lambda w: (np.sin(w * x) * np.sin(w * x2) * np.exp(-w * w / (2 * sigma**2))  # noqa: E731
+                   / math.sqrt(2 * math.pi * sigma**2))
+    val, err = integrate.quad(f, -12 * sigma, 12 * sigma, epsabs=1e-13, limit=200)
+    got = em.sin_kernel(np.array([x]), np.array([x2]), sigma=sigma)
+    assert abs(got - val) <= err + 1e-12
+
+
+def test_sin_kernel_matches_scipy_quadrature_d2():
+    x, x2, sigma = np.array([0.4, -0.9]), np.array([-0.6, 0.2]), 1.1
+
+    def f(a, b):
+        dens = math.exp(-(a * a + b * b) / (2 * sigma**2)) / (2 * math.pi * sigma**2)
+        return math.sin(a * x[0] + b * x[1]) * math.sin(a * x2[0] + b * x2[1]) * dens
+    lim = 10 * sigma
+    val, err = integrate.dblquad(f, -lim, lim, -lim, lim, epsabs=1e-11)
+    assert abs(em.sin_kernel(x, x2, sigma=sigma) - val) <= err + 1e-10
+
+
+def test_the_stated_bound_fails_at_the_hand_derived_point():
+    # x = 1, x' = −1, σ = 1: E = ½(e^{−2} − e^{0}) = −0.4323…, bound e^{−2} = 0.1353…
+    k = em.sin_kernel(np.array([1.0]), np.array([-1.0]), sigma=1.0)
+    assert k == pytest.approx(0.5 * (math.exp(-2) - 1), rel=1e-15)
+    assert abs(k) > em.thm1_bound(np.array([1.0]), np.array([-1.0]), sigma=1.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 5).flatmap(lambda d: st.tuples(
+    st.lists(st.floats(-5, 5), min_size=d, max_size=d),
+    st.lists(st.floats(-5, 5), min_size=d, max_size=d))), st.floats(0.01, 5), st.integers(1, 9))
+def test_proved_bound_holds_and_stated_bound_holds_for_nonnegative_correlation(xs, sigma, h):
+    x, x2 = np.array(xs[0]), np.array(xs[1])
+    k = abs(float(em.sin_kernel(x, x2, sigma=sigma, h=h)))
+    slack = 16 * 2**-53 * h
+    assert k <= float(em.thm1_proved_bound(x, x2, sigma=sigma, h=h)) + slack
+    if x @ x2 >= 0:
+        assert k <= float(em.thm1_bound(x, x2, sigma=sigma, h=h)) + slack
+
+
+def test_rff_constant_is_half_h():
+    x, x2 = np.array([0.3, 0.1]), np.array([0.2, -0.4])
+    assert em.rff_kernel(x, x2, sigma=2.0, h=6) == pytest.approx(
+        3 * math.exp(-4 * np.sum((x - x2) ** 2) / 2), rel=1e-15)
+
+
+def test_bad_kernel_arguments():
+    with pytest.raises(ValueError, match="sigma"):
+        em.sin_kernel([1.0], [1.0], sigma=0.0)
+    with pytest.raises(ValueError, match="h"):
+        em.sin_kernel([1.0], [1.0], sigma=1.0, h=0)
+    with pytest.raises(ValueError, match="x2"):
+        em.sin_kernel([1.0, 2.0], [1.0], sigma=1.0)
+
+
+def test_logit_gradients_by_hand():
+    z, y = np.array([[2.0, 0.0, 0.0]]), np.array([1])
+    p = np.exp(z[0]) / np.exp(z[0]).sum()
+    np.testing.assert_allclose(em.softmax_logit_gradient(z, y)[0], p - [0, 1, 0], rtol=1e-15)
+    # hinge, margin 1: wrong classes 0 (1 + 2 − 0 > 0) and 2 (1 + 0 − 0 > 0) are active
+    np.testing.assert_array_equal(em.hinge_logit_gradient(z, y)[0], [1.0, -2.0, 1.0])
+    np.testing.assert_array_equal(em.squared_logit_gradient(z, y)[0], [2.0, -1.0, 0.0])
