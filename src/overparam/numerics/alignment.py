@@ -70,32 +70,38 @@ class InClassAlignment:
 class AlignmentAccumulator:
     """Streaming Ω_c: feed minibatches of per-example vectors (or of the factors of an MLP's
     per-example gradients) and their labels; holds per class only Σg, Σ‖g‖², Σ‖g‖ and n,
-    never the individual vectors."""
+    never the individual vectors. Sums stay on the arrays' device until ``result``."""
 
     def __init__(self) -> None:
         self._sum: dict[int, Any] = {}
-        self._sq: dict[int, float] = {}
-        self._norms: dict[int, float] = {}
+        self._sq: dict[int, Any] = {}
+        self._norms: dict[int, Any] = {}
         self._count: dict[int, int] = {}
 
-    def _add(self, c: int, total: Any, sq: float, norms: float, count: int) -> None:
+    def _add(self, c: int, total: Any, sq: Any, norms: Any, count: int) -> None:
         if c in self._sum:
             self._sum[c] = self._sum[c] + total
+            self._sq[c] = self._sq[c] + sq
+            self._norms[c] = self._norms[c] + norms
         else:
-            self._sum[c] = total
-        self._sq[c] = self._sq.get(c, 0.0) + sq
-        self._norms[c] = self._norms.get(c, 0.0) + norms
+            self._sum[c], self._sq[c], self._norms[c] = total, sq, norms
         self._count[c] = self._count.get(c, 0) + count
+
+    @staticmethod
+    def _groups(labels: Any, xp: Any):
+        # integer indices built on the host: boolean masks on a GPU force a synchronisation
+        labels = to_numpy(labels)
+        for c in np.unique(labels):
+            idx = np.flatnonzero(labels == c)
+            yield int(c), xp.asarray(idx), idx.size
 
     def update(self, G: Any, labels: Any) -> None:
         """Add per-example vectors G (n, p) with integer labels (n,)."""
         xp = get_xp(G)
-        labels = to_numpy(labels)
-        norms = xp.sqrt((G * G).sum(axis=1))
-        for c in np.unique(labels):
-            m = xp.asarray(labels == c)
-            self._add(int(c), G[m].sum(axis=0), float((norms[m] ** 2).sum()),
-                      float(norms[m].sum()), int((labels == c).sum()))
+        sq = (G * G).sum(axis=1)
+        norms = xp.sqrt(sq)
+        for c, idx, count in self._groups(labels, xp):
+            self._add(c, G[idx].sum(axis=0), sq[idx].sum(), norms[idx].sum(), count)
 
     def update_mlp(self, factors: dict, labels: Any) -> None:
         """Add an MLP minibatch from ``mlp.per_example_factors`` without forming any
@@ -103,14 +109,12 @@ class AlignmentAccumulator:
         ‖g_i‖² = ‖δ_i‖²‖x_i‖² + ‖G_i‖²‖R_i‖²."""
         X, R, G, delta = factors["X"], factors["R"], factors["G"], factors["delta"]
         xp = get_xp(X)
-        labels = to_numpy(labels)
         sq = (delta * delta).sum(1) * (X * X).sum(1) + (G * G).sum(1) * (R * R).sum(1)
         norms = xp.sqrt(sq)
-        for c in np.unique(labels):
-            m = xp.asarray(labels == c)
-            total = xp.concatenate([(delta[m].T @ X[m]).ravel(), (G[m].T @ R[m]).ravel()])
-            self._add(int(c), total, float(sq[m].sum()), float(norms[m].sum()),
-                      int((labels == c).sum()))
+        for c, idx, count in self._groups(labels, xp):
+            total = xp.concatenate([(delta[idx].T @ X[idx]).ravel(),
+                                    (G[idx].T @ R[idx]).ravel()])
+            self._add(c, total, sq[idx].sum(), norms[idx].sum(), count)
 
     def result(self) -> InClassAlignment:
         per_class, skipped = {}, []
@@ -119,8 +123,8 @@ class AlignmentAccumulator:
                 skipped.append(c)
                 continue
             s = self._sum[c]
-            per_class[c] = _omega(self._count[c], float((s * s).sum()), self._sq[c],
-                                  self._norms[c])
+            per_class[c] = _omega(self._count[c], float((s * s).sum()), float(self._sq[c]),
+                                  float(self._norms[c]))
         return InClassAlignment(per_class, skipped)
 
 
