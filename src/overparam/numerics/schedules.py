@@ -57,3 +57,18 @@ class Stagewise:
 def ic_appendix_a(total_steps: int, lr: float = 0.01) -> Stagewise:
     """IC App. A's schedule: base rate ``lr`` decayed by 0.2 at 30%, 60%, 80% of the steps."""
     return Stagewise(lr=lr, total_steps=total_steps)
+
+
+@dataclass(frozen=True)
+class InverseTime:
+    """η_t = lr / (1 + t / t0): a decaying schedule with Σ η_t = ∞ (SGD's classic choice)."""
+
+    lr: float
+    t0: float = 100.0
+
+    def __post_init__(self) -> None:
+        if not self.lr > 0 or not self.t0 > 0:
+            raise ValueError(f"lr, t0: expected positive values, got {self.lr}, {self.t0}")
+
+    def __call__(self, t: int) -> float:
+        return self.lr / (1.0 + t / self.t0)

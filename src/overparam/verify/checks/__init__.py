@@ -7,6 +7,7 @@ from overparam.verify.checks import (
     ic_constructions,
     ic_conv,
     ic_linear,
+    rr,
 )
 
-CLAIM_MODULES = (ic_linear, ic_conv, ic_constructions, em_kernel, em_alignment)
+CLAIM_MODULES = (ic_linear, ic_conv, ic_constructions, em_kernel, em_alignment, rr)
