@@ -1,0 +1,81 @@
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import scipy.linalg
+import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from overparam.theory import rethinking as rr
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 10).flatmap(lambda n: st.tuples(
+    hnp.arrays(np.float64, (n, 3), elements=st.integers(-6, 6).map(float), unique=False),
+    hnp.arrays(np.float64, (n,), elements=st.floats(-100, 100)))))
+def test_exact_construction_fits_distinct_samples(case):
+    Z, y = case
+    if len({tuple(r) for r in Z}) < len(Z):
+        with pytest.raises(ValueError, match="duplicate"):
+            rr.depth2_interpolant(Z, y)
+        return
+    f = rr.depth2_interpolant(Z, y, mode="exact")
+    assert f.exact_values(Z) == [Fraction(float(v)) for v in y]
+    assert f.weight_count == 2 * len(y) + 3
+
+
+def test_duplicates_are_named():
+    Z = np.array([[0.0, 1.0], [2.0, 3.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"\(0, 2\)|\(2, 0\)"):
+        rr.depth2_interpolant(Z, np.zeros(3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.01, 10), min_size=2, max_size=20),
+       st.lists(st.floats(-10, 10), min_size=10, max_size=10))
+def test_recurrence_matches_triangular_solve(gaps, ys):
+    n = len(gaps) // 2
+    seq = np.cumsum(gaps[:2 * n])
+    b, x = seq[0::2], seq[1::2]
+    y = np.array(ys[:n] + [0.0] * max(0, n - len(ys)))[:n]
+    A = rr.interleaved_relu_matrix(x, b)
+    ref = scipy.linalg.solve_triangular(A, y, lower=True)
+    w = rr.solve_interleaved(x, b, y)
+    # forward substitution and the recurrence both err by ~n·u·cond(A)
+    cond = np.linalg.cond(A)
+    assert np.linalg.norm(w - ref) <= 16 * n * 2**-53 * cond * (1 + np.linalg.norm(ref))
+
+
+def test_lemma1_matrix_by_hand_and_weight_bound_counterexample():
+    x, b = [Fraction(2), Fraction(4)], [Fraction(1), Fraction(3)]
+    A = rr.interleaved_relu_matrix(np.array(x, dtype=object), np.array(b, dtype=object))
+    assert A.tolist() == [[1, 0], [3, 1]]
+    w = rr.solve_interleaved(x, b, [Fraction(1), Fraction(0)])
+    assert list(w) == [1, -3]  # ‖w‖ = √10 > ‖y‖ / min gap = 1
+
+
+def test_interleaving_is_required():
+    with pytest.raises(ValueError, match="interleaving"):
+        rr.solve_interleaved([1.0, 2.0], [1.5, 1.8], [0.0, 0.0])
+
+
+def test_min_norm_interpolant_matches_exact_pseudo_inverse():
+    rng = np.random.default_rng(0)
+    X = rng.integers(-5, 6, (3, 6)).astype(float)
+    y = rng.integers(-5, 6, 3).astype(float)
+    Xr = sympy.Matrix(X.astype(int).tolist())
+    exact = np.array((Xr.pinv() * sympy.Matrix(y.astype(int).tolist())).evalf(30).tolist(),
+                     dtype=float).ravel()
+    np.testing.assert_allclose(rr.min_norm_interpolant(X, y), exact, atol=1e-12)
+    np.testing.assert_allclose(rr.min_norm_interpolant(X, y), np.linalg.pinv(X) @ y,
+                               atol=1e-12)
+
+
+def test_float_mode_reports_limits_instead_of_failing_silently():
+    Z = np.array([[4.2e-307], [0.0], [-1.0]])
+    with pytest.raises(ValueError, match="float64 cannot interleave"):
+        rr.depth2_interpolant(Z, np.zeros(3))
+    f = rr.depth2_interpolant(Z, np.array([1.0, 2.0, 3.0]), mode="exact")
+    assert f.exact_values(Z) == [1, 2, 3]
