@@ -16,6 +16,8 @@ from overparam.numerics.linalg import gd_limit_least_squares
 
 __all__ = [
     "Depth2Interpolant",
+    "ReLUNetwork",
+    "depthk_interpolant",
     "depth2_interpolant",
     "interleaved_relu_matrix",
     "min_norm_interpolant",
@@ -179,3 +181,151 @@ def min_norm_interpolant(X: Any, y: Any) -> Any:
     X = as_float_array(X, "X", xp=xp, ndim=2)
     y = as_float_array(y, "y", xp=xp, ndim=(1, 2))
     return gd_limit_least_squares(X, y, xp.zeros((X.shape[1],) + tuple(y.shape[1:])))
+
+
+@dataclass
+class ReLUNetwork:
+    """A dense ReLU network x ↦ W_L σ(… σ(W_1 x + c_1) …) + c_L (no activation at the output).
+    ``layers`` holds (W, c) per layer as object arrays of Fractions (exact) — ``__call__``
+    evaluates in float64, ``exact_values`` in rationals. ``weights`` counts the non-zero
+    entries of every W and c: the weights the construction uses."""
+
+    layers: list[tuple[np.ndarray, np.ndarray]]
+
+    @property
+    def depth(self) -> int:
+        return len(self.layers)
+
+    @property
+    def width(self) -> int:
+        return max(W.shape[0] for W, _ in self.layers[:-1]) if self.depth > 1 else 0
+
+    @property
+    def weights(self) -> int:
+        return int(sum(np.count_nonzero(W != 0) + np.count_nonzero(c != 0)
+                       for W, c in self.layers))
+
+    def __call__(self, Z: Any) -> np.ndarray:
+        h = np.asarray(Z, dtype=float).T
+        for i, (W, c) in enumerate(self.layers):
+            h = W.astype(float) @ h + c.astype(float)[:, None]
+            if i < self.depth - 1:
+                h = np.maximum(h, 0)
+        return h[0]
+
+    def exact_values(self, Z: Any) -> list[Fraction]:
+        h = np.array([[Fraction(float(v)) for v in row] for row in np.asarray(Z, float)],
+                     dtype=object).T
+        for i, (W, c) in enumerate(self.layers):
+            h = W.dot(h) + c[:, None]
+            if i < self.depth - 1:
+                h = np.vectorize(lambda v: v if v > 0 else Fraction(0), otypes=[object])(h)
+        return list(h[0])
+
+
+def _block_function(u: list, y: list, prev: Any, nxt: Any) -> tuple[list, list]:
+    """Knots β and weights w of g(t) = Σ w_i relu(t − β_i) with g(u_i) = y_i on the sorted
+    block u and g = 0 outside (prev, nxt): zero left of the first knot (placed between prev
+    and u_1), and two extra knots between u_m and nxt that bring g back to 0 and keep it
+    there. Exact in Fractions."""
+    left = (prev + u[0]) / 2 if prev is not None else u[0] - 1
+    beta = [left] + [(p + q) / 2 for p, q in zip(u, u[1:], strict=False)]
+    w = list(solve_interleaved(u, beta, y))
+    if nxt is not None:
+        g1 = u[-1] + (nxt - u[-1]) / 3
+        g2 = u[-1] + 2 * (nxt - u[-1]) / 3
+        slope = sum(w)
+        s_new = -(y[-1] + slope * (g1 - u[-1])) / (g2 - g1)
+        beta += [g1, g2]
+        w += [s_new - slope, -s_new]
+    return beta, w
+
+
+def _row_appender(rows: list, bias: list, width: int):
+    """A function adding one unit (its incoming weights by index, and its bias) to a layer."""
+    def add(entries: dict, b0: Fraction) -> None:
+        r = [Fraction(0)] * width
+        for idx, v in entries.items():
+            r[idx] = v
+        rows.append(r)
+        bias.append(b0)
+    return add
+
+
+def depthk_interpolant(Z: Any, y: Any, k: int, *, seed: int = 0,
+                       candidates: int = 16) -> ReLUNetwork:
+    """RR Corollary 1 (App. C's sketch): a depth-k ReLU network (k ≥ 2) with width O(n/k) and
+    O(n + d) weights fitting y on the n distinct rows of Z, exactly (rational weights).
+
+    k = 2 is Thm 1's network. For k ≥ 3: layer 1 computes the projection u = relu(⟨a, z⟩ − m)
+    (m below every projection, so u > 0 on the sample) and every later layer carries u
+    upward; the sorted sample is split into B = min(k − 2, n) blocks of about n/B points, and
+    hidden layer j holds block j's units relu(u − β). Block j's function g_j is exactly y on
+    its points and exactly 0 outside its interval — the multiplexer: on the sample, g_j equals
+    1[u ∈ I_j]·o_j — and the partial output Σ_{i<j} g_i is carried upward as its positive and
+    negative parts. Layers past the B-th (k − 2 > n) only carry u and the partial output.
+    Depth k, width ≤ ⌈n/B⌉ + 5, weights O(n + d + k)."""
+    if k < 2:
+        raise ValueError(f"k: expected depth >= 2, got {k}")
+    base = depth2_interpolant(Z, y, mode="exact", seed=seed, candidates=candidates)
+    a, xr = base.exact["a"], base.exact["x"]
+    Zn = np.asarray(Z, dtype=float)
+    n, d = Zn.shape
+    proj = [sum(ai * Fraction(float(zi)) for ai, zi in zip(a, row, strict=True)) for row in Zn]
+    order = sorted(range(n), key=lambda i: proj[i])
+    ys = [Fraction(float(np.asarray(y, float)[i])) for i in order]
+    F = Fraction
+    if k == 2:
+        W1 = np.array([[ai for ai in a] for _ in range(n)], dtype=object)
+        c1 = np.array([-bj for bj in base.exact["b"]], dtype=object)
+        W2 = np.array([base.exact["w"]], dtype=object)
+        return ReLUNetwork([(W1, c1), (W2, np.array([F(0)], dtype=object))])
+    m = xr[0] - 1
+    u = [p - m for p in xr]  # u > 0 on the sample
+    B = min(k - 2, n)
+    bounds = [round(j * n / B) for j in range(B + 1)]
+    blocks = []
+    for j in range(B):
+        lo, hi = bounds[j], bounds[j + 1]
+        prev = u[lo - 1] if lo > 0 else None
+        nxt = u[hi] if hi < n else None
+        blocks.append(_block_function(u[lo:hi], ys[lo:hi], prev, nxt))
+    layers = [(np.array([a], dtype=object), np.array([-m], dtype=object))]
+    # hidden layer j (1-based): [u, p⁺, p⁻ (j ≥ 2), block j units]
+    prev_layout = {"u": 0}
+    for j in range(k - 2):
+        rows, bias = [], []
+        row = _row_appender(rows, bias, layers[-1][0].shape[0])
+        layout = {"u": 0}
+        row({prev_layout["u"]: F(1)}, F(0))
+        carry = {}
+        if "p+" in prev_layout:
+            carry[prev_layout["p+"]] = F(1)
+            carry[prev_layout["p-"]] = F(-1)
+        if "block" in prev_layout:
+            for idx, wv in zip(prev_layout["block"], blocks[j - 1][1], strict=True):
+                carry[idx] = carry.get(idx, F(0)) + wv
+        if carry:
+            layout["p+"] = len(rows)
+            row(carry, F(0))
+            layout["p-"] = len(rows)
+            row({i: -v for i, v in carry.items()}, F(0))
+        if j < B:
+            layout["block"] = []
+            for beta in blocks[j][0]:
+                layout["block"].append(len(rows))
+                row({prev_layout["u"]: F(1)}, -beta)
+        layers.append((np.array(rows, dtype=object), np.array(bias, dtype=object)))
+        prev_layout = layout
+    out = {}
+    if "p+" in prev_layout:
+        out[prev_layout["p+"]] = F(1)
+        out[prev_layout["p-"]] = F(-1)
+    if "block" in prev_layout:
+        for idx, wv in zip(prev_layout["block"], blocks[B - 1][1], strict=True):
+            out[idx] = out.get(idx, F(0)) + wv
+    r = [F(0)] * layers[-1][0].shape[0]
+    for idx, v in out.items():
+        r[idx] = v
+    layers.append((np.array([r], dtype=object), np.array([F(0)], dtype=object)))
+    return ReLUNetwork(layers)
