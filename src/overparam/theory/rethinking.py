@@ -185,12 +185,14 @@ def min_norm_interpolant(X: Any, y: Any) -> Any:
 
 @dataclass
 class ReLUNetwork:
-    """A dense ReLU network x ↦ W_L σ(… σ(W_1 x + c_1) …) + c_L (no activation at the output).
-    ``layers`` holds (W, c) per layer as object arrays of Fractions (exact) — ``__call__``
-    evaluates in float64, ``exact_values`` in rationals. ``weights`` counts the non-zero
-    entries of every W and c: the weights the construction uses."""
+    """A ReLU network x ↦ W_L σ(… σ(W_1 x + c_1) …) + c_L (no activation at the output),
+    stored sparsely and exactly: ``layers`` holds, per layer, a list of units, each a pair
+    (incoming weights as {input index: Fraction}, bias Fraction). ``__call__`` evaluates in
+    float64 (SciPy sparse products), ``exact_values`` in rationals. ``weights`` counts the
+    non-zero weights and biases the construction uses."""
 
-    layers: list[tuple[np.ndarray, np.ndarray]]
+    layers: list[list[tuple[dict, Fraction]]]
+    inputs: int
 
     @property
     def depth(self) -> int:
@@ -198,29 +200,46 @@ class ReLUNetwork:
 
     @property
     def width(self) -> int:
-        return max(W.shape[0] for W, _ in self.layers[:-1]) if self.depth > 1 else 0
+        return max((len(units) for units in self.layers[:-1]), default=0)
 
     @property
     def weights(self) -> int:
-        return int(sum(np.count_nonzero(W != 0) + np.count_nonzero(c != 0)
-                       for W, c in self.layers))
+        return sum(sum(1 for v in w.values() if v != 0) + (c != 0)
+                   for units in self.layers for w, c in units)
+
+    def _sparse(self, units: list, width_in: int):
+        import scipy.sparse
+
+        rows, cols, vals = [], [], []
+        for r, (w, _) in enumerate(units):
+            for col, v in w.items():
+                rows.append(r)
+                cols.append(col)
+                vals.append(float(v))
+        W = scipy.sparse.csr_matrix((vals, (rows, cols)), shape=(len(units), width_in))
+        return W, np.array([float(c) for _, c in units])
 
     def __call__(self, Z: Any) -> np.ndarray:
         h = np.asarray(Z, dtype=float).T
-        for i, (W, c) in enumerate(self.layers):
-            h = W.astype(float) @ h + c.astype(float)[:, None]
+        width_in = self.inputs
+        for i, units in enumerate(self.layers):
+            W, c = self._sparse(units, width_in)
+            h = W @ h + c[:, None]
             if i < self.depth - 1:
                 h = np.maximum(h, 0)
+            width_in = len(units)
         return h[0]
 
     def exact_values(self, Z: Any) -> list[Fraction]:
-        h = np.array([[Fraction(float(v)) for v in row] for row in np.asarray(Z, float)],
-                     dtype=object).T
-        for i, (W, c) in enumerate(self.layers):
-            h = W.dot(h) + c[:, None]
-            if i < self.depth - 1:
-                h = np.vectorize(lambda v: v if v > 0 else Fraction(0), otypes=[object])(h)
-        return list(h[0])
+        out = []
+        for z in np.asarray(Z, dtype=float):
+            h = [Fraction(float(v)) for v in z]
+            for i, units in enumerate(self.layers):
+                h = [sum((v * h[j] for j, v in w.items()), c) for w, c in units]
+                if i < self.depth - 1:
+                    h = [v if v > 0 else Fraction(0) for v in h]
+            out.append(h[0])
+        return out
 
 
 def _block_function(u: list, y: list, prev: Any, nxt: Any) -> tuple[list, list]:
@@ -239,17 +258,6 @@ def _block_function(u: list, y: list, prev: Any, nxt: Any) -> tuple[list, list]:
         beta += [g1, g2]
         w += [s_new - slope, -s_new]
     return beta, w
-
-
-def _row_appender(rows: list, bias: list, width: int):
-    """A function adding one unit (its incoming weights by index, and its bias) to a layer."""
-    def add(entries: dict, b0: Fraction) -> None:
-        r = [Fraction(0)] * width
-        for idx, v in entries.items():
-            r[idx] = v
-        rows.append(r)
-        bias.append(b0)
-    return add
 
 
 def depthk_interpolant(Z: Any, y: Any, k: int, *, seed: int = 0,
@@ -276,10 +284,10 @@ def depthk_interpolant(Z: Any, y: Any, k: int, *, seed: int = 0,
     ys = [Fraction(float(np.asarray(y, float)[i])) for i in order]
     F = Fraction
     if k == 2:
-        W1 = np.array([[ai for ai in a] for _ in range(n)], dtype=object)
-        c1 = np.array([-bj for bj in base.exact["b"]], dtype=object)
-        W2 = np.array([base.exact["w"]], dtype=object)
-        return ReLUNetwork([(W1, c1), (W2, np.array([F(0)], dtype=object))])
+        hidden = [({i: ai for i, ai in enumerate(a) if ai != 0}, -bj)
+                  for bj in base.exact["b"]]
+        output = [({j: wj for j, wj in enumerate(base.exact["w"]) if wj != 0}, F(0))]
+        return ReLUNetwork([hidden, output], inputs=d)
     m = xr[0] - 1
     u = [p - m for p in xr]  # u > 0 on the sample
     B = min(k - 2, n)
@@ -290,42 +298,34 @@ def depthk_interpolant(Z: Any, y: Any, k: int, *, seed: int = 0,
         prev = u[lo - 1] if lo > 0 else None
         nxt = u[hi] if hi < n else None
         blocks.append(_block_function(u[lo:hi], ys[lo:hi], prev, nxt))
-    layers = [(np.array([a], dtype=object), np.array([-m], dtype=object))]
-    # hidden layer j (1-based): [u, p⁺, p⁻ (j ≥ 2), block j units]
-    prev_layout = {"u": 0}
+    layers = [[({i: ai for i, ai in enumerate(a) if ai != 0}, -m)]]
+    # hidden layer j: [u, p⁺, p⁻ (once there is a partial output), block j's units]
+    prev_layout: dict = {"u": 0}
     for j in range(k - 2):
-        rows, bias = [], []
-        row = _row_appender(rows, bias, layers[-1][0].shape[0])
-        layout = {"u": 0}
-        row({prev_layout["u"]: F(1)}, F(0))
-        carry = {}
-        if "p+" in prev_layout:
-            carry[prev_layout["p+"]] = F(1)
-            carry[prev_layout["p-"]] = F(-1)
-        if "block" in prev_layout:
-            for idx, wv in zip(prev_layout["block"], blocks[j - 1][1], strict=True):
-                carry[idx] = carry.get(idx, F(0)) + wv
+        units: list = [({prev_layout["u"]: F(1)}, F(0))]
+        layout: dict = {"u": 0}
+        carry = _partial_output(prev_layout, blocks[j - 1][1] if "block" in prev_layout
+                                else None)
         if carry:
-            layout["p+"] = len(rows)
-            row(carry, F(0))
-            layout["p-"] = len(rows)
-            row({i: -v for i, v in carry.items()}, F(0))
+            layout["p+"], layout["p-"] = len(units), len(units) + 1
+            units += [(carry, F(0)), ({i: -v for i, v in carry.items()}, F(0))]
         if j < B:
-            layout["block"] = []
-            for beta in blocks[j][0]:
-                layout["block"].append(len(rows))
-                row({prev_layout["u"]: F(1)}, -beta)
-        layers.append((np.array(rows, dtype=object), np.array(bias, dtype=object)))
+            layout["block"] = list(range(len(units), len(units) + len(blocks[j][0])))
+            units += [({prev_layout["u"]: F(1)}, -beta) for beta in blocks[j][0]]
+        layers.append(units)
         prev_layout = layout
-    out = {}
-    if "p+" in prev_layout:
-        out[prev_layout["p+"]] = F(1)
-        out[prev_layout["p-"]] = F(-1)
-    if "block" in prev_layout:
-        for idx, wv in zip(prev_layout["block"], blocks[B - 1][1], strict=True):
-            out[idx] = out.get(idx, F(0)) + wv
-    r = [F(0)] * layers[-1][0].shape[0]
-    for idx, v in out.items():
-        r[idx] = v
-    layers.append((np.array([r], dtype=object), np.array([F(0)], dtype=object)))
-    return ReLUNetwork(layers)
+    last = _partial_output(prev_layout, blocks[B - 1][1] if "block" in prev_layout else None)
+    layers.append([(last, F(0))])
+    return ReLUNetwork(layers, inputs=d)
+
+
+def _partial_output(layout: dict, block_weights: list | None) -> dict:
+    """Incoming weights of p = p⁺ − p⁻ + Σ_i w_i h_i (the partial output so far)."""
+    carry: dict = {}
+    if "p+" in layout:
+        carry[layout["p+"]] = Fraction(1)
+        carry[layout["p-"]] = Fraction(-1)
+    if block_weights is not None:
+        for idx, wv in zip(layout["block"], block_weights, strict=True):
+            carry[idx] = carry.get(idx, Fraction(0)) + wv
+    return {i: v for i, v in carry.items() if v != 0}
