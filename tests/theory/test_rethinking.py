@@ -79,3 +79,16 @@ def test_float_mode_reports_limits_instead_of_failing_silently():
         rr.depth2_interpolant(Z, np.zeros(3))
     f = rr.depth2_interpolant(Z, np.array([1.0, 2.0, 3.0]), mode="exact")
     assert f.exact_values(Z) == [1, 2, 3]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 4), st.integers(2, 7), st.integers(0, 2**31))
+def test_depth_k_construction_fits_exactly_with_depth_k_and_width_n_over_k(n, d, k, seed):
+    rng = np.random.default_rng(seed)
+    Z = rng.integers(-3, 4, (n, d)).astype(float) + rng.random((n, d))
+    y = rng.integers(-9, 10, n).astype(float)
+    net = rr.depthk_interpolant(Z, y, k)
+    assert net.exact_values(Z) == [Fraction(float(v)) for v in y]
+    assert net.depth == k
+    if k > 2:
+        assert net.width <= -(-n // min(k - 2, n)) + 5
