@@ -156,7 +156,7 @@ def depth2_interpolant(Z: Any, y: Any, *, mode: str = "float", candidates: int =
                              "raise `candidates`")
         br = [xr[0] - gr] + [(p + q) / 2 for p, q in zip(xr, xr[1:], strict=False)]
         wr = solve_interleaved(xr, br, [Fraction(float(yn[i])) for i in order])
-        exact = {"a": ar, "b": br, "w": list(wr), "x": xr}
+        exact = {"a": ar, "b": br, "w": list(wr), "x": xr, "order": [int(i) for i in order]}
         b = np.array([float(v) for v in br])
         w = np.array([float(v) for v in wr])
         gap_min = float(min(xi - bi for xi, bi in zip(xr, br, strict=True)))
@@ -260,7 +260,7 @@ def _block_function(u: list, y: list, prev: Any, nxt: Any) -> tuple[list, list]:
     return beta, w
 
 
-def depthk_interpolant(Z: Any, y: Any, k: int, *, seed: int = 0,
+def depthk_interpolant(Z: Any, y: Any, k: int, *, mode: str = "exact", seed: int = 0,
                        candidates: int = 16) -> ReLUNetwork:
     """RR Corollary 1 (App. C's sketch): a depth-k ReLU network (k ≥ 2) with width O(n/k) and
     O(n + d) weights fitting y on the n distinct rows of Z, exactly (rational weights).
@@ -272,21 +272,30 @@ def depthk_interpolant(Z: Any, y: Any, k: int, *, seed: int = 0,
     its points and exactly 0 outside its interval — the multiplexer: on the sample, g_j equals
     1[u ∈ I_j]·o_j — and the partial output Σ_{i<j} g_i is carried upward as its positive and
     negative parts. Layers past the B-th (k − 2 > n) only carry u and the partial output.
-    Depth k, width ≤ ⌈n/B⌉ + 5, weights O(n + d + k)."""
+    Depth k, width ≤ ⌈n/B⌉ + 5, weights O(n + d + k).
+
+    ``mode="exact"`` builds every weight as a Fraction (``exact_values`` then verifies the fit
+    exactly); ``mode="float"`` builds the same network in float64, fast enough for counting
+    depth, width and weights at n = 10⁴."""
     if k < 2:
         raise ValueError(f"k: expected depth >= 2, got {k}")
-    base = depth2_interpolant(Z, y, mode="exact", seed=seed, candidates=candidates)
-    a, xr = base.exact["a"], base.exact["x"]
+    base = depth2_interpolant(Z, y, mode=mode, seed=seed, candidates=candidates)
     Zn = np.asarray(Z, dtype=float)
     n, d = Zn.shape
-    proj = [sum(ai * Fraction(float(zi)) for ai, zi in zip(a, row, strict=True)) for row in Zn]
-    order = sorted(range(n), key=lambda i: proj[i])
-    ys = [Fraction(float(np.asarray(y, float)[i])) for i in order]
-    F = Fraction
+    if mode == "exact":
+        F = Fraction
+        a, xr, order = base.exact["a"], base.exact["x"], base.exact["order"]
+        b_vals, w_vals = base.exact["b"], base.exact["w"]
+    else:
+        F = float
+        proj = Zn @ base.a
+        order = list(np.argsort(proj, kind="stable"))
+        a, xr = [float(v) for v in base.a], [float(v) for v in proj[order]]
+        b_vals, w_vals = [float(v) for v in base.b], [float(v) for v in base.w]
+    ys = [F(float(np.asarray(y, float)[i])) for i in order]
     if k == 2:
-        hidden = [({i: ai for i, ai in enumerate(a) if ai != 0}, -bj)
-                  for bj in base.exact["b"]]
-        output = [({j: wj for j, wj in enumerate(base.exact["w"]) if wj != 0}, F(0))]
+        hidden = [({i: ai for i, ai in enumerate(a) if ai != 0}, -bj) for bj in b_vals]
+        output = [({j: wj for j, wj in enumerate(w_vals) if wj != 0}, F(0))]
         return ReLUNetwork([hidden, output], inputs=d)
     m = xr[0] - 1
     u = [p - m for p in xr]  # u > 0 on the sample
@@ -323,9 +332,9 @@ def _partial_output(layout: dict, block_weights: list | None) -> dict:
     """Incoming weights of p = p⁺ − p⁻ + Σ_i w_i h_i (the partial output so far)."""
     carry: dict = {}
     if "p+" in layout:
-        carry[layout["p+"]] = Fraction(1)
-        carry[layout["p-"]] = Fraction(-1)
+        carry[layout["p+"]] = 1
+        carry[layout["p-"]] = -1
     if block_weights is not None:
         for idx, wv in zip(layout["block"], block_weights, strict=True):
-            carry[idx] = carry.get(idx, Fraction(0)) + wv
+            carry[idx] = carry.get(idx, 0) + wv
     return {i: v for i, v in carry.items() if v != 0}
