@@ -271,12 +271,19 @@ def _kernel_evidence(ctx: Context) -> Evidence:
         g32 = float(np.linalg.norm(a32 - a64))
         if n <= 2000:
             ok &= g64 <= tol_k and g32 <= tol_k
+        # Cholesky is backward stable: ‖Kα − y‖ ≤ 16·n·u·‖K‖_F·‖α‖ at every size
+        knorm = float(np.linalg.norm(K))
+        backward = {name: float(np.linalg.norm(K @ al_ - yk)) / (16 * n * U * knorm
+                                                                  * float(np.linalg.norm(al_)))
+                    for name, al_ in (("float64", a64), ("float32+refinement", a32))}
+        ok &= max(backward.values()) <= 1
         rows.append({"kernel": "rbf", "n": n, "method": i64.method,
                      "relative_residual": i64.relative_residual,
                      "float32_refinement_steps": i32.refinement_steps,
                      "float32_relative_residual": i32.relative_residual,
                      "gap_to_scipy": g64, "gap_float32_vs_float64": g32,
-                     "condition": cond, "tolerance": tol_k})
+                     "condition": cond, "tolerance": tol_k,
+                     "residual_over_backward_bound": backward})
     Zs = np.vstack([X[:5], X[:1]])  # a duplicate row: K is singular
     a_s, i_s = solve_kernel_system(kernel_matrix(Zs, kind="rbf", gamma=0.01), np.arange(6.0))
     rows.append({"kernel": "rbf, duplicate row", "method": i_s.method,
@@ -286,7 +293,9 @@ def _kernel_evidence(ctx: Context) -> Evidence:
         kind="exact", verdict="verified" if ok else "inconclusive",
         metrics={"per_case": rows},
         tolerance={"rule": "16(n+d)uκ²‖w*‖ (linear kernel vs SVD pseudo-inverse); 16nu·κ(K)"
-                           "‖α‖ (Cholesky vs scipy's solve, float32+refinement vs float64)"},
+                           "‖α‖ (Cholesky vs scipy's solve, float32+refinement vs float64, "
+                           "n ≤ 2000); ‖Kα − y‖ ≤ 16nu‖K‖_F‖α‖ (backward stability, every n "
+                           "up to 10,000 at --level full)"},
         details="Kα = y: with the linear kernel K = XXᵀ, Xᵀα is the minimum-norm "
                 "interpolant; RBF kernels solved by Cholesky (float64 and float32 with "
                 "iterative refinement) against SciPy; a singular K falls back to the "
