@@ -18,6 +18,7 @@ from overparam.numerics.backend import unit_roundoff
 from overparam.numerics.mlp import forward, loss_and_logit_gradient
 from overparam.theory import extreme_memorization as em
 from overparam.verify import strategies as ost
+from overparam.verify.plotting import pyplot, save
 from overparam.verify.precision import with_precision
 from overparam.verify.registry import Claim, Context
 from overparam.verify.search import search_counterexample
@@ -268,10 +269,7 @@ def _scale_sweep(ctx: Context) -> Evidence:
 
 
 def _alignment_figures(ctx: Context, scales, curves) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     labels = {"softmax_ce": "softmax CE", "hinge": "hinge (margin 1/α)",
@@ -283,9 +281,7 @@ def _alignment_figures(ctx: Context, scales, curves) -> list[str]:
     ax.set_ylabel("Ω_in-class of logit gradients")
     ax.set_title("EM Sec. 4: in-class alignment vs scale", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(ctx.figures_dir / "em.scale.png", dpi=90)
-    plt.close(fig)
+    save(fig, ctx.figures_dir / "em.scale.png", dpi=90)
 
     angles = np.linspace(0, np.pi, 61)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
@@ -303,9 +299,7 @@ def _alignment_figures(ctx: Context, scales, curves) -> list[str]:
         ax.set_xlabel("angle between a and b (degrees)")
         ax.set_ylim(-6, 10)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(ctx.figures_dir / "em.measures.png", dpi=90)
-    plt.close(fig)
+    save(fig, ctx.figures_dir / "em.measures.png", dpi=90)
     return ["em.scale.png", "em.measures.png"]
 
 

@@ -21,6 +21,7 @@ from overparam.theory import identity_crisis as ic
 from overparam.verify import strategies as ost
 from overparam.verify.gd_checks import GDConfig, limit_tolerance
 from overparam.verify.patterns import channels, digit_seven, pattern_images
+from overparam.verify.plotting import pyplot, save
 from overparam.verify.precision import to_rational
 from overparam.verify.registry import Claim, Context
 from overparam.verify.search import search_counterexample
@@ -254,10 +255,7 @@ def _thm2_figures(ctx: Context) -> Evidence:
     """(a) predictions on test patterns as IC Fig. 3's 1-layer row, for several kernel sizes;
     (b) bound vs empirical MSE over kernel sizes and channels (IC Sec. 3.4's trade-off);
     (c) r and MSE against the training image's size (the argument of IC Fig. 8)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rng = ctx.rng(44)
     sigma, delta = 0.1, 0.05
@@ -280,9 +278,7 @@ def _thm2_figures(ctx: Context) -> Evidence:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle("IC Thm 2: one-layer CNN trained on one image (σ=0.1)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(ctx.figures_dir / "ic.thm2.predictions.png", dpi=80)
-    plt.close(fig)
+    save(fig, ctx.figures_dir / "ic.thm2.predictions.png", dpi=80)
 
     kernels_b = (3, 5, 9, 17, 29, 57)
     chans = (1, 3) if ctx.level == "quick" else (1, 3, 8)
@@ -314,9 +310,7 @@ def _thm2_figures(ctx: Context) -> Evidence:
     ax.set_ylabel("test MSE (values at 1e-32 are exact zeros)")
     ax.set_title(f"IC Thm 2: bound vs empirical MSE (σ={sigma}, δ={delta}, B=1)", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(ctx.figures_dir / "ic.thm2.bound.png", dpi=90)
-    plt.close(fig)
+    save(fig, ctx.figures_dir / "ic.thm2.bound.png", dpi=90)
 
     sizes = list(range(3, 29, 2 if ctx.level == "full" else 4))
     test = rng.uniform(-1, 1, (28, 28, 1))
@@ -340,9 +334,7 @@ def _thm2_figures(ctx: Context) -> Evidence:
     ax.legend(loc="center left", fontsize=7)
     ax2.legend(loc="center right", fontsize=7)
     ax.set_title("IC Thm 2 / Fig. 8: larger training images fill the patch space", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(ctx.figures_dir / "ic.thm2.size.png", dpi=90)
-    plt.close(fig)
+    save(fig, ctx.figures_dir / "ic.thm2.size.png", dpi=90)
     return Evidence(
         kind="observation", verdict="observation",
         metrics={"bound_vs_mse": table, "size_sweep": size_rows},

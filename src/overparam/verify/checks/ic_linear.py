@@ -20,6 +20,7 @@ from overparam.verify import strategies as ost
 from overparam.verify.gd_checks import GD_CONFIGS, GDConfig, compare_run, stable_lr
 from overparam.verify.gd_checks import train_least_squares as train_ls
 from overparam.verify.patterns import digit_seven
+from overparam.verify.plotting import pyplot, save
 from overparam.verify.precision import (
     mp_gd_least_squares,
     mp_norm,
@@ -337,10 +338,7 @@ def _thm1_symbolic(ctx: Context) -> Evidence:
 
 
 def _thm1_figure(ctx: Context) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rng = ctx.rng(12)
     X = digit_seven().ravel()
@@ -377,11 +375,7 @@ def _thm1_figure(ctx: Context) -> str:
     ax.legend(fontsize=6)
     fig.suptitle("IC Thm 1: 1-layer linear net trained by GD on one '7' "
                  f"(‖W − W∞‖ = {run['gap']:.1e})")
-    fig.tight_layout()
-    path = ctx.figures_dir / "ic.thm1.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path.name
+    return save(fig, ctx.figures_dir / "ic.thm1.png")
 
 
 # -------------------------------------------------------------------------- lemma checks

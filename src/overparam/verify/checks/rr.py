@@ -20,6 +20,7 @@ from overparam.numerics.schedules import Constant, InverseTime
 from overparam.numerics.trainer import train
 from overparam.theory import rethinking as rr
 from overparam.verify import strategies as ost
+from overparam.verify.plotting import pyplot, save
 from overparam.verify.precision import to_rational
 from overparam.verify.registry import Claim, Context
 from overparam.verify.search import search_counterexample
@@ -470,10 +471,7 @@ def _cor1_scaling(ctx: Context) -> Evidence:
 
 
 def _cor1_figure(ctx: Context, rows: list) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for k in sorted({r["k"] for r in rows}):
@@ -490,9 +488,7 @@ def _cor1_figure(ctx: Context, rows: list) -> list[str]:
         ax.legend(fontsize=7)
     axes[0].set_title("RR Cor. 1: weights = O(n + d)", fontsize=9)
     axes[1].set_title("RR Cor. 1: width = O(n / k)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(ctx.figures_dir / "rr.cor1.png", dpi=90)
-    plt.close(fig)
+    save(fig, ctx.figures_dir / "rr.cor1.png", dpi=90)
     return ["rr.cor1.png"]
 
 
