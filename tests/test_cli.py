@@ -138,3 +138,11 @@ def test_reports_dir_default_is_relative(tmp_path):
     proc = run_cli("verify", "ic.params", cwd=tmp_path)
     assert proc.returncode == 0
     assert Path(tmp_path, "reports", "report.json").exists()
+
+
+def test_data_lists_every_dataset_with_how_to_get_it(capsys):
+    assert main(["data"]) == 0
+    out = capsys.readouterr().out
+    for name in ("fashion-mnist", "mnist-5k", "cifar-10"):
+        assert name in out
+    assert "get it:" in out

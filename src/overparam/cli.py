@@ -1,4 +1,4 @@
-"""The ``overparam`` command: verify | list | readme-table."""
+"""The ``overparam`` command: verify | list | data | readme-table."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--strict", action="store_true",
                    help="exit non-zero unless every verdict is 'verified'")
     sub.add_parser("list", help="list claims (and experiments)")
+    sub.add_parser("data", help="datasets available on this machine and how to get the rest")
     t = sub.add_parser("readme-table", help="print (or write into README) the claims table")
     t.add_argument("report", type=Path, help="a report.json")
     t.add_argument("--update", type=Path, metavar="README", help="rewrite this README's block")
@@ -81,6 +82,15 @@ def _list() -> int:
     return 0
 
 
+def _data() -> int:
+    from overparam.experiments.datasets import available_datasets
+
+    for d in available_datasets():
+        state = "available" if d.available else "missing  "
+        print(f"{d.name:<14} {state}  {d.where}\n{'':<14} get it: {d.how}")
+    return 0
+
+
 def _readme_table(args: argparse.Namespace) -> int:
     from overparam.verify.report import readme_table, update_readme
 
@@ -103,4 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         return _verify(args)
     if args.command == "list":
         return _list()
+    if args.command == "data":
+        return _data()
     return _readme_table(args)

@@ -1,0 +1,1 @@
+"""Datasets, sweeps and reproductions of the papers' figures and tables."""

