@@ -1,0 +1,113 @@
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from overparam.numerics import layers as nl
+from overparam.numerics.init import SCHEMES, em_initialize, fans, initialize
+
+U = 2.0**-53
+
+
+def central_difference(f, arr, idx, eps=1e-6):
+    plus, minus = arr.copy(), arr.copy()
+    plus[idx] += eps
+    minus[idx] -= eps
+    return (f(plus) - f(minus)) / (2 * eps)
+
+
+shapes = st.tuples(st.integers(1, 4), st.integers(1, 5), st.integers(1, 5),
+                   st.integers(0, 2**31))
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes, st.sampled_from(["relu", "sin", "sigmoid", "identity"]), st.booleans())
+def test_dense_and_activation_gradients(shape, act, bias):
+    n, din, dout, seed = shape
+    rng = np.random.default_rng(seed)
+    x, W = rng.normal(size=(n, din)), rng.normal(size=(dout, din))
+    b = rng.normal(size=dout) if bias else None
+    G = rng.normal(size=(n, dout))
+
+    def loss(xx, WW, bb):
+        h, _ = nl.dense_forward(xx, WW, bb)
+        return float(np.sum(G * nl.activation_forward(act, h)[0]))
+    h, c = nl.dense_forward(x, W, b)
+    _, g = nl.activation_forward(act, h)
+    dx, grads = nl.dense_backward(nl.activation_backward(G, g), c)
+    if act == "relu" and np.min(np.abs(h)) < 1e-4:
+        return  # a kink within the difference step: the derivative is not defined there
+    # central differences of a smooth function: O(eps²) truncation + O(u·|L|/eps) rounding
+    tol = 1e-6 * (1 + np.abs(G).sum() * (1 + np.abs(x).max()) * (1 + np.abs(W).max()))
+    idx = tuple(rng.integers(0, s) for s in x.shape)
+    assert abs(central_difference(lambda a: loss(a, W, b), x, idx) - dx[idx]) <= tol
+    idx = tuple(rng.integers(0, s) for s in W.shape)
+    assert abs(central_difference(lambda a: loss(x, a, b), W, idx) - grads["W"][idx]) <= tol
+    if bias:
+        i = (int(rng.integers(0, dout)),)
+        assert abs(central_difference(lambda a: loss(x, W, a), b, i) - grads["b"][i]) <= tol
+
+
+@settings(max_examples=30, deadline=None)
+@given(shapes)
+def test_residual_block_and_flatten_gradients(shape):
+    n, d, h, seed = shape
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    W1, W2 = rng.normal(size=(h, d)), rng.normal(size=(d, h))
+    G = rng.normal(size=(n, d))
+
+    def loss(xx, A, B):
+        return float(np.sum(G * nl.residual_forward(xx, A, B)[0]))
+    y, cache = nl.residual_forward(x, W1, W2)
+    pre1, pre2 = x @ W1.T, np.maximum(x @ W1.T, 0) @ W2.T
+    if min(np.abs(pre1).min(), np.abs(pre2).min()) < 1e-4:
+        return
+    dx, grads = nl.residual_backward(G, cache)
+    tol = 1e-6 * (1 + np.abs(G).sum() * (1 + np.abs(x).max()) * (1 + np.abs(W1).max())
+                  * (1 + np.abs(W2).max()))
+    for arr, grad, f in ((x, dx, lambda a: loss(a, W1, W2)),
+                         (W1, grads["W1"], lambda a: loss(x, a, W2)),
+                         (W2, grads["W2"], lambda a: loss(x, W1, a))):
+        idx = tuple(rng.integers(0, s) for s in arr.shape)
+        assert abs(central_difference(f, arr, idx) - grad[idx]) <= tol
+    img = rng.normal(size=(n, 2, 3, 1))
+    flat, c = nl.flatten_forward(img)
+    assert flat.shape == (n, 6) and np.array_equal(nl.flatten_backward(flat, c), img)
+
+
+def test_losses_by_hand():
+    loss, g = nl.mse_loss(np.array([[1.0, 3.0]]), np.array([[0.0, 1.0]]))
+    assert loss == 2.5 and np.array_equal(g, [[1.0, 2.0]])
+    loss, G = nl.classification_loss("squared", np.array([[1.0, 0.0]]), np.array([1]))
+    assert loss == 1.0 and np.array_equal(G, [[1.0, -1.0]])
+
+
+@pytest.mark.parametrize("scheme", [s for s in SCHEMES if s != "orthogonal"])
+def test_initialiser_variances_within_monte_carlo_error(scheme):
+    shape = (200, 300)
+    W = initialize(shape, scheme, seed=0, sigma=0.3)
+    fi, fo = fans(shape)
+    want = {"ic-default": 1 / (fi * fo), "xavier-normal": 2 / (fi + fo),
+            "xavier-uniform": 2 / (fi + fo), "kaiming-normal": 2 / fi,
+            "kaiming-uniform": 2 / fi, "normal": 0.09}[scheme]
+    # the sample variance of m iid draws has s.e. ≈ var·sqrt((κ − 1)/m), κ ≤ 3 (normal)
+    se = want * math.sqrt(2 / W.size)
+    assert abs(W.var() - want) <= 5 * se
+
+
+def test_orthogonal_and_conv_fans():
+    W = initialize((20, 50), "orthogonal", seed=1)
+    np.testing.assert_allclose(W @ W.T, np.eye(20), atol=64 * 50 * U)
+    K = initialize((3, 3, 4, 8), "orthogonal", seed=1)
+    M = K.reshape(36, 8)
+    np.testing.assert_allclose(M.T @ M, np.eye(8), atol=64 * 36 * U)
+    assert fans((5, 5, 3, 7)) == (75, 175)
+
+
+def test_em_scheme_puts_the_normal_on_one_layer():
+    W1, W2 = em_initialize([(256, 100), (10, 256)], sigma=4.0, seed=3)
+    assert abs(W1.std() - 4.0) <= 5 * 4.0 / math.sqrt(2 * W1.size)
+    assert np.abs(W2).max() <= math.sqrt(6 / 266)
