@@ -1,0 +1,80 @@
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from overparam.experiments.runner import point_key, run_sweep
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sweep_points import computed, noisy_square  # noqa: E402
+
+
+def points(log=None, sleep=0.0, n=6):
+    return [{"x": x, "seed": 10 + x, "log": str(log) if log else "", "sleep": sleep}
+            for x in range(n)]
+
+
+def values(rows):
+    return [r["result"]["value"] for r in rows]
+
+
+def test_serial_and_local_processes_give_identical_results(tmp_path):
+    a = run_sweep(points(), noisy_square, tmp_path / "a", executor="serial", progress=False)
+    b = run_sweep(points(), noisy_square, tmp_path / "b", executor="local", workers=2,
+                  progress=False)
+    assert values(a) == values(b)
+
+
+def test_resume_recomputes_nothing_that_finished(tmp_path):
+    log = tmp_path / "log"
+    run_sweep(points(log)[:3], noisy_square, tmp_path / "r", progress=False)
+    rows = run_sweep(points(log), noisy_square, tmp_path / "r", progress=False)
+    assert sorted(computed(log)) == list(range(6))  # each point computed exactly once
+    assert values(rows) == values(run_sweep(points(), noisy_square, tmp_path / "fresh",
+                                            progress=False))
+
+
+def test_kill_9_then_resume(tmp_path):
+    log, out = tmp_path / "log", tmp_path / "k"
+    here = Path(__file__).parent
+    script = (f"import sys; sys.path.insert(0, {str(here)!r});"
+              "from sweep_points import noisy_square;"
+              "from overparam.experiments.runner import run_sweep;"
+              f"from test_runner import points;"
+              f"run_sweep(points({str(log)!r}, sleep=0.3), noisy_square, {str(out)!r},"
+              " progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.time() + 60
+    while len(computed(log)) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list((out / "points").glob("*.json")))
+    assert 0 < done_before < 6
+    rows = run_sweep(points(log, sleep=0.3), noisy_square, out, progress=False)
+    # the finished points were not recomputed; at most the one in flight ran twice
+    assert len(computed(log)) <= 6 + 1
+    assert values(rows) == values(run_sweep(points(), noisy_square, tmp_path / "fresh",
+                                            progress=False))
+    assert not list((out / "points").glob(".*.tmp"))  # no half-written result survives
+
+
+def test_dask_local_cluster_matches_local(tmp_path):
+    distributed = pytest.importorskip("dask.distributed", reason="needs overparam[dist]")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        a = run_sweep(points(), noisy_square, tmp_path / "d", executor="dask",
+                      scheduler=cluster.scheduler_address, progress=False)
+    b = run_sweep(points(), noisy_square, tmp_path / "s", progress=False)
+    assert values(a) == values(b)
+
+
+def test_bad_sweeps():
+    with pytest.raises(ValueError, match="executor"):
+        run_sweep([{"x": 1}], noisy_square, "/tmp/never", executor="mpi")
+    with pytest.raises(ValueError, match="twice"):
+        run_sweep([{"x": 1}, {"x": 1}], noisy_square, "/tmp/never")
+    assert point_key({"a": 1, "b": 2}) == point_key({"b": 2, "a": 1})
