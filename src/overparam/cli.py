@@ -1,4 +1,4 @@
-"""The ``overparam`` command: verify | list | data | readme-table."""
+"""The ``overparam`` command: verify | list | data | reproduce | readme-table."""
 
 from __future__ import annotations
 
@@ -32,6 +32,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="exit non-zero unless every verdict is 'verified'")
     sub.add_parser("list", help="list claims (and experiments)")
     sub.add_parser("data", help="datasets available on this machine and how to get the rest")
+    r = sub.add_parser("reproduce", help="reproduce a paper figure or table")
+    r.add_argument("experiment", choices=("ic.fcn-depth",))
+    r.add_argument("--preset", choices=("smoke", "quick", "paper"), default="quick")
+    r.add_argument("--out", type=Path, default=None)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--resume", action="store_true",
+                   help="keep finished points from an earlier (interrupted) run")
+    r.add_argument("--executor", choices=("serial", "local", "dask"), default="serial")
+    r.add_argument("--scheduler", default=None, help="dask scheduler address (tcp://…)")
     t = sub.add_parser("readme-table", help="print (or write into README) the claims table")
     t.add_argument("report", type=Path, help="a report.json")
     t.add_argument("--update", type=Path, metavar="README", help="rewrite this README's block")
@@ -82,6 +91,22 @@ def _list() -> int:
     return 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from overparam.experiments import fcn_depth
+
+    out = args.out or Path("reproductions") / f"{args.experiment}-{args.preset}"
+    try:
+        result = fcn_depth.reproduce(out, preset=args.preset, seed=args.seed,
+                                     executor=args.executor, scheduler=args.scheduler,
+                                     resume=args.resume)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"overparam: error: {exc}", file=sys.stderr)
+        return 2
+    print(result["summary"])
+    print(f"wrote {out}/results.json, results.csv, heatmaps.png, summary.md")
+    return 0
+
+
 def _data() -> int:
     from overparam.experiments.datasets import available_datasets
 
@@ -115,4 +140,6 @@ def main(argv: list[str] | None = None) -> int:
         return _list()
     if args.command == "data":
         return _data()
+    if args.command == "reproduce":
+        return _reproduce(args)
     return _readme_table(args)

@@ -16,9 +16,11 @@ def pyplot() -> Any:
     return plt
 
 
-def save(fig: Any, path: Path, dpi: int = 90) -> str:
-    """Lay out, write and close ``fig``; returns the file name for the report."""
-    fig.tight_layout()
+def save(fig: Any, path: Path, dpi: int = 90, *, tight: bool = True) -> str:
+    """Lay out (unless ``tight`` is False, e.g. with a shared colorbar), write and close
+    ``fig``; returns the file name for the report."""
+    if tight:
+        fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     pyplot().close(fig)
     return path.name

@@ -1,0 +1,33 @@
+import json
+
+import pytest
+
+from overparam.cli import main
+from overparam.experiments import fcn_depth
+
+
+def test_smoke_preset_serial_local_and_resume_agree(tmp_path, capsys):
+    a = fcn_depth.reproduce(tmp_path / "a", preset="smoke", progress=False)
+    for name in ("results.json", "results.csv", "heatmaps.png", "summary.md"):
+        assert (tmp_path / "a" / name).exists()
+    one = next(r["result"] for r in a["points"] if r["point"]["depth"] == 1
+               and r["point"]["activation"] == "linear")
+    assert one["thm1_max_gap"] <= one["thm1_bound"]  # IC Thm 1 on every test input
+    b = fcn_depth.reproduce(tmp_path / "b", preset="smoke", executor="local", progress=False)
+    assert [r["result"] for r in a["points"]] == [r["result"] for r in b["points"]]
+    # a second run with --resume computes nothing and ends identical
+    assert main(["reproduce", "ic.fcn-depth", "--preset", "smoke", "--out",
+                 str(tmp_path / "b"), "--resume"]) == 0
+    again = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert [r["result"] for r in again["points"]] == [r["result"] for r in b["points"]]
+    assert "IC Thm 1" in capsys.readouterr().out
+
+
+def test_smoke_preset_on_a_dask_local_cluster(tmp_path):
+    distributed = pytest.importorskip("dask.distributed", reason="needs overparam[dist]")
+    a = fcn_depth.reproduce(tmp_path / "a", preset="smoke", progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        d = fcn_depth.reproduce(tmp_path / "d", preset="smoke", executor="dask",
+                                scheduler=cluster.scheduler_address, progress=False)
+    assert [r["result"] for r in a["points"]] == [r["result"] for r in d["points"]]
