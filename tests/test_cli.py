@@ -111,6 +111,7 @@ def test_list_names_every_claim():
     assert proc.returncode == 0
     for cid in REQUIRED_CLAIMS:
         assert cid in proc.stdout
+    assert "ic.fcn-depth" in proc.stdout.split("experiments")[1]
 
 
 def test_selected_claims_only(tmp_path):

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from overparam import __version__
 
+#: experiment id → (paper, what it reproduces)
+EXPERIMENTS = {"ic.fcn-depth": ("IC", "Fig. 2, 13, 14, 33, 34: FCN depth on one training digit")}
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not the usage block
@@ -33,12 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list claims (and experiments)")
     sub.add_parser("data", help="datasets available on this machine and how to get the rest")
     r = sub.add_parser("reproduce", help="reproduce a paper figure or table")
-    r.add_argument("experiment", choices=("ic.fcn-depth",))
+    r.add_argument("experiment", choices=tuple(EXPERIMENTS))
     r.add_argument("--preset", choices=("smoke", "quick", "paper"), default="quick")
     r.add_argument("--out", type=Path, default=None)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--resume", action="store_true",
                    help="keep finished points from an earlier (interrupted) run")
+    r.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
     r.add_argument("--executor", choices=("serial", "local", "dask"), default="serial")
     r.add_argument("--scheduler", default=None, help="dask scheduler address (tcp://…)")
     t = sub.add_parser("readme-table", help="print (or write into README) the claims table")
@@ -86,8 +90,12 @@ def _verify(args: argparse.Namespace) -> int:
 def _list() -> int:
     from overparam.verify.registry import all_claims
 
+    print("claims (overparam verify):")
     for c in all_claims():
-        print(f"{c.id:<22} {c.paper:<3} {c.where}")
+        print(f"  {c.id:<22} {c.paper:<3} {c.where}")
+    print("experiments (overparam reproduce):")
+    for name, (paper, where) in EXPERIMENTS.items():
+        print(f"  {name:<22} {paper:<3} {where}")
     return 0
 
 
@@ -97,13 +105,14 @@ def _reproduce(args: argparse.Namespace) -> int:
     out = args.out or Path("reproductions") / f"{args.experiment}-{args.preset}"
     try:
         result = fcn_depth.reproduce(out, preset=args.preset, seed=args.seed,
-                                     executor=args.executor, scheduler=args.scheduler,
-                                     resume=args.resume)
+                                     backend=args.backend, executor=args.executor,
+                                     scheduler=args.scheduler, resume=args.resume)
     except (ValueError, FileNotFoundError) as exc:
         print(f"overparam: error: {exc}", file=sys.stderr)
         return 2
     print(result["summary"])
-    print(f"wrote {out}/results.json, results.csv, heatmaps.png, summary.md")
+    print(f"wrote {out}/: results.json, results.csv, predictions.png, heatmaps.png, "
+          f"heatmaps_mse.png, summary.md")
     return 0
 
 

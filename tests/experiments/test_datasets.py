@@ -132,3 +132,19 @@ def test_download_resume_checksum_and_reuse(server, tmp_path):
     with pytest.raises(ValueError, match="SHA-256 mismatch"):
         ds.download(url, tmp_path / "g.bin", "0" * 64)
     assert not (tmp_path / "g.bin.part").exists() and not (tmp_path / "g.bin").exists()
+
+
+def test_ic_test_inputs_are_standardised_and_exclude_the_training_image():
+    inputs, missing = ds.ic_test_inputs(3)
+    for name in ("checkerboard", "stripes", "gradient", "noise"):
+        assert name in inputs
+    # a pattern pixel of 1 ↦ (1 − 0.1307)/0.3081 by IC App. A, by hand
+    assert np.isclose(inputs["checkerboard"].max(), (1 - 0.1307) / 0.3081)
+    assert all(v.shape == (28, 28) and v.dtype == np.float64 for v in inputs.values())
+    for source, key in {"MNIST": "MNIST 1", "Fashion": "Fashion 1"}.items():
+        assert (key in inputs) != any(m.startswith(source) for m in missing)
+    if "MNIST 1" in inputs:
+        x = ds.standardize_ic(ds.load_mnist_5k()[0][..., 0])
+        drawn = int(np.flatnonzero((x == inputs["MNIST 1"]).all(axis=(1, 2)))[0])
+        again, _ = ds.ic_test_inputs(3, exclude=drawn)
+        assert not any(np.array_equal(v, x[drawn]) for v in again.values())

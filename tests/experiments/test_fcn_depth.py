@@ -8,11 +8,14 @@ from overparam.experiments import fcn_depth
 
 def test_smoke_preset_serial_local_and_resume_agree(tmp_path, capsys):
     a = fcn_depth.reproduce(tmp_path / "a", preset="smoke", progress=False)
-    for name in ("results.json", "results.csv", "heatmaps.png", "summary.md"):
+    for name in ("results.json", "results.csv", "heatmaps.png", "heatmaps_mse.png",
+                 "predictions.png", "summary.md"):
         assert (tmp_path / "a" / name).exists()
     one = next(r["result"] for r in a["points"] if r["point"]["depth"] == 1
                and r["point"]["activation"] == "linear")
-    assert one["thm1_max_gap"] <= one["thm1_bound"]  # IC Thm 1 on every test input
+    # IC Thm 1 on every test input: 3 ρ-images and the 5 generated patterns at least
+    assert one["thm1_all_within"] and one["thm1_inputs"] >= 8
+    assert {"checkerboard", "stripes", "gradient", "noise"} <= set(one["predictions"])
     b = fcn_depth.reproduce(tmp_path / "b", preset="smoke", executor="local", progress=False)
     assert [r["result"] for r in a["points"]] == [r["result"] for r in b["points"]]
     # a second run with --resume computes nothing and ends identical
@@ -31,3 +34,14 @@ def test_smoke_preset_on_a_dask_local_cluster(tmp_path):
         d = fcn_depth.reproduce(tmp_path / "d", preset="smoke", executor="dask",
                                 scheduler=cluster.scheduler_address, progress=False)
     assert [r["result"] for r in a["points"]] == [r["result"] for r in d["points"]]
+
+
+def test_cupy_backend_without_cupy_is_a_one_line_error(tmp_path, capsys):
+    from overparam.numerics.backend import cupy_available
+
+    if cupy_available():
+        pytest.skip("CuPy is installed: the GPU test covers this path")
+    assert main(["reproduce", "ic.fcn-depth", "--preset", "smoke", "--backend", "cupy",
+                 "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("overparam: error:") and len(err.strip().splitlines()) == 1

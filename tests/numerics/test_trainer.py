@@ -102,3 +102,69 @@ def test_error_factors_match_a_direct_scalar_run(lam, lrs, beta, nesterov):
         e = e - lr * (g + beta * v) if nesterov else e - lr * v
     got = quadratic_error_factors(np.array([lam]), lrs, beta=beta, nesterov=nesterov)[0]
     assert got == pytest.approx(abs(e), rel=1e-9, abs=1e-12)
+
+
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(0, 200), st.integers(0, 3))
+def test_minibatches_partition_each_epoch(n, b, step, seed):
+    from overparam.numerics.trainer import minibatch_indices
+
+    if b > n:
+        with pytest.raises(ValueError):
+            minibatch_indices(n, b, step, seed=seed)
+        return
+    per_epoch = n // b
+    epoch = step // per_epoch
+    seen = np.concatenate([minibatch_indices(n, b, epoch * per_epoch + k, seed=seed)
+                           for k in range(per_epoch)])
+    assert len(seen) == per_epoch * b == len(set(seen.tolist()))
+    assert seen.min() >= 0 and seen.max() < n
+    assert np.array_equal(minibatch_indices(n, b, step, seed=seed),
+                          minibatch_indices(n, b, step, seed=seed))
+
+
+def test_minibatch_sgd_reaches_the_min_norm_interpolant():
+    """Underdetermined least squares (8 examples, 20 weights) from w = 0: every minibatch
+    gradient lies in the row space of X, so the limit is X⁺y; the a-posteriori bound
+    ‖w − X⁺y‖ ≤ ‖Xw − y‖/σ_min(X) holds for any w in that row space (plus rounding)."""
+    from functools import partial
+
+    from overparam.numerics.trainer import minibatch_indices
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 20)), rng.standard_normal(8)
+    calls = []
+
+    def loss_and_grad(p, idx):
+        calls.append(idx)
+        r = X[idx] @ p["w"] - y[idx]
+        return 0.5 * float(r @ r) / len(idx), {"w": X[idx].T @ r / len(idx)}
+
+    res = train({"w": np.zeros(20)}, loss_and_grad, GradientDescent(), Constant(0.05),
+                max_steps=4000, batches=partial(minibatch_indices, 8, 2, seed=1))
+    assert len(calls) == res.steps + 1 and res.status == "max_steps"
+    w = res.params["w"]
+    s = np.linalg.svd(X, compute_uv=False)
+    w_star = np.linalg.lstsq(X, y, rcond=None)[0]
+    bound = np.linalg.norm(X @ w - y) / s[-1] + 50 * res.steps * np.finfo(float).eps * (
+        s[0] / s[-1]) * np.linalg.norm(w_star)
+    assert np.linalg.norm(w - w_star) <= bound
+    assert np.linalg.norm(X @ w - y) < 1e-6  # SGD on a consistent system: linear convergence
+
+
+def test_loss_target_stops_early_on_minibatch_losses():
+    """Six equal targets 2, lr ½: w_t = 2(1 − 2⁻ᵗ), loss ½(2·2⁻ᵗ)² = 2·4⁻ᵗ ≤ 0.01 first at
+    t = 4 (by hand), whichever batch is drawn."""
+    from functools import partial
+
+    from overparam.numerics.trainer import minibatch_indices
+
+    y = np.full(6, 2.0)
+
+    def loss_and_grad(p, idx):
+        r = p["w"] - y[idx]
+        return 0.5 * float(r @ r) / len(idx), {"w": np.array([r.sum() / len(idx)])}
+
+    res = train({"w": np.zeros(1)}, loss_and_grad, GradientDescent(), Constant(0.5),
+                max_steps=100, loss_tol=0.01, batches=partial(minibatch_indices, 6, 1, seed=0))
+    assert res.status == "converged" and res.steps == 4
+    assert res.final_loss == pytest.approx(2 * 4.0**-4, rel=1e-15)

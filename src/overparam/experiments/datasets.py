@@ -117,6 +117,41 @@ def standardize_ic(images: np.ndarray) -> np.ndarray:
     return (np.asarray(images, dtype=np.float64) / 255.0 - IC_MEAN) / IC_STD
 
 
+def ic_test_inputs(seed: int = 0, *, exclude: int | None = None
+                   ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """IC Fig. 2's kinds of evaluation inputs, 28×28 float64, standardised as IC App. A: two
+    digit blends (½(a + b) of two MNIST digits), three MNIST digits and three Fashion-MNIST
+    test images (chosen with ``seed``), and the generated patterns of
+    ``verify.patterns.pattern_images``. ``exclude``: an MNIST-5k index never used (the
+    training image). Sources not installed here are left out; the second value says which and
+    how to get them."""
+    from overparam.verify.patterns import pattern_images
+
+    rng = np.random.default_rng([seed, 2])
+    inputs: dict[str, np.ndarray] = {}
+    missing: list[str] = []
+    try:
+        x, _ = load_mnist_5k()
+        pool = np.setdiff1d(np.arange(len(x)), [] if exclude is None else [exclude])
+        a, b, c, d, e, f, g = rng.choice(pool, size=7, replace=False)
+        digits = x[..., 0].astype(np.float64)
+        inputs["blend 1"] = (digits[a] + digits[b]) / 2
+        inputs["blend 2"] = (digits[c] + digits[d]) / 2
+        for k, idx in enumerate((e, f, g), 1):
+            inputs[f"MNIST {k}"] = digits[idx]
+    except FileNotFoundError as exc:
+        missing.append(f"MNIST digits and blends ({exc})")
+    try:
+        fx, _ = load_fashion_mnist("test")
+        for k, idx in enumerate(rng.choice(len(fx), size=3, replace=False), 1):
+            inputs[f"Fashion {k}"] = fx[idx, :, :, 0].astype(np.float64)
+    except FileNotFoundError as exc:
+        missing.append(f"Fashion-MNIST images ({exc})")
+    for name, img in pattern_images(28, seed=seed).items():
+        inputs[name] = img * 255.0
+    return {k: standardize_ic(v) for k, v in inputs.items()}, missing
+
+
 def download(url: str, dest: str | Path, sha256: str, *, chunk: int = 1 << 16) -> Path:
     """Fetch ``url`` to ``dest`` for users with a network: resumes a partial download
     (``dest``.part, HTTP Range), checks the SHA-256, and renames into place atomically. A file

@@ -70,6 +70,7 @@ def train(
     record_every: int = 1,
     callback: Callable[[int, Params, float], None] | None = None,
     progress: bool = False,
+    batches: Callable[[int], Any] | None = None,
 ) -> TrainResult:
     """Run ``optimizer`` on ``loss_and_grad`` from ``params`` for at most ``max_steps`` steps.
 
@@ -86,6 +87,10 @@ def train(
         record_every: record the loss every this many steps.
         callback: called as callback(step, params, loss) at each recorded step.
         progress: show a progress bar on stderr.
+        batches: for minibatch training, step index → batch (e.g. ``minibatch_indices``);
+            ``loss_and_grad`` is then called as ``loss_and_grad(params, batch)``, the step-t
+            gradient is taken on ``batches(t)``, and the recorded loss, the loss target and
+            the divergence test see minibatch losses (evaluate the full set in ``callback``).
 
     Returns:
         TrainResult, with the final (or, after divergence, the last finite) parameters.
@@ -94,8 +99,18 @@ def train(
         raise ValueError(f"max_steps: expected >= 0, got {max_steps}")
     if not divergence_factor > 1:
         raise ValueError(f"divergence_factor: expected > 1, got {divergence_factor}")
+    if batches is not None:
+        full_batch = loss_and_grad
+
+        def loss_and_grad(p: Params, step: int) -> tuple[float, Params]:
+            return full_batch(p, batches(step))
+    else:
+        one_batch = loss_and_grad
+
+        def loss_and_grad(p: Params, step: int) -> tuple[float, Params]:
+            return one_batch(p)
     state = optimizer.init(params)
-    loss, grads = loss_and_grad(params)
+    loss, grads = loss_and_grad(params, 0)
     loss = float(loss)
     if not math.isfinite(loss):
         raise ValueError("params: the initial loss is not finite")
@@ -116,7 +131,7 @@ def train(
             lr = float(schedule(t))
             lrs.append(lr)
             new_params, new_state = optimizer.update(params, grads, lr, state)
-            new_loss, new_grads = loss_and_grad(new_params)
+            new_loss, new_grads = loss_and_grad(new_params, t + 1)
             new_loss = float(new_loss)
             if not math.isfinite(new_loss) or new_loss > limit or not math.isfinite(
                 params_norm(new_params)
@@ -154,6 +169,20 @@ def train(
         diverged_at=diverged_at,
         lrs=lrs,
     )
+
+
+def minibatch_indices(n: int, batch_size: int, step: int, *, seed: int) -> np.ndarray:
+    """The example indices of minibatch ``step``: epochs of a seeded permutation of range(n),
+    each cut into ⌊n / batch_size⌋ consecutive batches (a short remainder is dropped, so every
+    step sees batch_size examples). A pure function of its arguments, so a resumed run draws
+    the same batches. Use as ``batches=functools.partial(minibatch_indices, n, b, seed=s)``."""
+    if not 1 <= batch_size <= n:
+        raise ValueError(f"batch_size: expected 1 ≤ batch_size ≤ n = {n}, got {batch_size}")
+    if step < 0:
+        raise ValueError(f"step: expected >= 0, got {step}")
+    epoch, k = divmod(step, n // batch_size)
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    return order[k * batch_size:(k + 1) * batch_size]
 
 
 def _bar(total: int):
