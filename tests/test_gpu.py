@@ -73,3 +73,15 @@ def test_trainer_on_cupy_matches_numpy(cp):
     tol = 2 * 200 * (2 * 13 * 0.01 * np.linalg.norm(A) * (np.linalg.norm(A) * 10
                      + np.linalg.norm(Y)) + 20) * U / 0.1
     assert np.linalg.norm(to_numpy(res_gpu.params["W"]) - res_np.params["W"]) <= tol
+
+
+def test_fcn_depth_smoke_on_cupy_meets_thm1(cp, tmp_path):
+    from overparam.experiments import fcn_depth
+
+    run = fcn_depth.reproduce(tmp_path, preset="smoke", backend="cupy", progress=False)
+    assert all(r["point"]["backend"] == "cupy" for r in run["points"])
+    one = next(r["result"] for r in run["points"] if r["point"]["depth"] == 1
+               and r["point"]["activation"] == "linear")
+    # the run-derived bound (exact contraction + per-step rounding) holds on the GPU too
+    assert one["thm1_all_within"]
+    assert all(np.isfinite(r["result"]["final_loss"]) for r in run["points"])

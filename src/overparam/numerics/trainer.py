@@ -24,7 +24,8 @@ LossAndGrad = Callable[[Params], tuple[float, Params]]
 
 def params_norm(params: Params) -> float:
     """Frobenius norm of all parameter arrays together."""
-    return math.sqrt(sum(float(get_xp(v).sum(v * v)) for v in params.values()))
+    # vdot: one pass, no temporary (the trainer calls this several times per step)
+    return math.sqrt(sum(float(get_xp(v).vdot(v, v).real) for v in params.values()))
 
 
 @dataclass
@@ -124,8 +125,8 @@ def train(
     bar = _bar(max_steps) if progress else None
     try:
         for t in range(max_steps):
-            gnorm = params_norm(grads)
-            if (grad_tol > 0 and gnorm <= grad_tol) or (loss_tol is not None and loss <= loss_tol):
+            if (grad_tol > 0 and params_norm(grads) <= grad_tol) or (
+                    loss_tol is not None and loss <= loss_tol):
                 status = "converged"
                 break
             lr = float(schedule(t))
@@ -133,15 +134,14 @@ def train(
             new_params, new_state = optimizer.update(params, grads, lr, state)
             new_loss, new_grads = loss_and_grad(new_params, t + 1)
             new_loss = float(new_loss)
-            if not math.isfinite(new_loss) or new_loss > limit or not math.isfinite(
-                params_norm(new_params)
-            ):
+            new_norm = params_norm(new_params)
+            if not math.isfinite(new_loss) or new_loss > limit or not math.isfinite(new_norm):
                 status, diverged_at = "diverged", t + 1
                 break
             max_update = max(max_update, params_norm(
                 {k: new_params[k] - params[k] for k in params}))
             params, state, loss, grads = new_params, new_state, new_loss, new_grads
-            max_param = max(max_param, params_norm(params))
+            max_param = max(max_param, new_norm)
             if (t + 1) % record_every == 0:
                 losses.append(loss)
                 if callback is not None:
