@@ -78,6 +78,34 @@ def test_residual_block_and_flatten_gradients(shape):
     assert flat.shape == (n, 6) and np.array_equal(nl.flatten_backward(flat, c), img)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), st.integers(2, 6), st.sampled_from(["mse", "softmax_ce", "hinge", "squared"]),
+       st.integers(0, 2**31))
+def test_loss_gradients_match_central_differences(n, c, name, seed):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, c))
+    labels = rng.integers(0, c, size=n)
+    target = rng.normal(size=(n, c))
+
+    def loss(zz):
+        if name == "mse":
+            return nl.mse_loss(zz, target)[0]
+        return nl.classification_loss(name, zz, labels)[0]
+    if name == "hinge":
+        # kinks where margin + z_j − z_y = 0 (j ≠ y): the derivative is undefined there
+        gaps = 1.0 + z - z[np.arange(n), labels][:, None]
+        gaps[np.arange(n), labels] = np.inf
+        if np.abs(gaps).min() < 1e-4:
+            return
+    grad = (nl.mse_loss(z, target) if name == "mse"
+            else nl.classification_loss(name, z, labels))[1]
+    # eps = 1e-6: truncation eps²·|L'''| (|L'''| ≤ 1 for these losses) plus rounding
+    # u·|L|/eps ≈ 1e-10·|L|; |L| ≤ (1 + max|z| + max|target|)² bounds all three losses
+    tol = 1e-9 * (1 + np.abs(z).max() + np.abs(target).max()) ** 2
+    for idx in np.ndindex(z.shape):
+        assert abs(central_difference(loss, z, idx) - grad[idx]) <= tol
+
+
 def test_losses_by_hand():
     loss, g = nl.mse_loss(np.array([[1.0, 3.0]]), np.array([[0.0, 1.0]]))
     assert loss == 2.5 and np.array_equal(g, [[1.0, 2.0]])
