@@ -79,8 +79,8 @@ def test_residual_block_and_flatten_gradients(shape):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 4), st.integers(2, 6), st.sampled_from(["mse", "softmax_ce", "hinge", "squared"]),
-       st.integers(0, 2**31))
+@given(st.integers(1, 4), st.integers(2, 6),
+       st.sampled_from(["mse", "softmax_ce", "hinge", "squared"]), st.integers(0, 2**31))
 def test_loss_gradients_match_central_differences(n, c, name, seed):
     rng = np.random.default_rng(seed)
     z = rng.normal(size=(n, c))
