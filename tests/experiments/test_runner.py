@@ -9,7 +9,7 @@ import pytest
 from overparam.experiments.runner import point_key, run_sweep
 
 sys.path.insert(0, str(Path(__file__).parent))
-from sweep_points import computed, noisy_square  # noqa: E402
+from sweep_points import checkpointed_training, computed, noisy_square  # noqa: E402
 
 
 def points(log=None, sleep=0.0, n=6):
@@ -78,3 +78,30 @@ def test_bad_sweeps():
     with pytest.raises(ValueError, match="twice"):
         run_sweep([{"x": 1}, {"x": 1}], noisy_square, "/tmp/never")
     assert point_key({"a": 1, "b": 2}) == point_key({"b": 2, "a": 1})
+
+
+def test_kill_9_inside_a_point_continues_from_its_checkpoint(tmp_path):
+    log, out = tmp_path / "log", tmp_path / "k"
+    point = {"seed": 4, "steps": 150, "log": str(log), "sleep": 0.02}
+    here = Path(__file__).parent
+    script = (f"import sys; sys.path.insert(0, {str(here)!r});"
+              "from sweep_points import checkpointed_training;"
+              "from overparam.experiments.runner import run_sweep;"
+              f"run_sweep([{point!r}], checkpointed_training, {str(out)!r}, progress=False,"
+              " scratch=True)")
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.time() + 60
+    while len(computed(log)) < 40 and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = len(computed(log))
+    assert 40 <= before < 151 and not list((out / "points").glob("*.json"))
+    rows = run_sweep([point], checkpointed_training, out, progress=False, scratch=True)
+    # continued from the last checkpoint, not from step 0: 151 gradient evaluations in all,
+    # plus the one at the restart and at most one step done twice
+    assert len(computed(log)) <= 151 + 2
+    fresh = run_sweep([dict(point, log="", sleep=0.0)], checkpointed_training,
+                      tmp_path / "fresh", progress=False, scratch=True)
+    assert rows[0]["result"] == fresh[0]["result"] and rows[0]["result"]["steps"] == 150
+    assert not list((out / "points").glob(".*.scratch"))  # removed once the result is written

@@ -168,3 +168,60 @@ def test_loss_target_stops_early_on_minibatch_losses():
                 max_steps=100, loss_tol=0.01, batches=partial(minibatch_indices, 6, 1, seed=0))
     assert res.status == "converged" and res.steps == 4
     assert res.final_loss == pytest.approx(2 * 4.0**-4, rel=1e-15)
+
+
+class _InterruptError(Exception):
+    pass
+
+
+@pytest.mark.parametrize("opt", [Momentum(0.9), Adam(), GradientDescent()])
+def test_a_run_resumed_from_its_checkpoint_equals_an_uninterrupted_one(tmp_path, opt):
+    from functools import partial
+
+    from overparam.numerics.checkpoint import Checkpoint
+    from overparam.numerics.trainer import minibatch_indices
+
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((12, 5)), rng.standard_normal(12)
+    calls = []
+
+    def loss_and_grad(p, idx):
+        calls.append(1)
+        r = X[idx] @ p["w"] + p["b"] - y[idx]
+        return 0.5 * float(r @ r) / len(idx), {"w": X[idx].T @ r / len(idx),
+                                               "b": np.array([r.mean()])}
+
+    start = {"w": np.zeros(5), "b": np.zeros(1)}
+    kw = dict(max_steps=60, record_every=7, batches=partial(minibatch_indices, 12, 4, seed=2))
+    whole = train(start, loss_and_grad, opt, ic_appendix_a(60, 0.05), **kw)
+
+    ckpt = Checkpoint(tmp_path / "run.npz", every_seconds=0)
+
+    def stop_at_35(step, params, loss):
+        if step >= 35:
+            raise _InterruptError
+    with pytest.raises(_InterruptError):
+        train(start, loss_and_grad, opt, ic_appendix_a(60, 0.05), checkpoint=ckpt,
+              callback=stop_at_35, **kw)
+    assert ckpt.path.exists() and not list(tmp_path.glob(".*.tmp"))
+    calls.clear()
+    resumed = train(start, loss_and_grad, opt, ic_appendix_a(60, 0.05), checkpoint=ckpt, **kw)
+    # interrupted in step 35's callback, before its checkpoint: the last one holds step 34;
+    # the resumed run computes the gradient there, then the 26 steps left
+    assert len(calls) == 1 + (60 - 34)
+    for k in start:
+        assert np.array_equal(resumed.params[k], whole.params[k])
+    assert resumed.losses.tolist() == whole.losses.tolist() and resumed.lrs == whole.lrs
+    assert (resumed.steps, resumed.status, resumed.max_param_norm, resumed.max_update_norm) == (
+        whole.steps, whole.status, whole.max_param_norm, whole.max_update_norm)
+
+
+def test_a_checkpoint_from_another_model_is_refused(tmp_path):
+    from overparam.numerics.checkpoint import Checkpoint
+
+    ckpt = Checkpoint(tmp_path / "c.npz", every_seconds=0)
+    train({"w": np.ones(3)}, quadratic(1.0), GradientDescent(), Constant(0.1), max_steps=2,
+          checkpoint=ckpt)
+    with pytest.raises(ValueError, match="do not match"):
+        train({"w": np.ones(4)}, quadratic(1.0), GradientDescent(), Constant(0.1),
+              max_steps=2, checkpoint=ckpt)

@@ -21,6 +21,7 @@ from overparam.experiments import datasets
 from overparam.experiments.runner import run_sweep
 from overparam.numerics import layers
 from overparam.numerics.backend import get_xp, to_numpy
+from overparam.numerics.checkpoint import Checkpoint
 from overparam.numerics.convergence import quadratic_error_factors
 from overparam.numerics.init import initialize
 from overparam.numerics.optimizers import Momentum
@@ -96,9 +97,11 @@ def _test_inputs(seed: int) -> tuple[dict[str, np.ndarray], list[str]]:
     return datasets.ic_test_inputs(seed, exclude=exclude)
 
 
-def compute_point(point: dict) -> dict:
+def compute_point(point: dict, scratch: Path | None = None) -> dict:
     """Train one FCN on the training digit and evaluate it on ρ-images and on IC Fig. 2's kinds
-    of test inputs (the runner's compute; ``point["backend"]`` picks NumPy or CuPy)."""
+    of test inputs (the runner's compute; ``point["backend"]`` picks NumPy or CuPy). With a
+    ``scratch`` directory, training checkpoints there every minute, so an interrupted long
+    point (the paper preset's 2,000,000 steps) continues where it stopped."""
     cfg = PRESETS[point["preset"]]
     xp = get_xp(backend=point.get("backend", "numpy"))
     X, _ = training_digit(point["seed"])
@@ -118,7 +121,8 @@ def compute_point(point: dict) -> dict:
 
     res = train({f"W{i}": xp.asarray(w) for i, w in enumerate(W0)}, loss_and_grad,
                 Momentum(0.9), ic_appendix_a(cfg["steps"], cfg["lr"]), max_steps=cfg["steps"],
-                record_every=max(1, cfg["steps"] // 1000))
+                record_every=max(1, cfg["steps"] // 1000),
+                checkpoint=None if scratch is None else Checkpoint(Path(scratch) / "train.npz"))
     ws = [res.params[f"W{i}"] for i in range(len(W0))]
 
     def predict(t: np.ndarray) -> np.ndarray:
@@ -180,7 +184,7 @@ def reproduce(out_dir: str | Path, *, preset: str = "quick", seed: int = 0,
     points = [{"depth": d, "activation": a, "seed": seed, "preset": preset, "backend": backend}
               for a in ("linear", "relu") for d in cfg["depths"]]
     rows = run_sweep(points, compute_point, out, executor=executor, scheduler=scheduler,
-                     resume=resume, progress=progress)
+                     resume=resume, progress=progress, scratch=True)
     X, source = training_digit(seed)
     named, missing = _test_inputs(seed)
     (out / "results.json").write_text(json.dumps(

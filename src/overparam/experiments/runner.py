@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -50,13 +51,19 @@ def run_sweep(
     scheduler: str | None = None,
     resume: bool = True,
     progress: bool = True,
+    scratch: bool = False,
 ) -> list[dict]:
     """Compute ``compute(point)`` for every point not already on disk under
     ``out_dir/points/``; returns [{"point": …, "result": …}] in the order of ``points``.
 
     ``compute`` must be a module-level function (it is pickled for worker processes and for
     Dask) and must draw randomness only from the point (e.g. its "seed"), so results do not
-    depend on the executor. ``resume=False`` recomputes everything."""
+    depend on the executor. ``resume=False`` recomputes everything.
+
+    ``scratch=True`` calls ``compute(point, scratch=DIR)`` with a directory of the point's own
+    (for checkpoints inside a long point, e.g. ``numerics.checkpoint``): it survives an
+    interruption, so the resumed point continues from it, and is removed once the point's
+    result is written. With Dask, ``out_dir`` must be on a file system the workers share."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor: expected one of {EXECUTORS}, got {executor!r}")
     keys = [point_key(p) for p in points]
@@ -75,16 +82,27 @@ def run_sweep(
 
     def finish(key: str, point: dict, result: dict) -> None:
         _write_atomic(folder / f"{key}.json", {"point": point, "result": result})
+        if scratch:
+            shutil.rmtree(folder / f".{key}.scratch", ignore_errors=True)
         if bar is not None:
             bar.update(1)
+
+    def extra(key: str) -> dict:
+        if not scratch:
+            return {}
+        path = folder / f".{key}.scratch"
+        if not resume:
+            shutil.rmtree(path, ignore_errors=True)  # a stale checkpoint is not this run's
+        path.mkdir(exist_ok=True)
+        return {"scratch": path}
 
     try:
         if executor == "serial" or not todo:
             for key, point in todo:
-                finish(key, point, compute(point))
+                finish(key, point, compute(point, **extra(key)))
         elif executor == "local":
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(compute, p): (k, p) for k, p in todo}
+                futures = {pool.submit(compute, p, **extra(k)): (k, p) for k, p in todo}
                 for fut in as_completed(futures):
                     finish(*futures[fut], fut.result())
         else:
@@ -96,7 +114,7 @@ def run_sweep(
                     from exc
             client = Client(scheduler) if scheduler else Client(processes=False)
             try:
-                futures = client.map(compute, [p for _, p in todo], pure=False)
+                futures = [client.submit(compute, p, pure=False, **extra(k)) for k, p in todo]
                 index = {f.key: kp for f, kp in zip(futures, todo, strict=True)}
                 for fut in dask_completed(futures):
                     finish(*index[fut.key], fut.result())

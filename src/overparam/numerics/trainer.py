@@ -10,13 +10,15 @@ NaN ever leaves the trainer.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from overparam.numerics.backend import get_xp
+from overparam.numerics.backend import get_xp, to_numpy
+from overparam.numerics.checkpoint import Checkpoint, load_training_state, save_training_state
 
 Params = dict[str, Any]
 LossAndGrad = Callable[[Params], tuple[float, Params]]
@@ -72,6 +74,7 @@ def train(
     callback: Callable[[int, Params, float], None] | None = None,
     progress: bool = False,
     batches: Callable[[int], Any] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> TrainResult:
     """Run ``optimizer`` on ``loss_and_grad`` from ``params`` for at most ``max_steps`` steps.
 
@@ -92,6 +95,10 @@ def train(
             ``loss_and_grad`` is then called as ``loss_and_grad(params, batch)``, the step-t
             gradient is taken on ``batches(t)``, and the recorded loss, the loss target and
             the divergence test see minibatch losses (evaluate the full set in ``callback``).
+        checkpoint: save the whole training state to ``checkpoint.path`` every
+            ``checkpoint.every_seconds``; if that file exists, continue from it (it must come
+            from the same run: same parameters' names and shapes, optimizer, schedule and
+            batches). The result equals an uninterrupted run's.
 
     Returns:
         TrainResult, with the final (or, after divergence, the last finite) parameters.
@@ -110,21 +117,31 @@ def train(
 
         def loss_and_grad(p: Params, step: int) -> tuple[float, Params]:
             return one_batch(p)
-    state = optimizer.init(params)
-    loss, grads = loss_and_grad(params, 0)
-    loss = float(loss)
-    if not math.isfinite(loss):
-        raise ValueError("params: the initial loss is not finite")
-    initial = loss
+    start = 0
+    if checkpoint is not None and checkpoint.path.exists():
+        tree, meta = load_training_state(checkpoint.path, params)
+        params, state = tree["params"], tree.get("state", {})
+        losses, lrs = to_numpy(tree["losses"]).tolist(), to_numpy(tree["lrs"]).tolist()
+        start, initial = meta["step"], meta["initial_loss"]
+        max_param, max_update = meta["max_param_norm"], meta["max_update_norm"]
+        loss, grads = loss_and_grad(params, start)
+        loss = float(loss)
+    else:
+        state = optimizer.init(params)
+        loss, grads = loss_and_grad(params, 0)
+        loss = float(loss)
+        if not math.isfinite(loss):
+            raise ValueError("params: the initial loss is not finite")
+        initial, losses, lrs = loss, [loss], []
+        max_param, max_update = params_norm(params), 0.0
     limit = divergence_factor * max(initial, np.finfo(np.float64).tiny)
-    losses = [loss]
-    lrs: list[float] = []
-    max_param = params_norm(params)
-    max_update = 0.0
-    status, diverged_at, t = "max_steps", None, 0
+    status, diverged_at, t = "max_steps", None, start
+    saved_at = time.monotonic()
     bar = _bar(max_steps) if progress else None
+    if bar is not None:
+        bar.update(start)
     try:
-        for t in range(max_steps):
+        for t in range(start, max_steps):
             if (grad_tol > 0 and params_norm(grads) <= grad_tol) or (
                     loss_tol is not None and loss <= loss_tol):
                 status = "converged"
@@ -148,6 +165,14 @@ def train(
                     callback(t + 1, params, loss)
             if bar is not None:
                 bar.update(1)
+            if checkpoint is not None and (
+                    time.monotonic() - saved_at >= checkpoint.every_seconds):
+                save_training_state(checkpoint.path, {
+                    "params": params, "state": state, "losses": np.asarray(losses),
+                    "lrs": np.asarray(lrs)}, {
+                    "step": t + 1, "initial_loss": initial, "max_param_norm": max_param,
+                    "max_update_norm": max_update})
+                saved_at = time.monotonic()
         else:
             t = max_steps
             gnorm = params_norm(grads)
