@@ -147,3 +147,14 @@ def test_data_lists_every_dataset_with_how_to_get_it(capsys):
     for name in ("fashion-mnist", "mnist-5k", "cifar-10"):
         assert name in out
     assert "get it:" in out
+
+
+def test_ctrl_c_during_reproduce_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    from overparam.experiments import fcn_depth
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(fcn_depth, "reproduce", interrupted)
+    assert main(["reproduce", "ic.fcn-depth", "--preset", "smoke", "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert "--resume" in err and str(tmp_path) in err

@@ -110,6 +110,10 @@ def _reproduce(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"overparam: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"overparam: interrupted; finished points and training checkpoints are kept in "
+              f"{out} — continue with the same command plus --resume", file=sys.stderr)
+        return 130
     print(result["summary"])
     print(f"wrote {out}/: results.json, results.csv, predictions.png, heatmaps.png, "
           f"heatmaps_mse.png, summary.md")
