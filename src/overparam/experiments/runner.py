@@ -35,6 +35,7 @@ def _write_atomic(path: Path, data: dict) -> None:
             json.dump(data, fh, sort_keys=True)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from the rest of a team
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
