@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
     r.add_argument("--executor", choices=("serial", "local", "dask"), default="serial")
     r.add_argument("--scheduler", default=None, help="dask scheduler address (tcp://…)")
+    r.add_argument("--workers", type=int, default=None,
+                   help="worker processes for --executor local (default: one per core)")
     t = sub.add_parser("readme-table", help="print (or write into README) the claims table")
     t.add_argument("report", type=Path, help="a report.json")
     t.add_argument("--update", type=Path, metavar="README", help="rewrite this README's block")
@@ -106,7 +108,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     try:
         result = fcn_depth.reproduce(out, preset=args.preset, seed=args.seed,
                                      backend=args.backend, executor=args.executor,
-                                     scheduler=args.scheduler, resume=args.resume)
+                                     workers=args.workers, scheduler=args.scheduler,
+                                     resume=args.resume)
     except (ValueError, FileNotFoundError) as exc:
         print(f"overparam: error: {exc}", file=sys.stderr)
         return 2

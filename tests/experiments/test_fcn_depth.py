@@ -26,7 +26,8 @@ def test_smoke_preset_serial_local_and_resume_agree(tmp_path, capsys):
             pr["corr_constant"] = None
     text = fcn_depth._summary(dead, fcn_depth.PRESETS["smoke"], "smoke", "test", [])
     assert "undefined" in text and "nan" not in text.lower()
-    b = fcn_depth.reproduce(tmp_path / "b", preset="smoke", executor="local", progress=False)
+    b = fcn_depth.reproduce(tmp_path / "b", preset="smoke", executor="local", workers=2,
+                            progress=False)
     assert [r["result"] for r in a["points"]] == [r["result"] for r in b["points"]]
     # a second run with --resume computes nothing and ends identical
     assert main(["reproduce", "ic.fcn-depth", "--preset", "smoke", "--out",
@@ -55,3 +56,12 @@ def test_cupy_backend_without_cupy_is_a_one_line_error(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("overparam: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_paper_preset_is_ic_appendix_a():
+    """IC App. A, by hand from the paper's text: lr 0.01, 2,000,000 steps, hidden 2048."""
+    paper = fcn_depth.PRESETS["paper"]
+    assert (paper["lr"], paper["steps"], paper["hidden"]) == (0.01, 2_000_000, 2048)
+    assert paper["rhos"][0] == 0.0 and paper["rhos"][-1] == 1.0
+    for preset in fcn_depth.PRESETS.values():
+        assert 0.0 in preset["rhos"] and preset["depths"][0] == 1  # the summary's anchors

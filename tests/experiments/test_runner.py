@@ -77,6 +77,8 @@ def test_bad_sweeps():
         run_sweep([{"x": 1}], noisy_square, "/tmp/never", executor="mpi")
     with pytest.raises(ValueError, match="twice"):
         run_sweep([{"x": 1}, {"x": 1}], noisy_square, "/tmp/never")
+    with pytest.raises(ValueError, match="workers"):
+        run_sweep([{"x": 1}], noisy_square, "/tmp/never", executor="local", workers=0)
     assert point_key({"a": 1, "b": 2}) == point_key({"b": 2, "a": 1})
 
 

@@ -181,8 +181,9 @@ def _thm1_agreement(W0: np.ndarray, x: np.ndarray, res, inputs: list, predict) -
 
 
 def reproduce(out_dir: str | Path, *, preset: str = "quick", seed: int = 0,
-              backend: str = "numpy", executor: str = "serial", scheduler: str | None = None,
-              resume: bool = True, progress: bool = True) -> dict:
+              backend: str = "numpy", executor: str = "serial", workers: int | None = None,
+              scheduler: str | None = None, resume: bool = True,
+              progress: bool = True) -> dict:
     """Run the sweep (linear and ReLU FCNs, every depth of the preset) and write
     results.json, results.csv, heatmaps.png (IC Fig. 14), heatmaps_mse.png (Fig. 33/34),
     predictions.png (Fig. 2/13) and summary.md under ``out_dir``. Returns the points' results
@@ -194,8 +195,8 @@ def reproduce(out_dir: str | Path, *, preset: str = "quick", seed: int = 0,
     cfg = PRESETS[preset]
     points = [{"depth": d, "activation": a, "seed": seed, "preset": preset, "backend": backend}
               for a in ("linear", "relu") for d in cfg["depths"]]
-    rows = run_sweep(points, compute_point, out, executor=executor, scheduler=scheduler,
-                     resume=resume, progress=progress, scratch=True)
+    rows = run_sweep(points, compute_point, out, executor=executor, workers=workers,
+                     scheduler=scheduler, resume=resume, progress=progress, scratch=True)
     X, source = training_digit(seed)
     named, missing = _test_inputs(seed)
     (out / "results.json").write_text(json.dumps(

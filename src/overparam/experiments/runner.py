@@ -67,6 +67,8 @@ def run_sweep(
     result is written. With Dask, ``out_dir`` must be on a file system the workers share."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor: expected one of {EXECUTORS}, got {executor!r}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers: expected >= 1, got {workers}")
     keys = [point_key(p) for p in points]
     if len(set(keys)) != len(keys):
         raise ValueError("points: the sweep lists the same point twice")
