@@ -37,21 +37,26 @@ def test_resume_recomputes_nothing_that_finished(tmp_path):
                                             progress=False))
 
 
-def test_kill_9_then_resume(tmp_path):
-    log, out = tmp_path / "log", tmp_path / "k"
+def kill_9_after(call: str, log: Path, calls: int) -> None:
+    """Run ``call`` (Python source using sweep_points, run_sweep and points) in a fresh
+    process and SIGKILL it once ``log`` records ``calls`` computations."""
     here = Path(__file__).parent
     script = (f"import sys; sys.path.insert(0, {str(here)!r});"
-              "from sweep_points import noisy_square;"
+              "from sweep_points import checkpointed_training, noisy_square;"
               "from overparam.experiments.runner import run_sweep;"
-              f"from test_runner import points;"
-              f"run_sweep(points({str(log)!r}, sleep=0.3), noisy_square, {str(out)!r},"
-              " progress=False)")
+              "from test_runner import points;" + call)
     proc = subprocess.Popen([sys.executable, "-c", script])
     deadline = time.time() + 60
-    while len(computed(log)) < 3 and time.time() < deadline:
+    while len(computed(log)) < calls and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+
+
+def test_kill_9_then_resume(tmp_path):
+    log, out = tmp_path / "log", tmp_path / "k"
+    kill_9_after(f"run_sweep(points({str(log)!r}, sleep=0.3), noisy_square, {str(out)!r},"
+                 " progress=False)", log, 3)
     done_before = len(list((out / "points").glob("*.json")))
     assert 0 < done_before < 6
     rows = run_sweep(points(log, sleep=0.3), noisy_square, out, progress=False)
@@ -85,18 +90,8 @@ def test_bad_sweeps():
 def test_kill_9_inside_a_point_continues_from_its_checkpoint(tmp_path):
     log, out = tmp_path / "log", tmp_path / "k"
     point = {"seed": 4, "steps": 150, "log": str(log), "sleep": 0.02}
-    here = Path(__file__).parent
-    script = (f"import sys; sys.path.insert(0, {str(here)!r});"
-              "from sweep_points import checkpointed_training;"
-              "from overparam.experiments.runner import run_sweep;"
-              f"run_sweep([{point!r}], checkpointed_training, {str(out)!r}, progress=False,"
-              " scratch=True)")
-    proc = subprocess.Popen([sys.executable, "-c", script])
-    deadline = time.time() + 60
-    while len(computed(log)) < 40 and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_9_after(f"run_sweep([{point!r}], checkpointed_training, {str(out)!r}, progress=False,"
+                 " scratch=True)", log, 40)
     before = len(computed(log))
     assert 40 <= before < 151 and not list((out / "points").glob("*.json"))
     rows = run_sweep([point], checkpointed_training, out, progress=False, scratch=True)
