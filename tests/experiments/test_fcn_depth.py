@@ -6,6 +6,7 @@ import pytest
 
 from overparam.cli import main
 from overparam.experiments import fcn_depth
+from overparam.numerics.backend import cupy_available
 
 
 def test_smoke_preset_serial_local_and_resume_agree(tmp_path, capsys):
@@ -47,11 +48,8 @@ def test_smoke_preset_on_a_dask_local_cluster(tmp_path):
     assert [r["result"] for r in a["points"]] == [r["result"] for r in d["points"]]
 
 
+@pytest.mark.skipif(cupy_available(), reason="checks the message shown when CuPy is absent")
 def test_cupy_backend_without_cupy_is_a_one_line_error(tmp_path, capsys):
-    from overparam.numerics.backend import cupy_available
-
-    if cupy_available():
-        pytest.skip("CuPy is installed: the GPU test covers this path")
     assert main(["reproduce", "ic.fcn-depth", "--preset", "smoke", "--backend", "cupy",
                  "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
