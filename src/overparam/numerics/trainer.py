@@ -107,16 +107,9 @@ def train(
         raise ValueError(f"max_steps: expected >= 0, got {max_steps}")
     if not divergence_factor > 1:
         raise ValueError(f"divergence_factor: expected > 1, got {divergence_factor}")
-    if batches is not None:
-        full_batch = loss_and_grad
+    def evaluate(p: Params, step: int) -> tuple[float, Params]:
+        return loss_and_grad(p) if batches is None else loss_and_grad(p, batches(step))
 
-        def loss_and_grad(p: Params, step: int) -> tuple[float, Params]:
-            return full_batch(p, batches(step))
-    else:
-        one_batch = loss_and_grad
-
-        def loss_and_grad(p: Params, step: int) -> tuple[float, Params]:
-            return one_batch(p)
     start = 0
     if checkpoint is not None and checkpoint.path.exists():
         tree, meta = load_training_state(checkpoint.path, params)
@@ -124,11 +117,11 @@ def train(
         losses, lrs = to_numpy(tree["losses"]).tolist(), to_numpy(tree["lrs"]).tolist()
         start, initial = meta["step"], meta["initial_loss"]
         max_param, max_update = meta["max_param_norm"], meta["max_update_norm"]
-        loss, grads = loss_and_grad(params, start)
+        loss, grads = evaluate(params, start)
         loss = float(loss)
     else:
         state = optimizer.init(params)
-        loss, grads = loss_and_grad(params, 0)
+        loss, grads = evaluate(params, 0)
         loss = float(loss)
         if not math.isfinite(loss):
             raise ValueError("params: the initial loss is not finite")
@@ -149,7 +142,7 @@ def train(
             lr = float(schedule(t))
             lrs.append(lr)
             new_params, new_state = optimizer.update(params, grads, lr, state)
-            new_loss, new_grads = loss_and_grad(new_params, t + 1)
+            new_loss, new_grads = evaluate(new_params, t + 1)
             new_loss = float(new_loss)
             new_norm = params_norm(new_params)
             if not math.isfinite(new_loss) or new_loss > limit or not math.isfinite(new_norm):
