@@ -21,7 +21,8 @@ from overparam.numerics.backend import get_xp, to_numpy
 from overparam.numerics.checkpoint import Checkpoint, load_training_state, save_training_state
 
 Params = dict[str, Any]
-LossAndGrad = Callable[[Params], tuple[float, Params]]
+# (params) -> (loss, grads), or (params, batch) -> (loss, grads) with ``batches``
+LossAndGrad = Callable[..., tuple[float, Params]]
 
 
 def params_norm(params: Params) -> float:
