@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from overparam.common.patterns import channels, digit_seven
 from overparam.numerics.backend import get_xp, to_numpy
 from overparam.numerics.optimizers import GradientDescent, Momentum
 from overparam.numerics.schedules import Constant
 from overparam.numerics.trainer import train
 from overparam.theory import identity_crisis as ic
 from overparam.verify.checks.ic_conv import conv_loss
-from overparam.verify.patterns import channels, digit_seven
 
 SETTINGS = {"28x28x1, 5x5": (digit_seven(28)[:, :, None], 5),
             "32x32x3, 5x5": (None, 5)}

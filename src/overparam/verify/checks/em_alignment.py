@@ -13,12 +13,12 @@ import sympy
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from overparam.common.plotting import pyplot, save
 from overparam.numerics import alignment as al
 from overparam.numerics.backend import unit_roundoff
 from overparam.numerics.mlp import forward, loss_and_logit_gradient
 from overparam.theory import extreme_memorization as em
 from overparam.verify import strategies as ost
-from overparam.verify.plotting import pyplot, save
 from overparam.verify.precision import with_precision
 from overparam.verify.registry import Claim, Context
 from overparam.verify.search import search_counterexample

@@ -12,6 +12,8 @@ import sympy
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
+from overparam.common.patterns import channels, digit_seven, pattern_images
+from overparam.common.plotting import pyplot, save
 from overparam.numerics.backend import to_numpy, unit_roundoff
 from overparam.numerics.layers import conv2d_backward, conv2d_forward
 from overparam.numerics.linalg import numerical_rank
@@ -20,8 +22,6 @@ from overparam.numerics.trainer import train
 from overparam.theory import identity_crisis as ic
 from overparam.verify import strategies as ost
 from overparam.verify.gd_checks import GDConfig, limit_tolerance
-from overparam.verify.patterns import channels, digit_seven, pattern_images
-from overparam.verify.plotting import pyplot, save
 from overparam.verify.precision import to_rational
 from overparam.verify.registry import Claim, Context
 from overparam.verify.search import search_counterexample

@@ -11,6 +11,8 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
+from overparam.common.patterns import digit_seven
+from overparam.common.plotting import pyplot, save
 from overparam.numerics.backend import to_numpy, unit_roundoff
 from overparam.numerics.linalg import numerical_rank
 from overparam.numerics.optimizers import Adagrad, Adam, GradientDescent, RMSprop
@@ -19,8 +21,6 @@ from overparam.theory import identity_crisis as ic
 from overparam.verify import strategies as ost
 from overparam.verify.gd_checks import GD_CONFIGS, GDConfig, compare_run, stable_lr
 from overparam.verify.gd_checks import train_least_squares as train_ls
-from overparam.verify.patterns import digit_seven
-from overparam.verify.plotting import pyplot, save
 from overparam.verify.precision import (
     mp_gd_least_squares,
     mp_norm,

@@ -12,6 +12,7 @@ import sympy
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from overparam.common.plotting import pyplot, save
 from overparam.numerics.backend import unit_roundoff
 from overparam.numerics.kernels import kernel_matrix, solve_kernel_system
 from overparam.numerics.linalg import numerical_rank
@@ -20,7 +21,6 @@ from overparam.numerics.schedules import Constant, InverseTime
 from overparam.numerics.trainer import train
 from overparam.theory import rethinking as rr
 from overparam.verify import strategies as ost
-from overparam.verify.plotting import pyplot, save
 from overparam.verify.precision import to_rational
 from overparam.verify.registry import Claim, Context
 from overparam.verify.search import search_counterexample
