@@ -32,11 +32,53 @@ def test_a_true_statement_is_verified_and_the_worst_ratio_reported():
     assert ev.counterexample is None
 
 
-def test_an_unconfirmed_float_violation_is_inconclusive_not_falsified():
+def test_a_float_flag_cleared_at_higher_precision_is_not_a_violation_and_search_goes_on():
+    # every x > 0.5 is flagged in float and cleared by the re-check: the search must keep
+    # going and decide on the re-checked evidence, whatever the seed
+    for seed in range(5):
+        ev = search_counterexample(
+            st.floats(0, 1), lambda x: (2.0 if x > 0.5 else 0.0, {}),
+            recheck=lambda x: (False, {"exact": "fine"}), arguments=lambda x: {"x": x},
+            **{**COMMON, "seed": seed})
+        assert ev.verdict == "verified" and ev.counterexample is None
+        assert ev.metrics["flagged_in_float_cleared_at_higher_precision"] > 0
+
+
+def test_only_a_confirmed_flag_is_shrunk_into_the_counterexample():
+    # float flags every n > 10, but only n > 1000 is confirmed: the minimal confirmed is 1001
     ev = search_counterexample(
-        st.floats(0, 1), lambda x: (2.0 if x > 0.5 else 0.0, {}),
-        recheck=lambda x: (False, {"exact": "fine"}), arguments=lambda x: {"x": x}, **COMMON)
-    assert ev.verdict == "inconclusive" and ev.counterexample is None
+        st.integers(0, 10**6), lambda n: (n / 10.0, {"n": n}),
+        recheck=lambda n: (n > 1000, {}), arguments=lambda n: {"x": n}, **COMMON)
+    assert ev.verdict == "falsified"
+    assert ev.counterexample.arguments == {"x": 1001}
+
+
+def test_a_search_that_checked_nothing_is_never_verified():
+    # every example is rejected by the filter: hypothesis raises Unsatisfiable in each phase
+    ev = search_counterexample(
+        st.integers(0, 10**6).filter(lambda n: False), lambda n: (0.0, {}),
+        recheck=lambda n: (False, {}), arguments=lambda n: {"x": n}, **COMMON)
+    assert ev.verdict == "inconclusive"
+    assert ev.metrics["distinct_examples"] == 0 and ev.metrics["phases"] > 1
+
+
+def test_a_search_below_its_floor_is_inconclusive_and_reports_its_count():
+    # a filter that passes about 1 in 50 draws leaves far fewer than the floor of 200
+    ev = search_counterexample(
+        st.integers(0, 10**6).filter(lambda n: n % 50 == 0), lambda n: (0.0, {}),
+        recheck=lambda n: (False, {}), arguments=lambda n: {"x": n},
+        **{**COMMON, "max_examples": 20}, min_examples=10**4)
+    assert ev.verdict == "inconclusive"
+    assert ev.metrics["distinct_examples"] < 10**4
+    assert str(ev.metrics["distinct_examples"]) in ev.details
+
+
+def test_an_exhausted_finite_domain_is_decisive():
+    # 11 values cannot reach the default floor of 100, but all of them were checked
+    ev = search_counterexample(
+        st.integers(0, 10), lambda n: (n / 10.0, {}), recheck=lambda n: (False, {}),
+        arguments=lambda n: {"x": n}, **COMMON)
+    assert ev.verdict == "verified" and ev.metrics["distinct_examples"] == 11
 
 
 def test_nan_ratio_counts_as_a_violation():

@@ -2,15 +2,19 @@
 
 A property is a function ``measure(example) -> (ratio, metrics)`` where ``ratio`` is the
 discrepancy divided by its derived tolerance: ``ratio > 1`` is a violation in floating point.
-Hypothesis generates examples from a strategy over the statement's domain, keeps searching
-for a violation within the budget, and shrinks one it finds. The shrunk example is then
-re-checked at higher precision (exact rationals or mpmath) by ``recheck(example)``; only a
-confirmed violation becomes a ``falsified`` verdict with a re-runnable counterexample.
+Hypothesis generates examples from a strategy over the statement's domain and keeps searching
+for a violation within the budget. Every example that float precision flags is re-checked at
+higher precision (exact rationals or mpmath) by ``recheck(example)`` on the spot; only a
+confirmed violation counts, is shrunk, and becomes a ``falsified`` verdict with a re-runnable
+counterexample. A search that checked fewer distinct examples than its floor is
+``inconclusive``, never ``verified``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import pickle
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,11 +30,28 @@ Measure = Callable[[Any], tuple[float, dict]]
 Recheck = Callable[[Any], tuple[bool, dict]]
 
 
+#: Phases a search may run (each with its own derived seed) before it gives up reaching its
+#: floor of distinct examples.
+MAX_PHASES = 6
+
+
 @dataclass
 class _Tracker:
     examples: int = 0
+    seen: set = field(default_factory=set)
     worst_ratio: float = 0.0
     worst_metrics: dict = field(default_factory=dict)
+    cleared: int = 0
+    worst_cleared: dict = field(default_factory=dict)
+    confirmed: dict = field(default_factory=dict)
+
+
+def _fingerprint(example: Any) -> str:
+    """A stable key for an example (arrays included), to count distinct examples."""
+    try:
+        return hashlib.sha256(pickle.dumps(example, protocol=4)).hexdigest()
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return repr(example)
 
 
 def search_counterexample(
@@ -44,8 +65,18 @@ def search_counterexample(
     seed: int,
     domain: str,
     tolerance: dict,
+    min_examples: int | None = None,
 ) -> Evidence:
-    """Search ``strategy`` for an example with ``measure(example)[0] > 1``.
+    """Search ``strategy`` for an example with ``measure(example)[0] > 1`` that the
+    higher-precision ``recheck`` confirms.
+
+    An example that float precision flags (ratio > 1) is decided on the spot by ``recheck``:
+    confirmed, it is the violation hypothesis shrinks; cleared, the search goes on (the float
+    tolerance was not decisive there; the higher precision is). So a flagged example never
+    turns into a different verdict, it gets more precision. A phase that falls short of the
+    floor of distinct examples (filters rejected too much, hypothesis gave up) is followed by
+    another phase with a derived seed, up to ``MAX_PHASES``; a phase that draws examples but no
+    new distinct one means the domain was exhausted, which is decisive too.
 
     Args:
         strategy: hypothesis strategy over the statement's whole domain.
@@ -53,57 +84,92 @@ def search_counterexample(
         recheck: example → (confirmed at higher precision?, metrics).
         entry_point: "module:function" the counterexample re-runs.
         arguments: example → the entry point's keyword arguments.
-        max_examples: the search budget (set by ``--level``).
+        max_examples: the search budget per phase (set by ``--level``).
         seed: makes the search reproducible.
         domain: the domain searched, in words, for the report.
         tolerance: how the tolerance is derived, for the report.
+        min_examples: the floor of distinct examples below which a search that found nothing
+            is ``inconclusive`` (default: half the budget).
 
     Returns:
-        Evidence of kind ``counterexample-search``: ``verified`` if nothing was found,
-        ``falsified`` with the counterexample if the re-check confirms it, ``inconclusive``
-        if float precision flagged an example the re-check cleared.
+        Evidence of kind ``counterexample-search``: ``falsified`` with the counterexample when a
+        violation is confirmed at higher precision; ``verified`` when at least the floor of
+        distinct examples (or the whole domain) was checked and none was confirmed;
+        ``inconclusive`` (with the reason) when fewer were checked.
     """
+    if max_examples < 1:
+        raise ValueError(f"max_examples: expected ≥ 1, got {max_examples}")
+    floor = max(1, max_examples // 2) if min_examples is None else min_examples
     tracker = _Tracker()
 
     def violated(example: Any) -> bool:
         ratio, metrics = measure(example)
         tracker.examples += 1
+        tracker.seen.add(_fingerprint(example))
         if not math.isfinite(ratio):
             ratio = math.inf
-        if ratio >= tracker.worst_ratio:
-            tracker.worst_ratio, tracker.worst_metrics = ratio, metrics
-        return ratio > 1.0
+        if ratio <= 1.0:
+            if ratio >= tracker.worst_ratio:
+                tracker.worst_ratio, tracker.worst_metrics = ratio, metrics
+            return False
+        confirmed, recheck_metrics = recheck(example)
+        if not confirmed:
+            tracker.cleared += 1
+            tracker.worst_cleared = {"float_ratio": ratio, **metrics, "recheck": recheck_metrics}
+            return False
+        tracker.confirmed = {"ratio": ratio, "metrics": metrics, "recheck": recheck_metrics}
+        return True
 
     config = settings(
         max_examples=max_examples, database=None, deadline=None,
         phases=(Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck),
     )
-    base = {"examples": 0, "max_examples": max_examples, "seed": seed}
-    try:
-        example = find(strategy, violated, settings=config, random=random.Random(seed))
-    except (NoSuchExample, Unsatisfiable):
+    exhausted, phases, example = False, 0, None
+    for phase in range(MAX_PHASES):
+        phases = phase + 1
+        before, drawn = len(tracker.seen), tracker.examples
+        try:
+            example = find(strategy, violated, settings=config,
+                           random=random.Random(f"{seed}/{phase}"))
+            break
+        except (NoSuchExample, Unsatisfiable):
+            example = None
+        if len(tracker.seen) >= floor:
+            break
+        if phase > 0 and len(tracker.seen) == before and tracker.examples > drawn:
+            # examples were drawn, none new: everything the strategy can produce was checked
+            exhausted = True
+            break
+    base = {"examples": tracker.examples, "distinct_examples": len(tracker.seen),
+            "floor": floor, "phases": phases, "max_examples": max_examples, "seed": seed,
+            "flagged_in_float_cleared_at_higher_precision": tracker.cleared}
+    if tracker.cleared:
+        base["worst_cleared"] = tracker.worst_cleared
+    if example is not None:
+        # the shrunk example is the last one confirmed
+        metrics = {**base, "ratio_to_tolerance": tracker.confirmed["ratio"],
+                   **tracker.confirmed["metrics"]}
+        cx = Counterexample(entry_point=entry_point, arguments=arguments(example),
+                            violation=metrics, recheck=tracker.confirmed["recheck"])
         return Evidence(
-            kind="counterexample-search", verdict="verified",
-            metrics={**base, "examples": tracker.examples,
-                     "worst_ratio_to_tolerance": tracker.worst_ratio,
-                     "worst_case": tracker.worst_metrics},
-            tolerance=tolerance,
-            details=f"hypothesis searched {tracker.examples} examples over {domain}; "
-                    f"none exceeded its tolerance (worst discrepancy/tolerance = "
-                    f"{tracker.worst_ratio:.3g}).")
-    ratio, metrics = measure(example)
-    confirmed, recheck_metrics = recheck(example)
-    metrics = {**base, "examples": tracker.examples, "ratio_to_tolerance": ratio, **metrics}
-    if not confirmed:
+            kind="counterexample-search", verdict="falsified", metrics=metrics,
+            tolerance=tolerance, counterexample=cx,
+            details=f"hypothesis found and shrank a violation over {domain}, confirmed at "
+                    f"higher precision; re-run it as {entry_point}(**arguments).")
+    metrics = {**base, "worst_ratio_to_tolerance": tracker.worst_ratio,
+               "worst_case": tracker.worst_metrics}
+    cleared = (f"; {tracker.cleared} example(s) flagged in float precision were cleared by "
+               f"the higher-precision re-check" if tracker.cleared else "")
+    if len(tracker.seen) < floor and not exhausted:
         return Evidence(
             kind="counterexample-search", verdict="inconclusive", metrics=metrics,
             tolerance=tolerance,
-            details=f"float precision flagged an example over {domain} that the "
-                    f"higher-precision re-check did not confirm: {recheck_metrics}")
-    cx = Counterexample(entry_point=entry_point, arguments=arguments(example),
-                        violation=metrics, recheck=recheck_metrics)
+            details=f"hypothesis checked only {len(tracker.seen)} distinct examples over "
+                    f"{domain} in {phases} phases, below the floor of {floor}{cleared}.")
+    scope = ("the whole (finite) domain" if exhausted
+             else f"{len(tracker.seen)} distinct examples")
     return Evidence(
-        kind="counterexample-search", verdict="falsified", metrics=metrics,
-        tolerance=tolerance, counterexample=cx,
-        details=f"hypothesis found and shrank a violation over {domain}, confirmed at higher "
-                f"precision; re-run it as {entry_point}(**arguments).")
+        kind="counterexample-search", verdict="verified", metrics=metrics,
+        tolerance=tolerance,
+        details=f"hypothesis searched {scope} over {domain}; none exceeded its tolerance "
+                f"(worst discrepancy/tolerance = {tracker.worst_ratio:.3g}){cleared}.")
