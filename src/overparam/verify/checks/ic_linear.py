@@ -94,17 +94,52 @@ def _random_rank_deficient(rng: np.random.Generator, dmax: int):
 # ------------------------------------------------------------------- closed form vs training
 
 
-def _training_evidence(problems: list, steps: int, label: str, xp: Any = np) -> list[Evidence]:
-    """GD, momentum + IC schedule, Nesterov against the closed form on each problem, trained
-    on the array module ``xp`` (NumPy or CuPy); adaptive optimizers as an observation."""
-    runs, worst, uninformative = [], 0.0, 0
-    for X, Y, W0, W_lim in ([xp.asarray(a) for a in p] for p in problems):
-        for config in GD_CONFIGS:
-            run = compare_run(X, Y, W0, W_lim, config, steps)
-            worst = max(worst, run["ratio"])
-            uninformative += run["tolerance"]["total"] > INFORMATIVE * max(run["movement"],
-                                                                           1e-300)
-            runs.append({k: v for k, v in run.items() if k != "W"})
+#: Budget growth for a run whose tolerance is not yet informative: its steps double up to
+#: this factor of the level's budget, then the instance is drawn again, at most MAX_REDRAWS times.
+MAX_STEP_FACTOR = 16
+MAX_REDRAWS = 5
+
+
+def _informative(run: dict) -> bool:
+    return run["tolerance"]["total"] <= INFORMATIVE * max(run["movement"], 1e-300)
+
+
+def _run_until_informative(problem: tuple, config: GDConfig, steps: int) -> dict:
+    """Train ``config`` on ``problem``; while the tolerance is not informative and the
+    contraction term dominates it (more steps shrink it), double the steps, up to
+    MAX_STEP_FACTOR × ``steps``. Rounding- or conditioning-dominated tolerances do not shrink
+    with steps, so those runs are returned as they are."""
+    X, Y, W0, W_lim = problem
+    budget = steps
+    while True:
+        run = compare_run(X, Y, W0, W_lim, config, budget)
+        tol = run["tolerance"]
+        if (_informative(run) or budget >= MAX_STEP_FACTOR * steps
+                or tol["contraction"] < 0.5 * tol["total"]):
+            return run
+        budget *= 2
+
+
+def _training_evidence(draw, count: int, steps: int, label: str,
+                       xp: Any = np) -> tuple[list[Evidence], list]:
+    """GD, momentum + IC schedule, Nesterov against the closed form on ``count`` instances from
+    ``draw()``, trained on the array module ``xp`` (NumPy or CuPy); adaptive optimizers as an
+    observation. A run whose tolerance is not informative gets more steps; an instance whose
+    runs stay uninformative (too ill-conditioned for float64 to say anything) is drawn again
+    and the redraw is reported. Returns the evidence and the instances used."""
+    runs, problems, worst, uninformative, redraws = [], [], 0.0, 0, 0
+    for _ in range(count):
+        for attempt in range(MAX_REDRAWS + 1):
+            problem = draw()
+            dev = tuple(xp.asarray(a) for a in problem)
+            these = [_run_until_informative(dev, config, steps) for config in GD_CONFIGS]
+            if all(_informative(r) for r in these) or attempt == MAX_REDRAWS:
+                break
+            redraws += 1
+        problems.append(problem)
+        uninformative += sum(not _informative(r) for r in these)
+        worst = max([worst] + [r["ratio"] for r in these])
+        runs.extend({k: v for k, v in r.items() if k != "W"} for r in these)
     if worst > 1:
         verdict = "inconclusive"
         detail = ("a trained network ended farther from the closed form than the derived "
@@ -112,22 +147,28 @@ def _training_evidence(problems: list, steps: int, label: str, xp: Any = np) -> 
                   "precision before any verdict of falsified")
     elif uninformative:
         verdict, detail = "inconclusive", (f"{uninformative} run(s) had a tolerance above "
-                                           f"{INFORMATIVE} × the distance GD moves")
+                                           f"{INFORMATIVE} × the distance GD moves after "
+                                           f"{MAX_REDRAWS} redraws")
     else:
         verdict, detail = "verified", "every run ended within its derived tolerance"
     train_ev = Evidence(
         kind="closed-form-vs-training", verdict=verdict,
         metrics={"runs": len(runs), "worst_ratio_to_tolerance": worst,
-                 "worst_gap": max(r["gap"] for r in runs),
+                 "worst_gap": max(r["gap"] for r in runs), "redrawn_instances": redraws,
                  "per_run": [{"optimizer": r["optimizer"], "steps": r["steps"],
                               "status": r["status"], "gap": r["gap"],
                               "tolerance": r["tolerance"]["total"]} for r in runs]},
         tolerance={"rule": runs[0]["tolerance"]["rule"],
-                   "largest": max(r["tolerance"]["total"] for r in runs)},
-        details=f"{label}: {len(problems)} random instances × {len(GD_CONFIGS)} optimizers "
+                   "largest": max(r["tolerance"]["total"] for r in runs),
+                   "informative": f"a run counts when its tolerance is ≤ {INFORMATIVE} × "
+                                  "‖W∞ − W0‖; otherwise its steps double (up to "
+                                  f"{MAX_STEP_FACTOR}×) and then the instance is redrawn"},
+        details=f"{label}: {count} random instances × {len(GD_CONFIGS)} optimizers "
                 f"trained on {xp.__name__} "
-                f"({', '.join(c.label for c in GD_CONFIGS)}), {steps} steps each; {detail}.")
-    return [train_ev, _adaptive_observation(problems, steps)]
+                f"({', '.join(c.label for c in GD_CONFIGS)}), at least {steps} steps each "
+                f"({redraws} instance(s) redrawn as too ill-conditioned to be informative); "
+                f"{detail}.")
+    return [train_ev, _adaptive_observation(problems, steps)], problems
 
 
 def _adaptive_observation(problems: list, steps: int) -> Evidence:
@@ -246,10 +287,9 @@ def _mp_confirm(X, Y, W0, c, cap, limit_mp) -> tuple[bool, dict]:
 
 def _thm1_training(ctx: Context) -> list[Evidence]:
     rng = ctx.rng(11)
-    problems = [_thm1_problem(*_random_thm1(rng, ctx.budget(30, 120)))
-                for _ in range(ctx.budget(3, 12))]
-    evidence = _training_evidence(problems, ctx.budget(400, 3000), "one-layer linear net, "
-                                  "one training example", ctx.xp)
+    evidence, problems = _training_evidence(
+        lambda: _thm1_problem(*_random_thm1(rng, ctx.budget(30, 120))), ctx.budget(3, 12),
+        ctx.budget(400, 3000), "one-layer linear net, one training example", ctx.xp)
     # predictions on fresh inputs, from the momentum-trained weights
     worst = 0.0
     for X, Y, W0T, W_lim in problems:
@@ -385,17 +425,16 @@ def _lemma_training(kind: str):
     def check(ctx: Context) -> list[Evidence]:
         rng = ctx.rng({"lemma1": 21, "lemma2": 22, "general": 23}[kind])
         dmax = ctx.budget(12, 40)
-        problems = []
-        for _ in range(ctx.budget(3, 10)):
+
+        def draw():
             if kind == "general":
                 X, Y, W0 = _random_rank_deficient(rng, dmax)
-                W_lim = ic.gd_limit_least_squares(X, Y, W0)
-            else:
-                X, Y, W0 = _random_full_rank(rng, kind == "lemma1", dmax)
-                W_lim = (ic.lemma1_limit(X, Y, W0) if kind == "lemma1"
-                         else ic.lemma2_limit(X, Y))
-            problems.append((X, Y, W0, W_lim))
-        return _training_evidence(problems, ctx.budget(1500, 12000), kind, ctx.xp)
+                return X, Y, W0, ic.gd_limit_least_squares(X, Y, W0)
+            X, Y, W0 = _random_full_rank(rng, kind == "lemma1", dmax)
+            return X, Y, W0, (ic.lemma1_limit(X, Y, W0) if kind == "lemma1"
+                              else ic.lemma2_limit(X, Y))
+        return _training_evidence(draw, ctx.budget(3, 10), ctx.budget(1500, 12000), kind,
+                                  ctx.xp)[0]
     check.__name__ = f"{kind}_training"
     return check
 
