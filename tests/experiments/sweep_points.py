@@ -43,3 +43,13 @@ def checkpointed_training(point: dict, scratch: Path) -> dict:
                 max_steps=point["steps"], checkpoint=Checkpoint(scratch / "t.npz", 0.0),
                 callback=lambda *_: time.sleep(point.get("sleep", 0.0)))
     return {"w": res.params["w"].tolist(), "steps": res.steps}
+
+
+def pid_then_sleep(point: dict) -> dict:
+    """Logs this process's id to point['log'], then sleeps point['sleep'] seconds."""
+    import os
+
+    with open(point["log"], "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    time.sleep(point["sleep"])
+    return {"x": point["x"]}

@@ -102,3 +102,55 @@ def test_kill_9_inside_a_point_continues_from_its_checkpoint(tmp_path):
                       tmp_path / "fresh", progress=False, scratch=True)
     assert rows[0]["result"] == fresh[0]["result"] and rows[0]["result"]["steps"] == 150
     assert not list((out / "points").glob(".*.scratch"))  # removed once the result is written
+
+
+def test_executor_options_belong_to_their_executor(tmp_path):
+    with pytest.raises(ValueError, match="scheduler"):
+        run_sweep([{"x": 1}], noisy_square, tmp_path, scheduler="tcp://127.0.0.1:9")
+    with pytest.raises(ValueError, match="workers"):
+        run_sweep([{"x": 1}], noisy_square, tmp_path, executor="serial", workers=2)
+
+
+def test_an_unreachable_scheduler_is_one_clear_error_within_10_s(tmp_path):
+    pytest.importorskip("dask.distributed", reason="needs overparam[dist]")
+    from overparam.experiments.runner import ExecutorError
+
+    start = time.perf_counter()
+    # port 9 (discard) on loopback: nothing listens there
+    with pytest.raises(ExecutorError, match="tcp://127.0.0.1:9"):
+        run_sweep([{"x": 1, "seed": 1}], noisy_square, tmp_path, executor="dask",
+                  scheduler="tcp://127.0.0.1:9", progress=False)
+    assert time.perf_counter() - start < 10
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for a parent that does not reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_local_workers_do_not_outlive_a_killed_sweep(tmp_path):
+    log = tmp_path / "pids"
+    pts = [{"x": x, "log": str(log), "sleep": 60} for x in range(2)]
+    here = Path(__file__).parent
+    script = (f"import sys; sys.path.insert(0, {str(here)!r});"
+              "from sweep_points import pid_then_sleep;"
+              "from overparam.experiments.runner import run_sweep;"
+              f"run_sweep({pts!r}, pid_then_sleep, {str(tmp_path / 'o')!r}, executor='local',"
+              " workers=2, progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.time() + 60
+    while len(computed(log)) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    workers = computed(log)
+    assert len(workers) == 2 and all(_alive(p) for p in workers)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 5  # the workers poll their parent every 0.2 s
+    while any(_alive(p) for p in workers) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in workers)

@@ -1,25 +1,48 @@
 """The sweep runner: a sweep is a list of points (plain dicts, e.g. depth × activation × seed);
 each point is computed by a pure function of the point, and its result written to disk
 atomically as soon as it finishes. Re-running with ``resume=True`` recomputes nothing that
-finished, so an interrupted run (Ctrl-C, kill -9) continues where it stopped and ends with the
-same results as an uninterrupted one.
+finished, so an interrupted run (Ctrl-C, SIGTERM, kill -9) continues where it stopped and ends
+with the same results as an uninterrupted one.
 
-Executors: "serial" (in-process), "local" (worker processes), "dask" (a dask.distributed
-scheduler, for sweeps that outgrow one machine; pip install 'overparam[dist]').
+A point file records its point, the point's key and a SHA-256 of both and the result; on
+resume a file that is unreadable, truncated, empty, garbage or another point's is reported by
+a ``ResumeWarning`` naming it, and its point is computed again — never used silently.
+
+Executors: "serial" (in-process), "local" (worker processes, which exit when the sweep's
+process dies, even by kill -9), "dask" (a dask.distributed scheduler, for sweeps that outgrow
+one machine; pip install 'overparam[dist]').
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
 import shutil
-import tempfile
+import signal
+import threading
+import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from overparam.numerics.atomic import write_text_atomic
+
 EXECUTORS = ("serial", "local", "dask")
+
+#: seconds to wait for a Dask scheduler before saying it is unreachable
+SCHEDULER_TIMEOUT_S = 5.0
+
+
+class ResumeWarning(UserWarning):
+    """A finished point's file could not be used; the point is computed again."""
+
+
+class ExecutorError(RuntimeError):
+    """The executor itself failed (an unreachable or lost Dask scheduler); finished points are
+    kept. The message says what to do."""
 
 
 def point_key(point: dict) -> str:
@@ -28,18 +51,103 @@ def point_key(point: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _write_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _checksum(key: str, point: dict, result: dict) -> str:
+    text = json.dumps({"key": key, "point": point, "result": result}, sort_keys=True,
+                      default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _point_record(key: str, point: dict, result: dict) -> str:
+    """The text of a point file."""
+    return json.dumps({"key": key, "point": point, "result": result,
+                       "sha256": _checksum(key, point, result)}, sort_keys=True)
+
+
+def _load_point(path: Path, key: str, point: dict) -> dict | None:
+    """The row {"point", "result"} stored in ``path`` for ``point``; None, with a
+    ``ResumeWarning`` naming the file, when it cannot be used."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from the rest of a team
-        os.replace(tmp, path)
+        data = json.loads(path.read_bytes().decode("utf-8"))
+        problem = None
+        if not isinstance(data, dict) or not {"key", "point", "result", "sha256"} <= set(data):
+            problem = "not a point file of this runner"
+        elif data["key"] != key or point_key(data["point"]) != key:
+            problem = f"holds point {data['point']!r}, not {point!r}"
+        elif _checksum(key, data["point"], data["result"]) != data["sha256"]:
+            problem = "checksum mismatch (corrupt)"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        problem = f"unreadable ({type(exc).__name__}: {exc})"
+    if problem is None:
+        return {"point": data["point"], "result": data["result"]}
+    warnings.warn(f"{path}: {problem}; its point is computed again", ResumeWarning,
+                  stacklevel=3)
+    return None
+
+
+def _watch_parent(parent: int) -> None:
+    """Worker initialiser: exit as soon as the sweep's process is gone (even after kill -9,
+    which runs no clean-up in the parent), and leave Ctrl-C to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="overparam-parent-watch").start()
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool now, running points included (an interruption must not wait for them)."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    # the executor has no public way to stop a running task before Python 3.14
+    for proc in list(getattr(pool, "_processes", {}).values()):
+        if proc.is_alive():
+            proc.terminate()
+
+
+def _run_local(todo, compute, extra, finish, workers) -> None:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_watch_parent,
+                               initargs=(os.getpid(),))
+    try:
+        futures = {pool.submit(compute, p, **extra(k)): (k, p) for k, p in todo}
+        for fut in as_completed(futures):
+            finish(*futures[fut], fut.result())
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _stop_workers(pool)
         raise
+    pool.shutdown(wait=True)
+
+
+def _run_dask(todo, compute, extra, finish, scheduler, folder) -> None:
+    try:
+        from dask.distributed import Client
+        from dask.distributed import as_completed as dask_completed
+    except ImportError as exc:
+        raise ValueError("executor='dask' needs dask: pip install 'overparam[dist]'") from exc
+    where = f"the Dask scheduler at {scheduler}" if scheduler else "the in-process Dask cluster"
+    try:
+        client = (Client(scheduler, timeout=SCHEDULER_TIMEOUT_S) if scheduler
+                  else Client(processes=False))
+    except (OSError, TimeoutError) as exc:
+        raise ExecutorError(f"cannot reach {where} within {SCHEDULER_TIMEOUT_S:g} s ({exc}); "
+                            "start it or correct --scheduler") from None
+    try:
+        futures = [client.submit(compute, p, pure=False, **extra(k)) for k, p in todo]
+        index = {f.key: kp for f, kp in zip(futures, todo, strict=True)}
+        for fut in dask_completed(futures):
+            try:
+                result = fut.result()
+            except (concurrent.futures.CancelledError, OSError, TimeoutError) as exc:
+                if client.status == "running" and not isinstance(
+                        exc, concurrent.futures.CancelledError):
+                    raise  # the point's own error, not the cluster's
+                raise ExecutorError(
+                    f"lost {where} mid-sweep ({type(exc).__name__}); finished points are "
+                    f"kept in {folder}: restart the scheduler and rerun with --resume") from None
+            finish(*index[fut.key], result)
+    finally:
+        client.close()
 
 
 def run_sweep(
@@ -59,23 +167,36 @@ def run_sweep(
 
     ``compute`` must be a module-level function (it is pickled for worker processes and for
     Dask) and must draw randomness only from the point (e.g. its "seed"), so results do not
-    depend on the executor. ``resume=False`` recomputes everything.
+    depend on the executor. ``resume=False`` recomputes everything. A point file that cannot
+    be used gives a ``ResumeWarning`` naming it, and the point is computed again.
 
     ``scratch=True`` calls ``compute(point, scratch=DIR)`` with a directory of the point's own
     (for checkpoints inside a long point, e.g. ``numerics.checkpoint``): it survives an
     interruption, so the resumed point continues from it, and is removed once the point's
-    result is written. With Dask, ``out_dir`` must be on a file system the workers share."""
+    result is written. With Dask, ``out_dir`` must be on a file system the workers share.
+
+    Raises ``ExecutorError`` when a Dask scheduler cannot be reached (within
+    ``SCHEDULER_TIMEOUT_S``) or is lost mid-sweep."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor: expected one of {EXECUTORS}, got {executor!r}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers: expected >= 1, got {workers}")
+    if workers is not None and executor != "local":
+        raise ValueError(f"workers: only for executor='local', got executor={executor!r}")
+    if scheduler is not None and executor != "dask":
+        raise ValueError(f"scheduler: only for executor='dask', got executor={executor!r}")
     keys = [point_key(p) for p in points]
     if len(set(keys)) != len(keys):
         raise ValueError("points: the sweep lists the same point twice")
     folder = Path(out_dir) / "points"
     folder.mkdir(parents=True, exist_ok=True)
-    todo = [(k, p) for k, p in zip(keys, points, strict=True)
-            if not (resume and (folder / f"{k}.json").exists())]
+    rows: dict[str, dict] = {}
+    if resume:
+        for k, p in zip(keys, points, strict=True):
+            path = folder / f"{k}.json"
+            if path.exists() and (row := _load_point(path, k, p)) is not None:
+                rows[k] = row
+    todo = [(k, p) for k, p in zip(keys, points, strict=True) if k not in rows]
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -84,7 +205,10 @@ def run_sweep(
                    desc="sweep", dynamic_ncols=True)
 
     def finish(key: str, point: dict, result: dict) -> None:
-        _write_atomic(folder / f"{key}.json", {"point": point, "result": result})
+        text = _point_record(key, point, result)
+        write_text_atomic(folder / f"{key}.json", text)
+        data = json.loads(text)  # the row as a resumed run reads it back
+        rows[key] = {"point": data["point"], "result": data["result"]}
         if scratch:
             shutil.rmtree(folder / f".{key}.scratch", ignore_errors=True)
         if bar is not None:
@@ -104,26 +228,10 @@ def run_sweep(
             for key, point in todo:
                 finish(key, point, compute(point, **extra(key)))
         elif executor == "local":
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(compute, p, **extra(k)): (k, p) for k, p in todo}
-                for fut in as_completed(futures):
-                    finish(*futures[fut], fut.result())
+            _run_local(todo, compute, extra, finish, workers)
         else:
-            try:
-                from dask.distributed import Client
-                from dask.distributed import as_completed as dask_completed
-            except ImportError as exc:
-                raise ValueError("executor='dask' needs dask: pip install 'overparam[dist]'") \
-                    from exc
-            client = Client(scheduler) if scheduler else Client(processes=False)
-            try:
-                futures = [client.submit(compute, p, pure=False, **extra(k)) for k, p in todo]
-                index = {f.key: kp for f, kp in zip(futures, todo, strict=True)}
-                for fut in dask_completed(futures):
-                    finish(*index[fut.key], fut.result())
-            finally:
-                client.close()
+            _run_dask(todo, compute, extra, finish, scheduler, folder)
     finally:
         if bar is not None:
             bar.close()
-    return [json.loads((folder / f"{k}.json").read_text()) for k in keys]
+    return [rows[k] for k in keys]
