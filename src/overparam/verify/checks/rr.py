@@ -196,9 +196,33 @@ def _sgd(X: np.ndarray, y: np.ndarray, w0: np.ndarray, schedule, epochs: int, se
                  max_steps=epochs * n, divergence_factor=1e12)
 
 
+#: SGD runs whose bound is not yet informative get their epochs doubled up to this factor.
+SGD_MAX_EPOCH_FACTOR = 16
+#: The a-posteriori bound must pin w to this fraction of the target's size to inform.
+SGD_INFORMATIVE = 1e-4
+
+
+def _sgd_run(X, y, w0, target, P, smin, name, epochs, seed) -> dict:
+    n, d = X.shape
+    lr = 1.0 / float(np.max(np.sum(X * X, axis=1)))
+    # the decaying schedule ends at η/5 (t0 = a quarter of the steps)
+    sched = Constant(lr) if name == "constant" else InverseTime(lr, epochs * n / 4)
+    res = _sgd(X, y, w0, sched, epochs, seed)
+    w = res.params["w"]
+    resid = float(np.linalg.norm(X @ w - y))
+    rounding = res.steps * (d + 4) * U * (res.max_param_norm + res.max_update_norm)
+    # w − target lies in the row space, where ‖v‖ ≤ ‖Xv‖/σ_min
+    bound = resid / smin + 2 * rounding * (1 + float(np.linalg.norm(X, 2)) / smin)
+    off = float(np.linalg.norm((w - w0) - P @ (w - w0)))
+    return {"n": n, "d": d, "schedule": name, "epochs": epochs, "steps": res.steps,
+            "gap": float(np.linalg.norm(w - target)), "bound": bound,
+            "target_norm": float(np.linalg.norm(target)), "residual": resid, "off_span": off,
+            "off_span_tolerance": rounding + 8 * d * U * float(np.linalg.norm(w - w0))}
+
+
 def _sgd_evidence(ctx: Context) -> Evidence:
     rng = ctx.rng(72)
-    rows, worst, worst_span = [], 0.0, 0.0
+    rows = []
     for _ in range(ctx.budget(3, 10)):
         n = int(rng.integers(3, 15))
         d = n + int(rng.integers(2, 20))
@@ -207,31 +231,23 @@ def _sgd_evidence(ctx: Context) -> Evidence:
         w_star = rr.min_norm_interpolant(X, y)
         P = np.linalg.pinv(X) @ X
         smin = float(np.linalg.svd(X, compute_uv=False)[-1])
-        lr = 1.0 / float(np.max(np.sum(X * X, axis=1)))
         for start in ("zero", "random"):
             w0 = np.zeros(d) if start == "zero" else rng.normal(size=d)
             target = w_star + (w0 - P @ w0)
-            epochs = ctx.budget(400, 2000)
-            # the decaying schedule ends at η/5 (t0 = a quarter of the steps)
-            for name, sched in (("constant", Constant(lr)),
-                                ("inverse-time", InverseTime(lr, epochs * n / 4))):
-                res = _sgd(X, y, w0, sched, epochs, ctx.seed)
-                w = res.params["w"]
-                resid = float(np.linalg.norm(X @ w - y))
-                rounding = res.steps * (d + 4) * U * (res.max_param_norm + res.max_update_norm)
-                # w − target lies in the row space, where ‖v‖ ≤ ‖Xv‖/σ_min
-                bound = resid / smin + 2 * rounding * (1 + float(np.linalg.norm(X, 2)) / smin)
-                gap = float(np.linalg.norm(w - target))
-                off = float(np.linalg.norm((w - w0) - P @ (w - w0)))
-                worst = max(worst, gap / bound if bound else 0.0)
-                worst_span = max(worst_span, off / (rounding + 8 * d * U * float(
-                    np.linalg.norm(w - w0))))
-                rows.append({"n": n, "d": d, "start": start, "schedule": name,
-                             "steps": res.steps, "gap": gap, "bound": bound,
-                             "target_norm": float(np.linalg.norm(target)),
-                             "residual": resid, "off_span": off})
-    # informative: the bound pins w to 1e-4 of the target's size or better
-    informative = all(r["bound"] <= 1e-4 * r["target_norm"] for r in rows)
+            for name in ("constant", "inverse-time"):
+                # SGD contracts like (1 − η σ_min²/n) per step: an ill-conditioned draw
+                # needs more epochs before the bound says anything, so it gets them
+                epochs = ctx.budget(400, 2000)
+                while True:
+                    row = _sgd_run(X, y, w0, target, P, smin, name, epochs, ctx.seed)
+                    if (row["bound"] <= SGD_INFORMATIVE * row["target_norm"]
+                            or epochs >= SGD_MAX_EPOCH_FACTOR * ctx.budget(400, 2000)):
+                        break
+                    epochs *= 2
+                rows.append({"start": start, **row})
+    worst = max(r["gap"] / r["bound"] if r["bound"] else 0.0 for r in rows)
+    worst_span = max(r["off_span"] / r["off_span_tolerance"] for r in rows)
+    informative = all(r["bound"] <= SGD_INFORMATIVE * r["target_norm"] for r in rows)
     ok = worst <= 1 and worst_span <= 1
     return Evidence(
         kind="closed-form-vs-training",
@@ -239,11 +255,13 @@ def _sgd_evidence(ctx: Context) -> Evidence:
         metrics={"runs": len(rows), "worst_ratio_to_tolerance": worst,
                  "worst_off_span_ratio": worst_span, "per_run": rows},
         tolerance={"rule": "‖w − w*‖ ≤ ‖Xw − y‖/σ_min(X) + rounding (w − w* is in the row "
-                           "space); off-span part of w − w0 ≤ T(d+4)u(‖w‖+‖Δ‖) + 8du‖w − w0‖"},
+                           "space); off-span part of w − w0 ≤ T(d+4)u(‖w‖+‖Δ‖) + 8du‖w − w0‖",
+                   "informative": f"bound ≤ {SGD_INFORMATIVE} × ‖w*‖; otherwise the epochs "
+                                  f"double, up to {SGD_MAX_EPOCH_FACTOR}× the level's budget"},
         details="Real SGD: one example per step, a fresh random order each epoch, η = "
-                "1/max‖x_i‖², constant or η/(1 + 4t/T) over T steps; from w0 = 0 the limit is X⁺y, "
-                "from "
-                "w0 ≠ 0 it is (I − X⁺X)w0 + X⁺y.")
+                "1/max‖x_i‖², constant or η/(1 + 4t/T) over T steps; from w0 = 0 the limit is "
+                "X⁺y, from w0 ≠ 0 it is (I − X⁺X)w0 + X⁺y. A run whose bound is not yet "
+                "informative is trained again with twice the epochs.")
 
 
 def _kernel_evidence(ctx: Context) -> Evidence:
