@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from overparam.numerics.backend import (
-    as_float_array,
     cupy_available,
     default_rng,
     get_xp,
@@ -30,33 +29,23 @@ def test_cupy_backend_without_cupy_says_how_to_install():
             get_xp(backend="cupy")
 
 
-@pytest.mark.parametrize("bad, match", [
-    ([1.0, np.nan], "NaN"), ([1.0, np.inf], "NaN or infinite"), ([], "non-empty"),
-])
-def test_bad_arrays_raise_naming_the_argument(bad, match):
-    with pytest.raises(ValueError, match=match):
-        as_float_array(bad, "X")
-
-
-def test_wrong_ndim_raises():
-    with pytest.raises(ValueError, match="X: expected 2 dimensions"):
-        as_float_array(np.ones(3), "X", ndim=2)
-
-
-def test_non_numeric_raises_type_error():
-    with pytest.raises(TypeError, match="X"):
-        as_float_array(["a", "b"], "X")
-
-
 def test_float64_roundoff():
     assert unit_roundoff(np.float64) == 2.0**-53
     assert unit_roundoff(np.float32) == 2.0**-24
+    for bad in (np.int64, np.complex128, "U3"):
+        with pytest.raises(TypeError, match="^dtype: expected a real floating dtype"):
+            unit_roundoff(bad)
 
 
 def test_seed_is_required_and_reproducible():
     with pytest.raises(ValueError, match="seed"):
         default_rng(None)
     assert default_rng(3).random() == default_rng(3).random()
+    for bad in (1.5, "3", True):
+        with pytest.raises(TypeError, match="^seed: expected an integer"):
+            default_rng(bad)
+    with pytest.raises(ValueError, match="^seed: expected an integer >= 0, got -1"):
+        default_rng(-1)
 
 
 @pytest.mark.gpu

@@ -54,3 +54,37 @@ def test_bad_kernel_inputs():
 def test_inverse_time_schedule():
     s = InverseTime(0.5, t0=10)
     assert [s(0), s(10), s(30)] == [0.5, 0.25, 0.125]
+
+
+def test_non_symmetric_or_indefinite_kernels_are_refused():
+    # Cholesky reads one triangle only: a non-symmetric K used to give the α of another matrix
+    K = np.array([[2.0, 1.0], [0.0, 2.0]])
+    with pytest.raises(ValueError, match="^K: expected a symmetric matrix"):
+        solve_kernel_system(K, np.ones(2))
+    # eigenvalues 3 and −1: the pseudo-inverse used to drop −1 and return a wrong α
+    K = np.array([[1.0, 2.0], [2.0, 1.0]])
+    with pytest.raises(ValueError, match="^K: expected a positive semi-definite matrix"):
+        solve_kernel_system(K, np.ones(2))
+    with pytest.raises(ValueError, match="^K: expected a positive semi-definite matrix"):
+        solve_kernel_system(K, np.ones(2), float32=True)
+    # asymmetry at the rounding level of a computed kernel is accepted
+    Z = np.random.default_rng(2).normal(size=(5, 3))
+    Kr = kernel_matrix(Z, kind="rbf", gamma=0.5)
+    Kr[0, 1] *= 1 + 1e-12
+    alpha, info = solve_kernel_system(Kr, np.ones(5))
+    assert info.method == "cholesky" and info.relative_residual < 1e-10
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"kind": "rbf", "gamma": -0.5}, r"^gamma: expected a value >= 0"),
+    ({"kind": "rbf", "gamma": float("nan")}, r"^gamma: expected a number, got NaN"),
+    ({"kind": "linear", "memory_budget_bytes": 0}, r"^memory_budget_bytes: expected a value"),
+])
+def test_kernel_parameters_are_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kernel_matrix(np.ones((2, 2)), **kwargs)
+
+
+def test_rbf_with_gamma_zero_is_all_ones():
+    np.testing.assert_array_equal(kernel_matrix(np.eye(3), kind="rbf", gamma=0.0),
+                                  np.ones((3, 3)))

@@ -124,3 +124,90 @@ def test_alignment_is_at_most_one(G):
     if np.any(G):
         n, p = G.shape
         assert al.alignment(G) <= 1 + 8 * (n * p + 8) * U * n / (n - 1)
+
+
+def test_alignment_computes_in_float64_whatever_the_input_dtype():
+    # int8 rows: ‖g‖² = 2·127² overflows int8 and, squared again, float16; in float64 it is
+    # exact, so Ω equals the value for the same numbers given as float64 (rounding ≤ tol)
+    G8 = np.array([[127, 127], [127, -128], [-128, 127]], dtype=np.int8)
+    ref = al.alignment(G8.astype(np.float64))
+    assert np.isfinite(ref)
+    assert al.alignment(G8) == ref
+    res = al.in_class_alignment(G8, np.array([0, 0, 0]))
+    assert res.per_class[0] == pytest.approx(ref, abs=64 * U)
+    # float16 input: the float16 values themselves, computed in float64 (no 3-digit loss)
+    G16 = np.array([[1.0, 0.001], [1.0, -0.001]], dtype=np.float16)
+    assert al.alignment(G16) == al.alignment(G16.astype(np.float64))
+    for f in (al.alignment, al.gradient_diversity, al.cosine_stiffness):
+        with pytest.raises(TypeError, match="^G: expected a real array"):
+            f(G8.astype(np.complex128))
+
+
+@pytest.mark.parametrize("func", [al.alignment, al.alignment_pairwise, al.gradient_diversity,
+                                  al.cosine_stiffness, al.gradient_confusion,
+                                  lambda G: al.in_class_alignment(G, np.zeros(3, int)),
+                                  lambda G: al.in_class_alignment_pairwise(G, np.zeros(3, int))])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_gradients_are_refused_never_nan(func, bad):
+    # the docstring promises never NaN: before, NaN passed through (cosine_stiffness dropped
+    # the NaN row and answered as if it were not there)
+    G = np.array([[1.0, 2.0], [bad, 1.0], [0.5, 0.5]])
+    with pytest.raises(ValueError, match="^G: expected finite values"):
+        func(G)
+
+
+def test_labels_must_be_non_negative_integers_one_per_row():
+    G = np.ones((3, 2))
+    with pytest.raises(TypeError, match="^labels: expected an integer array, got dtype float"):
+        al.in_class_alignment(G, np.array([0.0, 0.5, 1.0]))
+    with pytest.raises(ValueError, match="^labels: expected labels >= 0, got -1"):
+        al.in_class_alignment(G, np.array([0, -1, 1]))
+    with pytest.raises(ValueError, match="^labels: expected 3 labels, got 2"):
+        al.cosine_stiffness(G, np.array([0, 1]))
+
+
+def test_streaming_alignment_over_scales_that_overflow_float64():
+    # Ω is scale-invariant: the same directions at 1e200 and at 1e-200 give the value at 1,
+    # even when one minibatch is 1e200 and the next 1e-200 times another of the same class
+    rng = np.random.default_rng(5)
+    G = rng.normal(size=(6, 4))
+    ref = al.alignment(G)
+    for scale in (1e200, 1e-200):
+        assert al.alignment(G * scale) == pytest.approx(ref, abs=64 * U)
+        assert al.in_class_alignment(G * scale, np.zeros(6, int)).per_class[0] == \
+            pytest.approx(ref, abs=64 * U)
+    acc = al.AlignmentAccumulator()
+    acc.update(G[:3] * 1e-200, np.zeros(3, int))
+    acc.update(G[3:] * 1e-200, np.zeros(3, int))
+    assert acc.result().per_class[0] == pytest.approx(ref, abs=64 * U)
+    # mixed scales: the 1e-200 batch is negligible next to the 1e200 one, as in exact
+    # arithmetic up to a relative 1e-400
+    mixed = al.AlignmentAccumulator()
+    mixed.update(G[:3] * 1e200, np.zeros(3, int))
+    mixed.update(G[3:] * 1e-200, np.zeros(3, int))
+    top = G[:3]
+    s = top.sum(0)
+    norms = np.linalg.norm(top, axis=1)
+    expected = 6 * (s @ s - (norms**2).sum()) / (5 * norms.sum() ** 2)
+    assert mixed.result().per_class[0] == pytest.approx(expected, abs=64 * U)
+    with pytest.raises(ValueError, match="^G: expected vectors of length 4"):
+        acc.update(np.ones((2, 3)), np.zeros(2, int))
+
+
+def test_streaming_mlp_factors_at_huge_scale_match_unit_scale():
+    rng = np.random.default_rng(7)
+    X, W1, W2 = rng.normal(size=(12, 3)), rng.normal(size=(5, 3)), rng.normal(size=(2, 5))
+    y = rng.integers(0, 2, 12)
+    f = per_example_factors(X, W1, W2, y, act="relu", loss="squared")
+    ref = al.AlignmentAccumulator()
+    ref.update_mlp(f, y)
+    # δ and x both ×1e160: dW1 = δxᵀ grows by 1e320 (beyond float64) while dW2 = GRᵀ does
+    # not; the per-example gradient is then dW1-dominated, exactly as Ω of [1e320·δxᵀ, GRᵀ]
+    big = dict(f, delta=f["delta"] * 1e160, X=f["X"] * 1e160)
+    acc = al.AlignmentAccumulator()
+    acc.update_mlp(big, y)
+    G1 = (f["delta"][:, :, None] * f["X"][:, None, :]).reshape(12, -1)
+    expected = al.in_class_alignment_pairwise(G1, y)
+    for c, v in acc.result().per_class.items():
+        assert np.isfinite(v) and v == pytest.approx(expected.per_class[c], abs=1e-12)
+    assert set(ref.result().per_class) == set(expected.per_class)

@@ -98,7 +98,7 @@ def test_bad_conv_inputs_raise():
     img = np.ones((4, 4, 2))
     with pytest.raises(ValueError, match="W0: expected shape"):
         ic.conv1_predict(np.zeros((3, 3, 1, 1)), img, img)
-    with pytest.raises(ValueError, match="image: contains NaN"):
+    with pytest.raises(ValueError, match="image: expected finite values, got NaN"):
         ic.conv1_predict(np.zeros((3, 3, 2, 2)), img * np.nan, img)
     with pytest.raises(ValueError, match="kernel_size"):
         ic.conv1_dims(img, 0)

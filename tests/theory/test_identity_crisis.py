@@ -59,7 +59,7 @@ def test_fcn1_is_scale_invariant_in_x_even_at_extreme_magnitudes():
     (np.eye(2), np.zeros(2), np.ones(2), "non-zero"),
     (np.eye(3), np.ones(2), np.ones(2), "W0: expected shape"),
     (np.eye(2), np.ones(2), np.ones(3), "x: expected last dimension"),
-    (np.eye(2), np.array([1.0, np.nan]), np.ones(2), "X: contains NaN"),
+    (np.eye(2), np.array([1.0, np.nan]), np.ones(2), "X: expected finite values, got NaN"),
 ])
 def test_fcn1_bad_inputs(W0, X, x, match):
     with pytest.raises(ValueError, match=match):

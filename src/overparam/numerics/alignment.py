@@ -5,7 +5,10 @@
 Ω_c (eq. 5) is Ω over the examples of class c; Ω_in-class (eq. 6) their mean over classes.
 
 Defined behaviour where the formulas are not: a class with fewer than two examples is skipped
-and listed; vectors that are all zero give Ω = 0 (no direction to agree on). Never NaN.
+and listed; vectors that are all zero give Ω = 0 (no direction to agree on). Never NaN:
+NaN/inf inputs raise ValueError. Everything is computed in float64 whatever the input dtype
+(int8 gradients would overflow, float16 keeps three digits); complex or string inputs raise
+TypeError. Labels are integers ≥ 0, one per row.
 """
 
 from __future__ import annotations
@@ -17,6 +20,20 @@ from typing import Any
 import numpy as np
 
 from overparam.numerics.backend import get_xp, to_numpy
+from overparam.numerics.validation import check_array, check_labels
+
+
+def _vectors(G: Any, name: str = "G", *, pairs: bool = False) -> Any:
+    G = check_array(G, name, ndim=2, dtype="float64")
+    if pairs and G.shape[0] < 2:
+        raise ValueError(f"{name}: expected at least two rows (vectors), "
+                         f"got shape {tuple(G.shape)}")
+    return G
+
+
+def _labels_for(labels: Any, n: int) -> Any:
+    # on the host: the labels only index rows
+    return check_labels(to_numpy(labels), "labels", n=n)
 
 
 def _omega(n: int, sum_sq_of_sum: float, sum_of_sq: float, sum_of_norms: float) -> float:
@@ -36,18 +53,19 @@ def _rescaled(G: Any) -> Any:
 
 
 def alignment(G: Any) -> float:
-    """Ω of the rows of G (n, p), in O(n·p) through eq. (4)."""
+    """Ω of the rows of G (n ≥ 2, p), in O(n·p) through eq. (4)."""
+    G = _rescaled(_vectors(G, pairs=True))
     xp = get_xp(G)
-    G = _rescaled(G)
     norms = xp.sqrt((G * G).sum(axis=1))
     s = G.sum(axis=0)
     return _omega(G.shape[0], float(s @ s), float((norms**2).sum()), float(norms.sum()))
 
 
 def alignment_pairwise(G: Any) -> float:
-    """Ω of the rows of G by its O(n²) definition (eq. 3): every pair's inner product."""
+    """Ω of the rows of G (n ≥ 2, p) by its O(n²) definition (eq. 3): every pair's inner
+    product."""
+    G = _rescaled(_vectors(G, pairs=True))
     xp = get_xp(G)
-    G = _rescaled(G)
     n = G.shape[0]
     gram = G @ G.T
     off = float(gram.sum() - xp.trace(gram))
@@ -70,53 +88,97 @@ class InClassAlignment:
 class AlignmentAccumulator:
     """Streaming Ω_c: feed minibatches of per-example vectors (or of the factors of an MLP's
     per-example gradients) and their labels; holds per class only Σg, Σ‖g‖², Σ‖g‖ and n,
-    never the individual vectors. Sums stay on the arrays' device until ``result``."""
+    never the individual vectors. Sums stay on the arrays' device until ``result``.
+
+    Ω is invariant under g → cg, so each class's sums are kept in units of a per-class scale
+    e^L (L the log of the largest entry seen): gradients of any magnitude neither overflow
+    nor underflow in the squared norms."""
 
     def __init__(self) -> None:
         self._sum: dict[int, Any] = {}
         self._sq: dict[int, Any] = {}
         self._norms: dict[int, Any] = {}
         self._count: dict[int, int] = {}
+        self._log_scale: dict[int, float] = {}
 
-    def _add(self, c: int, total: Any, sq: Any, norms: Any, count: int) -> None:
+    def _add(self, c: int, total: Any, sq: Any, norms: Any, count: int,
+             log_scale: float) -> None:
+        """Add sums measured in units of e^log_scale to class c's."""
         if c in self._sum:
+            if self._sum[c].shape != total.shape:
+                raise ValueError(f"G: expected vectors of length {self._sum[c].shape[0]} as "
+                                 f"in earlier updates, got {total.shape[0]}")
+            old = self._log_scale[c]
+            if log_scale > old:
+                f = math.exp(old - log_scale)
+                self._sum[c], self._sq[c], self._norms[c] = (
+                    self._sum[c] * f, self._sq[c] * (f * f), self._norms[c] * f)
+                self._log_scale[c] = log_scale
+            else:
+                f = math.exp(log_scale - old) if log_scale > -math.inf else 0.0
+                total, sq, norms = total * f, sq * (f * f), norms * f
             self._sum[c] = self._sum[c] + total
             self._sq[c] = self._sq[c] + sq
             self._norms[c] = self._norms[c] + norms
         else:
             self._sum[c], self._sq[c], self._norms[c] = total, sq, norms
+            self._log_scale[c] = log_scale
         self._count[c] = self._count.get(c, 0) + count
 
     @staticmethod
     def _groups(labels: Any, xp: Any):
         # integer indices built on the host: boolean masks on a GPU force a synchronisation
-        labels = to_numpy(labels)
         for c in np.unique(labels):
             idx = np.flatnonzero(labels == c)
             yield int(c), xp.asarray(idx), idx.size
 
     def update(self, G: Any, labels: Any) -> None:
         """Add per-example vectors G (n, p) with integer labels (n,)."""
+        G = _vectors(G)
+        labels = _labels_for(labels, G.shape[0])
         xp = get_xp(G)
-        sq = (G * G).sum(axis=1)
-        norms = xp.sqrt(sq)
         for c, idx, count in self._groups(labels, xp):
-            self._add(c, G[idx].sum(axis=0), sq[idx].sum(), norms[idx].sum(), count)
+            Gc = G[idx]
+            m = float(xp.max(xp.abs(Gc)))
+            if m > 0:
+                Gc = Gc / m
+            norms = xp.sqrt((Gc * Gc).sum(axis=1))
+            self._add(c, Gc.sum(axis=0), (norms * norms).sum(), norms.sum(), count,
+                      _log(m))
 
     def update_mlp(self, factors: dict, labels: Any) -> None:
         """Add an MLP minibatch from ``mlp.per_example_factors`` without forming any
         per-example gradient: per class Σg = (Σδ_i x_iᵀ, ΣG_i R_iᵀ) and
         ‖g_i‖² = ‖δ_i‖²‖x_i‖² + ‖G_i‖²‖R_i‖²."""
-        X, R, G, delta = factors["X"], factors["R"], factors["G"], factors["delta"]
+        if not isinstance(factors, dict) or not {"X", "R", "G", "delta"} <= factors.keys():
+            raise TypeError("factors: expected the dict of mlp.per_example_factors "
+                            "(keys X, R, G, delta)")
+        X, R, G, delta = (_vectors(factors[k], f"factors[{k!r}]")
+                          for k in ("X", "R", "G", "delta"))
+        n = X.shape[0]
+        for name, arr in (("R", R), ("G", G), ("delta", delta)):
+            if arr.shape[0] != n:
+                raise ValueError(f"factors[{name!r}]: expected {n} rows to match X, "
+                                 f"got shape {tuple(arr.shape)}")
+        labels = _labels_for(labels, n)
         xp = get_xp(X)
-        sq = (delta * delta).sum(1) * (X * X).sum(1) + (G * G).sum(1) * (R * R).sum(1)
-        norms = xp.sqrt(sq)
         for c, idx, count in self._groups(labels, xp):
-            total = xp.concatenate([(delta[idx].T @ X[idx]).ravel(),
-                                    (G[idx].T @ R[idx]).ravel()])
-            self._add(c, total, sq[idx].sum(), norms[idx].sum(), count)
+            # both blocks divided by one common scale e^L, L = max(log mδ·mx, log mG·mR),
+            # formed in logs: the products of the maxima may overflow
+            parts = [_unit_max(a[idx], xp) for a in (delta, X, G, R)]
+            first, second = (_log(parts[0][1]) + _log(parts[1][1]),
+                             _log(parts[2][1]) + _log(parts[3][1]))
+            log_scale = max(first, second)
+            k1, k2 = (math.exp(v - log_scale) if v > -math.inf else 0.0
+                      for v in (first, second))
+            d, x, g, r = (p[0] for p in parts)
+            sq = (k1 * k1) * (d * d).sum(1) * (x * x).sum(1) + (k2 * k2) * (g * g).sum(1) * (
+                r * r).sum(1)
+            total = xp.concatenate([(k1 * (d.T @ x)).ravel(), (k2 * (g.T @ r)).ravel()])
+            self._add(c, total, sq.sum(), xp.sqrt(sq).sum(), count, log_scale)
 
     def result(self) -> InClassAlignment:
+        """Ω_c of every class seen so far (classes with one example are skipped)."""
         per_class, skipped = {}, []
         for c in sorted(self._count):
             if self._count[c] < 2:
@@ -128,6 +190,16 @@ class AlignmentAccumulator:
         return InClassAlignment(per_class, skipped)
 
 
+def _log(m: float) -> float:
+    return math.log(m) if m > 0 else -math.inf
+
+
+def _unit_max(a: Any, xp: Any) -> tuple[Any, float]:
+    """a / max|a| and max|a| (a itself when it is all zero)."""
+    m = float(xp.max(xp.abs(a)))
+    return (a / m if m > 0 else a), m
+
+
 def in_class_alignment(G: Any, labels: Any) -> InClassAlignment:
     """Ω_c (eq. 5) for every class and Ω_in-class (eq. 6) of per-example vectors G (n, p)."""
     acc = AlignmentAccumulator()
@@ -137,20 +209,24 @@ def in_class_alignment(G: Any, labels: Any) -> InClassAlignment:
 
 def in_class_alignment_pairwise(G: Any, labels: Any) -> InClassAlignment:
     """The same by the O(n²) pairwise definition, class by class."""
-    labels = to_numpy(labels)
+    G = _vectors(G)
+    labels = _labels_for(labels, G.shape[0])
+    xp = get_xp(G)
     per_class, skipped = {}, []
     for c in np.unique(labels):
         m = labels == c
         if m.sum() < 2:
             skipped.append(int(c))
             continue
-        per_class[int(c)] = alignment_pairwise(get_xp(G).asarray(G)[get_xp(G).asarray(m)])
+        per_class[int(c)] = alignment_pairwise(G[xp.asarray(m)])
     return InClassAlignment(per_class, skipped)
 
 
 def gradient_diversity(G: Any) -> float:
     """Σ‖g_i‖² / ‖Σg_i‖² (Yin et al. 2018); inf when the sum vanishes but some g_i does not,
-    0 when every g_i is zero."""
+    0 when every g_i is zero. Rescaled by max|g| first (the ratio is scale-free), so
+    neither tiny nor huge gradients underflow or overflow."""
+    G = _rescaled(_vectors(G))
     num = float((G * G).sum())
     s = G.sum(axis=0)
     den = float(s @ s)
@@ -171,12 +247,13 @@ def cosine_stiffness(G: Any, labels: Any | None = None) -> float:
     """E_{i≠j} cos(g_i, g_j) (Fort et al. 2019), over all pairs or, with ``labels``, over
     pairs of the same class. Zero vectors have no direction and are left out; 0 when fewer
     than two pairs remain."""
+    G = _vectors(G)
     xp = get_xp(G)
     if labels is None:
         C = _cosines(G)
         m = C.shape[0]
         return float((C.sum() - xp.trace(C)) / (m * (m - 1))) if m >= 2 else 0.0
-    labels = to_numpy(labels)
+    labels = _labels_for(labels, G.shape[0])
     total, pairs = 0.0, 0
     for c in np.unique(labels):
         C = _cosines(G[xp.asarray(labels == c)])
@@ -187,10 +264,12 @@ def cosine_stiffness(G: Any, labels: Any | None = None) -> float:
 
 
 def gradient_confusion(G: Any) -> float:
-    """min_{i≠j} ⟨g_i, g_j⟩ (Sankararaman et al. 2019); needs n ≥ 2."""
+    """min_{i≠j} ⟨g_i, g_j⟩ (Sankararaman et al. 2019); needs n ≥ 2. Raises ValueError
+    when an inner product overflows float64 (it is not scale-free, so no rescaling helps)."""
+    G = _vectors(G, pairs=True)
     xp = get_xp(G)
-    if G.shape[0] < 2:
-        raise ValueError("G: gradient confusion needs at least two vectors")
     gram = G @ G.T
+    if not bool(xp.all(xp.isfinite(gram))):
+        raise ValueError("G: inner products overflow float64; rescale the vectors")
     gram = gram + xp.diag(xp.full(G.shape[0], xp.inf))
     return float(gram.min())

@@ -70,40 +70,17 @@ def to_numpy(a: Any) -> np.ndarray:
     return np.asarray(a)
 
 
-def as_float_array(
-    a: Any,
-    name: str,
-    *,
-    xp: ModuleType | None = None,
-    ndim: int | tuple[int, ...] | None = None,
-    dtype: Any = None,
-) -> Any:
-    """``a`` as a finite floating array on ``xp`` (float64 unless ``dtype`` says otherwise).
-
-    Raises ``ValueError`` naming ``name`` when ``a`` holds NaN/inf, is empty, or has the wrong
-    number of dimensions; ``TypeError`` when it is not numeric.
-    """
-    xp = xp if xp is not None else get_xp(a)
-    dtype = xp.float64 if dtype is None else dtype
-    try:
-        arr = xp.asarray(a, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name}: expected a numeric array, got {type(a).__name__}") from exc
-    if ndim is not None:
-        allowed = (ndim,) if isinstance(ndim, int) else ndim
-        if arr.ndim not in allowed:
-            raise ValueError(f"{name}: expected {' or '.join(map(str, allowed))} dimensions, "
-                             f"got shape {tuple(arr.shape)}")
-    if arr.size == 0:
-        raise ValueError(f"{name}: expected a non-empty array, got shape {tuple(arr.shape)}")
-    if not bool(xp.all(xp.isfinite(arr))):
-        raise ValueError(f"{name}: contains NaN or infinite values")
-    return arr
-
-
 def unit_roundoff(dtype: Any) -> float:
-    """The unit roundoff u = eps/2 of a floating dtype (2**-53 for float64)."""
-    return float(np.finfo(np.dtype(str(np.dtype(dtype)))).eps) / 2.0
+    """The unit roundoff u = eps/2 of a floating dtype (2**-53 for float64).
+
+    Raises TypeError for a dtype that is not a real floating type."""
+    try:
+        dt = np.dtype(str(np.dtype(dtype)))
+    except TypeError as exc:
+        raise TypeError(f"dtype: expected a floating dtype, got {dtype!r}") from exc
+    if dt.kind != "f":
+        raise TypeError(f"dtype: expected a real floating dtype, got {dt}")
+    return float(np.finfo(dt).eps) / 2.0
 
 
 def default_rng(seed: int | np.random.Generator | None, xp: ModuleType = np) -> Any:
@@ -113,6 +90,12 @@ def default_rng(seed: int | np.random.Generator | None, xp: ModuleType = np) -> 
     """
     if seed is None:
         raise ValueError("seed: an explicit integer seed or Generator is required")
+    if not isinstance(seed, np.random.Generator):
+        if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer):
+            raise TypeError(f"seed: expected an integer or a numpy Generator, "
+                            f"got {type(seed).__name__}")
+        if seed < 0:
+            raise ValueError(f"seed: expected an integer >= 0, got {seed}")
     if xp is np:
         return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if isinstance(seed, np.random.Generator):

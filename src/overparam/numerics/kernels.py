@@ -1,8 +1,10 @@
 """Kernel matrices and the minimum-norm kernel interpolant Kα = y (RR Sec. 5, eq. 3).
 
 ``kernel_matrix`` assembles K in row blocks under a memory budget; ``solve_kernel_system``
-factors it by Cholesky and, where K is singular or indefinite in floating point, falls back
-to an eigendecomposition pseudo-inverse — reported in the returned info, never silently.
+factors it by Cholesky and, where K is singular in floating point, falls back to an
+eigendecomposition pseudo-inverse — reported in the returned info, never silently. A K that
+is not symmetric, or is indefinite beyond rounding, is refused (no α solves the problem the
+caller meant).
 Optionally the factorisation runs in float32 and iterative refinement in float64 brings the
 solution back to float64 accuracy.
 """
@@ -14,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from overparam.numerics.backend import as_float_array, get_xp, unit_roundoff
+from overparam.numerics.backend import get_xp, unit_roundoff
+from overparam.numerics.validation import check_array, check_choice, check_scalar
 
 KERNELS = ("linear", "rbf")
 
@@ -23,14 +26,17 @@ def kernel_matrix(A: Any, B: Any | None = None, *, kind: str = "linear", gamma: 
                   memory_budget_bytes: int = 512 * 2**20) -> Any:
     """K[i, j] = k(a_i, b_j) for rows of A (n, d) and B (m, d) (B = A if omitted):
     "linear" ⟨a, b⟩ or "rbf" exp(−γ‖a − b‖²). Rows are assembled in blocks whose temporaries
-    stay within ``memory_budget_bytes``."""
+    stay within ``memory_budget_bytes``. ``gamma`` ≥ 0 (γ < 0 is no kernel: exp(+|γ|d²)
+    is not positive semi-definite)."""
     xp = get_xp(A, *([] if B is None else [B]))
-    A = as_float_array(A, "A", xp=xp, ndim=2)
-    B = A if B is None else as_float_array(B, "B", xp=xp, ndim=2)
+    A = check_array(A, "A", xp=xp, ndim=2, dtype="float64")
+    B = A if B is None else check_array(B, "B", xp=xp, ndim=2, dtype="float64")
     if A.shape[1] != B.shape[1]:
-        raise ValueError(f"B: expected {A.shape[1]} columns, got {B.shape[1]}")
-    if kind not in KERNELS:
-        raise ValueError(f"kind: expected one of {KERNELS}, got {kind!r}")
+        raise ValueError(f"B: expected {A.shape[1]} columns to match A, got {B.shape[1]}")
+    check_choice(kind, "kind", KERNELS)
+    gamma = check_scalar(gamma, "gamma", low=0.0)
+    memory_budget_bytes = check_scalar(memory_budget_bytes, "memory_budget_bytes",
+                                       integer=True, low=1)
     n, m = A.shape[0], B.shape[0]
     rows = max(1, int(memory_budget_bytes // (8 * (2 * m + A.shape[1]))))
     K = xp.empty((n, m))
@@ -76,21 +82,39 @@ def _cholesky_solve(K: Any, y: Any, xp: Any) -> Any | None:
         return None
 
 
+#: Relative asymmetry max|K − Kᵀ|/max|K| above which K is not a rounded symmetric kernel.
+#: Evaluating a kernel entry rounds it by about 4(d + 2)·u·γ·max‖z‖² (u = 2⁻⁵³), below 1e-9
+#: even for d = 10⁴ and γ·max‖z‖² = 10²; an input that is really not symmetric is refused.
+SYMMETRY_TOLERANCE = 1e-6
+
+
+def _check_symmetric(K: Any, xp: Any) -> None:
+    scale = float(xp.abs(K).max())
+    gap = float(xp.abs(K - K.T).max())
+    if gap > SYMMETRY_TOLERANCE * scale:
+        raise ValueError(f"K: expected a symmetric matrix, max|K − Kᵀ| = {gap:.3g} exceeds "
+                         f"{SYMMETRY_TOLERANCE:g}·max|K| = {SYMMETRY_TOLERANCE * scale:.3g}")
+
+
 def solve_kernel_system(K: Any, y: Any, *, float32: bool = False,
                         max_refinement: int = 10) -> tuple[Any, SolveInfo]:
     """Solve Kα = y for a symmetric positive semi-definite K (n, n), y (n,) or (n, k).
 
-    Cholesky first. If it fails (K singular or indefinite in floating point), the
-    minimum-norm solution through K's eigendecomposition with eigenvalues ≤ n·eps·λ_max
-    treated as zero — and ``SolveInfo.method`` says so. With ``float32`` the Cholesky factor
-    is computed in float32 and iterative refinement (residuals in float64) runs until the
-    correction stops shrinking or ``max_refinement`` steps."""
+    Cholesky first. If it fails (K singular in floating point), the minimum-norm solution
+    through K's eigendecomposition with eigenvalues ≤ n·eps·λ_max treated as zero — and
+    ``SolveInfo.method`` says so. Raises ValueError when K is not symmetric (beyond
+    ``SYMMETRY_TOLERANCE``) or has an eigenvalue below −n·eps·max|λ| (indefinite).
+    With ``float32`` the Cholesky factor is computed in float32 and iterative refinement
+    (residuals in float64) runs until the correction stops shrinking or ``max_refinement``
+    steps."""
     xp = get_xp(K, y)
-    K = as_float_array(K, "K", xp=xp, ndim=2)
-    y = as_float_array(y, "y", xp=xp, ndim=(1, 2))
+    K = check_array(K, "K", xp=xp, ndim=2, dtype="float64")
+    y = check_array(y, "y", xp=xp, ndim=(1, 2), dtype="float64")
     n = K.shape[0]
     if K.shape != (n, n) or y.shape[0] != n:
         raise ValueError(f"K, y: expected K (n, n) and y (n, ...), got {K.shape}, {y.shape}")
+    max_refinement = check_scalar(max_refinement, "max_refinement", integer=True, low=0)
+    _check_symmetric(K, xp)
     ynorm = float(xp.linalg.norm(y)) or 1.0
     solve = _cholesky_solve(K.astype(xp.float32) if float32 else K, y, xp)
     if solve is not None:
@@ -113,6 +137,9 @@ def solve_kernel_system(K: Any, y: Any, *, float32: bool = False,
             return alpha, SolveInfo("cholesky", steps, res)
     lam, V = xp.linalg.eigh(K)
     thr = n * 2 * unit_roundoff(np.float64) * float(xp.abs(lam).max())
+    if float(lam[0]) < -thr:
+        raise ValueError(f"K: expected a positive semi-definite matrix, smallest eigenvalue "
+                         f"{float(lam[0]):.3g} is below -n·eps·max|λ| = {-thr:.3g}")
     keep = lam > thr
     inv = xp.where(keep, 1.0 / xp.where(keep, lam, 1.0), 0.0)
     coef = V.T @ y

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from overparam.numerics.backend import as_float_array, get_xp, unit_roundoff
+from overparam.numerics.backend import get_xp, unit_roundoff
+from overparam.numerics.validation import check_array
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class RankInfo:
 
 def rank_from_singular_values(s: Any, shape: tuple[int, int], dtype: Any) -> RankInfo:
     """RankInfo from the singular values ``s`` (descending) of a matrix of ``shape``."""
+    s = check_array(s, "s", ndim=1, allow_empty=True)
+    if s.size and (bool((s < 0).any()) or bool((s[1:] > s[:-1]).any())):
+        raise ValueError("s: expected non-negative singular values in descending order")
     xp = get_xp(s)
     eps = 2.0 * unit_roundoff(dtype)
     threshold = float(max(shape) * eps * float(s[0])) if s.size else 0.0
@@ -45,20 +49,20 @@ def rank_from_singular_values(s: Any, shape: tuple[int, int], dtype: Any) -> Ran
 
 def numerical_rank(X: Any) -> RankInfo:
     """Numerical rank of a 2-D array ``X`` (N, D) from its singular values (see RankInfo)."""
+    X = check_array(X, "X", ndim=2)
     xp = get_xp(X)
-    X = as_float_array(X, "X", xp=xp, ndim=2)
     return rank_from_singular_values(xp.linalg.svd(X, compute_uv=False), X.shape, X.dtype)
 
 
 def _check_system(X: Any, Y: Any, W0: Any | None) -> tuple[Any, Any, Any, Any]:
     xp = get_xp(X, Y, *([] if W0 is None else [W0]))
-    X = as_float_array(X, "X", xp=xp, ndim=2)
-    Y = as_float_array(Y, "Y", xp=xp, ndim=(1, 2))
+    X = check_array(X, "X", xp=xp, ndim=2)
+    Y = check_array(Y, "Y", xp=xp, ndim=(1, 2))
     if Y.shape[0] != X.shape[0]:
         raise ValueError(f"Y: expected {X.shape[0]} rows to match X {tuple(X.shape)}, "
                          f"got shape {tuple(Y.shape)}")
     if W0 is not None:
-        W0 = as_float_array(W0, "W0", xp=xp, ndim=Y.ndim)
+        W0 = check_array(W0, "W0", xp=xp, ndim=Y.ndim)
         expected = (X.shape[1],) + tuple(Y.shape[1:])
         if tuple(W0.shape) != expected:
             raise ValueError(f"W0: expected shape {expected}, got {tuple(W0.shape)}")
@@ -75,12 +79,20 @@ def gd_limit_least_squares(X: Any, Y: Any, W0: Any) -> Any:
     Shapes: X (N, D), Y (N, d) or (N,), W0 (D, d) or (D,). Returns W∞ with W0's shape.
     The pseudo-inverse is applied through an SVD truncated at ``numerical_rank``'s threshold.
     """
-    xp, X, Y, W0 = _check_system(X, Y, W0)
+    _, X, Y, W0 = _check_system(X, Y, W0)
+    return W0 + _pinv_apply(X, Y - X @ W0, None)
+
+
+def _pinv_apply(X: Any, R: Any, need_rank: int | None) -> Any:
+    """X⁺R through an SVD truncated at ``numerical_rank``'s threshold. With ``need_rank``,
+    returns None when the numerical rank is below it (the caller raises)."""
+    xp = get_xp(X)
     U, s, Vt = xp.linalg.svd(X, full_matrices=False)
     r = rank_from_singular_values(s, X.shape, X.dtype).rank
-    R = Y - X @ W0
+    if need_rank is not None and r < need_rank:
+        return None
     coeff = (U[:, :r].T @ R) / (s[:r] if R.ndim == 1 else s[:r, None])
-    return W0 + Vt[:r].T @ coeff
+    return Vt[:r].T @ coeff
 
 
 def lemma1_limit(X: Any, Y: Any, W0: Any) -> Any:
@@ -88,17 +100,18 @@ def lemma1_limit(X: Any, Y: Any, W0: Any) -> Any:
     W0 + Xᵀ(XXᵀ)⁻¹(Y − XW0).
 
     Shapes: X (N, D), Y (N, d), W0 (D, d). Raises ValueError when N > D or X is numerically
-    rank-deficient (the Gram matrix XXᵀ would be singular).
+    rank-deficient (the Gram matrix XXᵀ would be singular). Xᵀ(XXᵀ)⁻¹ = X⁺ for full row rank,
+    and it is applied through X's SVD, never by forming XXᵀ (whose condition number is κ²):
+    the forward error is O(max(N, D)·eps·κ) relative, κ = σ_max/σ_min of X.
     """
-    xp, X, Y, W0 = _check_system(X, Y, W0)
+    _, X, Y, W0 = _check_system(X, Y, W0)
     N, D = X.shape
     if N > D:
         raise ValueError(f"X: Lemma 1 needs N <= D, got N={N}, D={D} (use lemma2_limit)")
-    info = numerical_rank(X)
-    if info.rank < N:
-        raise ValueError(f"X: Lemma 1 needs rank X = N = {N}, numerical rank is {info.rank} "
-                         f"(threshold {info.threshold:.3g}); XXᵀ is singular")
-    return W0 + X.T @ xp.linalg.solve(X @ X.T, Y - X @ W0)
+    step = _pinv_apply(X, Y - X @ W0, N)
+    if step is None:
+        raise _rank_error(X, "Lemma 1", "N", N, "XXᵀ")
+    return W0 + step
 
 
 def lemma2_limit(X: Any, Y: Any) -> Any:
@@ -106,22 +119,30 @@ def lemma2_limit(X: Any, Y: Any) -> Any:
     (XᵀX)⁻¹XᵀY whatever W0 is.
 
     Shapes: X (N, D), Y (N, d). Raises ValueError when N ≤ D or X is numerically
-    rank-deficient (XᵀX would be singular).
+    rank-deficient (XᵀX would be singular). (XᵀX)⁻¹Xᵀ = X⁺ for full column rank, applied
+    through X's SVD rather than the normal equations (condition κ² there, κ here).
     """
-    xp, X, Y, _ = _check_system(X, Y, None)
+    _, X, Y, _ = _check_system(X, Y, None)
     N, D = X.shape
     if N <= D:
         raise ValueError(f"X: Lemma 2 needs N > D, got N={N}, D={D} (use lemma1_limit)")
+    W = _pinv_apply(X, Y, D)
+    if W is None:
+        raise _rank_error(X, "Lemma 2", "D", D, "XᵀX")
+    return W
+
+
+def _rank_error(X: Any, lemma: str, symbol: str, needed: int, gram: str) -> ValueError:
     info = numerical_rank(X)
-    if info.rank < D:
-        raise ValueError(f"X: Lemma 2 needs rank X = D = {D}, numerical rank is {info.rank} "
-                         f"(threshold {info.threshold:.3g}); XᵀX is singular")
-    return xp.linalg.solve(X.T @ X, X.T @ Y)
+    return ValueError(f"X: {lemma} needs rank X = {symbol} = {needed}, numerical rank is "
+                      f"{info.rank} (singular values <= {info.threshold:.3g} = max(N, D)·eps·"
+                      f"σ_max count as zero); the rank condition fails and {gram} is singular")
 
 
 def scaled_norm(a: Any) -> Any:
     """Euclidean norm of all entries of ``a``, computed as m·‖a/m‖ with m = max|a| so that it
     neither underflows (entries ~1e-161 square to 0) nor overflows; 0 for the zero array."""
+    a = check_array(a, "a")
     xp = get_xp(a)
     m = xp.max(xp.abs(a))
     if float(m) == 0.0:
@@ -131,8 +152,12 @@ def scaled_norm(a: Any) -> Any:
 
 def unit_vector(X: Any) -> Any:
     """X/‖X‖ for a non-zero vector, scaled by max|X| first: ‖X‖ itself underflows to 0 for
-    X of magnitude ~1e-161 and overflows for ~1e155, while X/‖X‖ is always representable."""
+    X of magnitude ~1e-161 and overflows for ~1e155, while X/‖X‖ is always representable.
+    Raises ValueError for the zero vector (it has no direction)."""
+    X = check_array(X, "X")
     xp = get_xp(X)
+    if not bool(xp.any(X != 0)):
+        raise ValueError("X: expected a non-zero vector, got all zeros (no direction)")
     Xs = X / xp.max(xp.abs(X))
     return Xs / xp.linalg.norm(Xs)
 
@@ -140,5 +165,8 @@ def unit_vector(X: Any) -> Any:
 def project_onto_span(v: Any, X: Any) -> Any:
     """Orthogonal projection of the rows of ``v`` (n, d) or a vector (d,) onto span{X}, X (d,)
     non-zero (through ``unit_vector``, so any non-zero magnitude works)."""
-    u = unit_vector(X)
+    u = unit_vector(check_array(X, "X", ndim=1))
+    v = check_array(v, "v", xp=get_xp(u), ndim=(1, 2))
+    if v.shape[-1] != u.shape[0]:
+        raise ValueError(f"v: expected last dimension {u.shape[0]}, got shape {tuple(v.shape)}")
     return (v @ u)[..., None] * u if v.ndim == 2 else (v @ u) * u

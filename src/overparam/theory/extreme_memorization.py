@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from overparam.numerics.backend import as_float_array, get_xp
+from overparam.numerics.backend import get_xp
 from overparam.numerics.mlp import loss_and_logit_gradient
+from overparam.numerics.validation import check_array
 
 __all__ = [
     "hinge_logit_gradient",
@@ -31,8 +32,8 @@ __all__ = [
 
 def _pair(x: Any, x2: Any, sigma: float, h: int) -> tuple[Any, Any, Any]:
     xp = get_xp(x, x2)
-    x = as_float_array(x, "x", xp=xp)
-    x2 = as_float_array(x2, "x2", xp=xp)
+    x = check_array(x, "x", xp=xp, dtype="float64")
+    x2 = check_array(x2, "x2", xp=xp, dtype="float64")
     if x.shape[-1] != x2.shape[-1]:
         raise ValueError(f"x2: expected last dimension {x.shape[-1]}, got {tuple(x2.shape)}")
     if not (np.isfinite(sigma) and sigma > 0):

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq
 
-from overparam.numerics.backend import as_float_array, default_rng, get_xp
+from overparam.numerics.backend import default_rng, get_xp
 from overparam.numerics.linalg import (
     gd_limit_least_squares,
     lemma1_limit,
@@ -31,6 +31,7 @@ from overparam.numerics.linalg import (
     unit_vector,
 )
 from overparam.numerics.patches import conv2d_same, extract_patches
+from overparam.numerics.validation import check_array
 
 __all__ = [
     "TABLE1_PARAM_COUNTS",
@@ -66,8 +67,8 @@ __all__ = [
 
 def _check_fcn1(W0: Any, X: Any) -> tuple[Any, Any, Any]:
     xp = get_xp(W0, X)
-    X = as_float_array(X, "X", xp=xp, ndim=1)
-    W0 = as_float_array(W0, "W0", xp=xp, ndim=2)
+    X = check_array(X, "X", xp=xp, ndim=1, dtype="float64")
+    W0 = check_array(W0, "W0", xp=xp, ndim=2, dtype="float64")
     d = X.shape[0]
     if tuple(W0.shape) != (d, d):
         raise ValueError(f"W0: expected shape ({d}, {d}) to match X, got {tuple(W0.shape)}")
@@ -94,7 +95,7 @@ def fcn1_predict(W0: Any, X: Any, x: Any) -> Any:
     Shapes: W0 (d, d), X (d,) non-zero, x (d,) or a batch (n, d). Returns f(x), shaped like x.
     """
     xp, W0, X = _check_fcn1(W0, X)
-    x = as_float_array(x, "x", xp=xp, ndim=(1, 2))
+    x = check_array(x, "x", xp=xp, ndim=(1, 2), dtype="float64")
     if x.shape[-1] != X.shape[0]:
         raise ValueError(f"x: expected last dimension {X.shape[0]}, got shape {tuple(x.shape)}")
     par = project_onto_span(x, X)
@@ -283,7 +284,7 @@ def rho_mixture(X: Any, rho: float, noise: Any) -> Any:
     (no α reaches ρ < 1, and float64 cannot tell a smaller component from zero).
     """
     xp = get_xp(X, noise)
-    X = as_float_array(X, "X", xp=xp)
+    X = check_array(X, "X", xp=xp, dtype="float64")
     if not 0.0 <= float(rho) <= 1.0:
         raise ValueError(f"rho: expected a correlation in [0, 1], got {rho}")
     xc = X.ravel() - X.mean()
@@ -292,7 +293,7 @@ def rho_mixture(X: Any, rho: float, noise: Any) -> Any:
         raise ValueError("X: a constant image has no defined correlation")
     if float(rho) == 1.0:
         return X.copy()
-    R = as_float_array(noise, "noise", xp=xp)
+    R = check_array(noise, "noise", xp=xp, dtype="float64")
     if R.shape != X.shape:
         raise ValueError(f"noise: expected shape {tuple(X.shape)}, got {tuple(R.shape)}")
     rc = R.ravel() - R.mean()
@@ -313,7 +314,7 @@ def rho_image(X: Any, rho: float, *, seed: int | np.random.Generator) -> Any:
     norm ‖X‖ (IC Sec. 3.2): random pixels R ~ N(0, 1) drawn from ``seed``, then
     ``rho_mixture(X, rho, R)``. Shapes: X any shape, not constant; returns X's shape."""
     xp = get_xp(X)
-    X = as_float_array(X, "X", xp=xp)
+    X = check_array(X, "X", xp=xp, dtype="float64")
     return rho_mixture(X, rho, default_rng(seed, xp).standard_normal(X.shape))
 
 
@@ -329,7 +330,7 @@ def _kernel_pair(kernel_size: int | tuple[int, int]) -> tuple[int, int]:
 
 
 def _image(image: Any, name: str = "image") -> Any:
-    return as_float_array(image, name, xp=get_xp(image), ndim=3)
+    return check_array(image, name, xp=get_xp(image), ndim=3, dtype="float64")
 
 
 def identity_kernel(kernel_size: int | tuple[int, int], channels: int) -> np.ndarray:
@@ -389,8 +390,8 @@ def conv1_rank(image: Any, kernel_size: int | tuple[int, int], *, pad: int = 0) 
 
 def _check_w0(W0: Any, image: Any) -> tuple[Any, Any, tuple[int, int]]:
     xp = get_xp(W0, image)
-    W0 = as_float_array(W0, "W0", xp=xp, ndim=4)
-    img = as_float_array(image, "image", xp=xp, ndim=3)
+    W0 = check_array(W0, "W0", xp=xp, ndim=4, dtype="float64")
+    img = check_array(image, "image", xp=xp, ndim=3, dtype="float64")
     C = img.shape[2]
     if W0.shape[2] != C or W0.shape[3] != C:
         raise ValueError(f"W0: expected shape (K_H, K_W, {C}, {C}) to match the image's "
@@ -415,7 +416,7 @@ def conv1_predict(W0: Any, image: Any, x: Any) -> Any:
     The layer is y[i, j, o] = Σ_{a,b,c} W[a, b, c, o] · x_pad[i + a, j + b, c]."""
     W = conv1_limit_weights(W0, image)
     xp = get_xp(W, x)
-    x = as_float_array(x, "x", xp=xp, ndim=(3, 4))
+    x = check_array(x, "x", xp=xp, ndim=(3, 4), dtype="float64")
     if x.shape[-1] != W.shape[2]:
         raise ValueError(f"x: expected {W.shape[2]} channels, got shape {tuple(x.shape)}")
     return conv2d_same(x, W)

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from overparam.numerics.backend import as_float_array, default_rng, get_xp, to_numpy
+from overparam.numerics.backend import default_rng, get_xp, to_numpy
 from overparam.numerics.linalg import gd_limit_least_squares
+from overparam.numerics.validation import check_array
 
 __all__ = [
     "Depth2Interpolant",
@@ -47,7 +48,7 @@ def solve_interleaved(x: Any, b: Any, y: Any) -> np.ndarray:
     Raises ValueError unless b_1 < x_1 < b_2 < … < b_n < x_n."""
     exact = any(isinstance(v, Fraction) for v in list(x) + list(b) + list(y))
     if not exact:
-        x, b, y = (np.asarray(as_float_array(v, n, ndim=1)) for v, n in
+        x, b, y = (np.asarray(check_array(v, n, ndim=1, dtype="float64")) for v, n in
                    ((x, "x"), (b, "b"), (y, "y")))
     if not len(x) == len(b) == len(y):
         raise ValueError(f"x, b, y: expected equal lengths, got {len(x)}, {len(b)}, {len(y)}")
@@ -121,8 +122,8 @@ def depth2_interpolant(Z: Any, y: Any, *, mode: str = "float", candidates: int =
     recurrence in rational arithmetic (the float a is exact as a rational), so the fit can be
     verified exactly. Raises ValueError naming duplicate rows, or if no direction separates
     the projections."""
-    Zn = to_numpy(as_float_array(Z, "Z", ndim=2))
-    yn = to_numpy(as_float_array(y, "y", ndim=1))
+    Zn = to_numpy(check_array(Z, "Z", ndim=2, dtype="float64"))
+    yn = to_numpy(check_array(y, "y", ndim=1, dtype="float64"))
     n, d = Zn.shape
     if yn.shape[0] != n:
         raise ValueError(f"y: expected {n} labels, got {yn.shape[0]}")
@@ -178,8 +179,8 @@ def min_norm_interpolant(X: Any, y: Any) -> Any:
     full row rank — in general X⁺y (the least-squares solution of least norm). X (n, d),
     y (n,) or (n, k); returns w on the inputs' backend."""
     xp = get_xp(X, y)
-    X = as_float_array(X, "X", xp=xp, ndim=2)
-    y = as_float_array(y, "y", xp=xp, ndim=(1, 2))
+    X = check_array(X, "X", xp=xp, ndim=2, dtype="float64")
+    y = check_array(y, "y", xp=xp, ndim=(1, 2), dtype="float64")
     return gd_limit_least_squares(X, y, xp.zeros((X.shape[1],) + tuple(y.shape[1:])))
 
 
