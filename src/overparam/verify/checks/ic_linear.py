@@ -236,9 +236,8 @@ def _ls_measure(X, Y, W0, W_lim, c, cap, limit_mp, x=None, predict=None):
     steps = _steps_for(_gd_rate(X, c), cap)
     if not _float_step_representable(X, c):
         violated, metrics = _mp_confirm(X, Y, W0, c, cap, limit_mp)
-        ratio = metrics["gap"] / metrics["bound"]
-        return ratio, {**metrics, "c": c, "precision": "mpmath: float64 cannot represent "
-                       "this GD step (λ_max underflows or η overflows)"}
+        return metrics["ratio"], {**metrics, "c": c, "precision": "mpmath: float64 cannot "
+                                  "represent this GD step (λ_max underflows or η overflows)"}
     run = compare_run(X, Y, W0, W_lim, GDConfig("gd", lr_scale=c), steps)
     ratio = run["ratio"]
     metrics = {"gap": run["gap"], "tolerance": run["tolerance"]["total"], "steps": steps,
@@ -277,8 +276,10 @@ def _mp_confirm(X, Y, W0, c, cap, limit_mp) -> tuple[bool, dict]:
             sq += (1 - lr * lam[i]) ** (2 * steps) * sum(v**2 for v in comp)
         gap = mp_norm(W - L)
         bound = mpmath.sqrt(sq) + mpmath.mpf(10) ** -30 * (1 + mp_norm(L))
+        # the ratio in mpmath: gap and bound may both lie beyond float64's range
+        ratio = float(gap / bound) if bound > 0 else (0.0 if gap == 0 else math.inf)
         return bool(gap > bound), {"dps": 50, "gap": float(gap), "bound": float(bound),
-                                   "steps": steps}
+                                   "ratio": ratio, "steps": steps}
     return with_precision(50, run)
 
 
