@@ -280,8 +280,9 @@ def rho_mixture(X: Any, rho: float, noise: Any) -> Any:
     with t = a + α‖X_c‖, hence α = (ρ‖R⊥‖/√(1 − ρ²) − a)/‖X_c‖. ρ = 1 returns X (α → ∞).
 
     Raises ValueError for a constant X (correlation undefined), ρ ∉ [0, 1], or noise whose
-    component outside span{1, X} is zero up to the rounding of computing it, (2N + 4)·u·‖R‖
-    (no α reaches ρ < 1, and float64 cannot tell a smaller component from zero).
+    component outside span{1, X} is zero up to the rounding of computing it,
+    (2N + 4)·u·‖R‖·(1 + ‖X‖/‖X_c‖) (no α reaches ρ < 1, and float64 cannot tell a smaller
+    component from zero; the factor is the centring's loss of digits on a near-constant X).
     """
     xp = get_xp(X, noise)
     X = check_array(X, "X", xp=xp, dtype="float64")
@@ -301,7 +302,10 @@ def rho_mixture(X: Any, rho: float, noise: Any) -> Any:
     a = rc @ xhat
     perp = scaled_norm(rc - a * xhat)
     u = float(np.finfo(np.float64).eps) / 2
-    if float(perp) <= (2 * X.size + 4) * u * float(scaled_norm(R)):
+    # centring X loses digits in proportion to ‖X‖/‖X_c‖ (a near-constant image), and that
+    # error enters R⊥ through X̂: the rounding level scales with it
+    amplification = 1.0 + float(scaled_norm(X)) / float(nxc)
+    if float(perp) <= (2 * X.size + 4) * u * float(scaled_norm(R)) * amplification:
         raise ValueError("noise: has no component outside span{1, X} (up to rounding); "
                          "no α gives ρ < 1")
     alpha = (rho * perp / np.sqrt(1.0 - rho * rho) - a) / nxc

@@ -193,8 +193,11 @@ def _valid_rho_example(ex) -> bool:
     rc = noise.ravel() - noise.mean()
     xhat = xc / scaled_norm(xc)
     perp = scaled_norm(rc - (rc @ xhat) * xhat)
-    # rho_mixture's documented precondition: a component outside span{1, X} above rounding
-    return rho == 1.0 or perp > (2 * X.size + 4) * unit_roundoff(np.float64) * scaled_norm(noise)
+    # rho_mixture's documented precondition: a component outside span{1, X} above rounding,
+    # amplified by the centring's loss of digits on a near-constant X
+    level = (2 * X.size + 4) * unit_roundoff(np.float64) * scaled_norm(noise) * (
+        1 + scaled_norm(X) / scaled_norm(xc))
+    return rho == 1.0 or perp > level
 
 
 def _rho_tolerance(X, rho, noise) -> tuple[float, float]:
@@ -258,7 +261,8 @@ def _rho_search(ctx: Context) -> Evidence:
         max_examples=ctx.budget(60, 800), seed=ctx.seed,
         domain="ρ ∈ [0, 1]; X any non-constant H×W×C image (random, smooth, sparse, tiny, "
                "digit-like); noise any array with a component outside span{1, X} above its "
-               "rounding level (below it the procedure is undefined and rho_mixture raises)",
+               "rounding level (2N+4)·u·‖noise‖·(1 + ‖X‖/‖X_c‖) (below it the procedure is "
+               "undefined in float64 and rho_mixture raises)",
         tolerance={"rule": "|corr − ρ| ≤ 8(N+6)·u·(|t|+|a|+‖R‖+|α|‖X‖)/√(t²+p²) "
                            "+ 4(N+4)·u; |‖img‖ − ‖X‖| ≤ (3N+8)·u·‖X‖"})
 
