@@ -231,3 +231,48 @@ def output_set(out_dir: str | Path, kind: str) -> Iterator[OutputSet]:
         staged.discard()
         raise
     staged.commit()
+
+
+class OutputDirError(ValueError):
+    """The output directory cannot take this run's outputs; the message names the path and
+    what to do."""
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def preflight(out_dir: str | Path, *, need_bytes: int, files: tuple[str, ...] = (),
+              folders: tuple[str, ...] = ()) -> None:
+    """Check, before any work, that ``out_dir`` can take a run's outputs: it is a directory
+    or can be created, a file can be written in it, each of ``files`` is a file if present
+    and each of ``folders`` a directory if present, and ``need_bytes`` (the run's stated
+    estimate) are free. Creates ``out_dir``; raises ``OutputDirError`` naming the path."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputDirError(f"--out {out}: is a file, not a directory; choose a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".overparam-preflight-{os.getpid()}"
+        write_atomic(probe, b"x")
+        probe.unlink()
+    except OSError as exc:
+        where = exc.filename or out
+        raise OutputDirError(f"--out {out}: cannot write there ({exc.strerror}: {where}); "
+                                "choose a writable directory") from None
+    for name in files:
+        if (out / name).is_dir():
+            raise OutputDirError(f"{out / name}: is a directory where this run writes a "
+                                    "file; move it away or choose another --out")
+    for name in folders:
+        if (out / name).exists() and not (out / name).is_dir():
+            raise OutputDirError(f"{out / name}: is a file where this run keeps a "
+                                    "directory; move it away or choose another --out")
+    free = shutil.disk_usage(out).free
+    if free < need_bytes:
+        raise OutputDirError(f"--out {out}: {_human(free)} free, this run writes up to about "
+                                f"{_human(need_bytes)}; free space or choose another --out")

@@ -1,1 +1,3 @@
-"""Datasets, sweeps and reproductions of the papers' figures and tables."""
+"""Datasets, the sweep runner, the experiment protocol and its registry, and one module per
+reproduction of the papers' figures and tables (each declares ``EXPERIMENT``; see
+``experiments.protocol``)."""

@@ -4,21 +4,21 @@ predictions on test inputs of train–test correlation ρ relate to the identity
 constant function.
 
 Each sweep point (depth, activation) trains one network with our layers and trainer (MSE,
-SGD with momentum 0.9 and IC App. A's schedule) and evaluates it; the runner makes the sweep
-resumable and distributable.
+SGD with momentum 0.9 and IC App. A's schedule) and evaluates it; the experiment protocol
+(``EXPERIMENT``) runs the sweep resumably on any executor and writes the outputs.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from overparam.experiments import datasets
-from overparam.experiments.runner import run_sweep
+from overparam.experiments.protocol import Experiment, Outputs, Summary
+from overparam.experiments.protocol import reproduce as _reproduce
+from overparam.experiments.runner import point_key
 from overparam.numerics import layers
 from overparam.numerics.backend import get_xp, to_numpy
 from overparam.numerics.checkpoint import Checkpoint
@@ -123,6 +123,11 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
           for s in _shapes(point["depth"], d, cfg["hidden"])]
     act = point["activation"]
     x_dev = xp.asarray(x)
+    params = {f"W{i}": xp.asarray(w) for i, w in enumerate(W0)}
+    checkpoint = None
+    if scratch is not None:
+        checkpoint = Checkpoint(Path(scratch) / "train.npz", key=point_key(point))
+        checkpoint.discard_if_unusable(params)  # a corrupt file: a warning and a fresh start
 
     def loss_and_grad(params):
         ws = [params[f"W{i}"] for i in range(len(W0))]
@@ -130,10 +135,9 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
         loss, dy = layers.mse_loss(out, x_dev)
         return loss, {f"W{i}": g for i, g in enumerate(_backward(dy, caches))}
 
-    res = train({f"W{i}": xp.asarray(w) for i, w in enumerate(W0)}, loss_and_grad,
-                Momentum(0.9), ic_appendix_a(cfg["steps"], cfg["lr"]), max_steps=cfg["steps"],
-                record_every=max(1, cfg["steps"] // 1000),
-                checkpoint=None if scratch is None else Checkpoint(Path(scratch) / "train.npz"))
+    res = train(params, loss_and_grad, Momentum(0.9), ic_appendix_a(cfg["steps"], cfg["lr"]),
+                max_steps=cfg["steps"], record_every=max(1, cfg["steps"] // 1000),
+                checkpoint=checkpoint)
     ws = [res.params[f"W{i}"] for i in range(len(W0))]
 
     def predict(t: np.ndarray) -> np.ndarray:
@@ -180,47 +184,71 @@ def _thm1_agreement(W0: np.ndarray, x: np.ndarray, res, inputs: list, predict) -
             "thm1_inputs": len(inputs), "thm1_all_within": all(ok)}
 
 
-def reproduce(out_dir: str | Path, *, preset: str = "quick", seed: int = 0,
-              backend: str = "numpy", executor: str = "serial", workers: int | None = None,
-              scheduler: str | None = None, resume: bool = True,
-              progress: bool = True) -> dict:
-    """Run the sweep (linear and ReLU FCNs, every depth of the preset) and write
-    results.json, results.csv, heatmaps.png (IC Fig. 14), heatmaps_mse.png (Fig. 33/34),
-    predictions.png (Fig. 2/13) and summary.md under ``out_dir``. Returns the points' results
-    and the summary text."""
-    if preset not in PRESETS:
-        raise ValueError(f"preset: expected one of {sorted(PRESETS)}, got {preset!r}")
-    get_xp(backend=backend)  # a clear error now, not in a worker, if CuPy is missing
-    out = Path(out_dir)
+def points(preset: str, seed: int, backend: str) -> list[dict]:
+    """The sweep: linear and ReLU FCNs at every depth of the preset."""
+    return [{"depth": d, "activation": a, "seed": seed, "preset": preset, "backend": backend}
+            for a in ("linear", "relu") for d in PRESETS[preset]["depths"]]
+
+
+def _csv_rows(rows: list) -> list[list]:
+    table = []
+    for r in rows:
+        a, d, res = r["point"]["activation"], r["point"]["depth"], r["result"]
+        for pr in res["per_rho"]:
+            table.append([a, d, f"rho={pr['rho']:g}", pr["rho"], pr["corr_identity"],
+                          pr["corr_constant"], pr["mse_identity"], pr["mse_constant"],
+                          res["final_loss"]])
+        for name, pi in res["per_input"].items():
+            table.append([a, d, name, "", pi["corr_identity"], pi["corr_constant"], "", "",
+                          res["final_loss"]])
+    return table
+
+
+def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
+    """What the reproduction writes from its finished points: results.json's metadata,
+    results.csv (one row per network and test input), the figures (IC Fig. 2/13, 14, 33/34)
+    and the summary."""
     cfg = PRESETS[preset]
-    points = [{"depth": d, "activation": a, "seed": seed, "preset": preset, "backend": backend}
-              for a in ("linear", "relu") for d in cfg["depths"]]
-    rows = run_sweep(points, compute_point, out, executor=executor, workers=workers,
-                     scheduler=scheduler, resume=resume, progress=progress, scratch=True)
     X, source = training_digit(seed)
     named, missing = _test_inputs(seed)
-    (out / "results.json").write_text(json.dumps(
-        {"preset": preset, "config": cfg, "training_image": source, "backend": backend,
-         "missing_test_inputs": missing, "points": rows}, indent=1) + "\n")
-    with open(out / "results.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["activation", "depth", "test_input", "rho", "corr_identity",
-                    "corr_constant", "mse_identity", "mse_constant", "final_loss"])
-        for r in rows:
-            a, d, res = r["point"]["activation"], r["point"]["depth"], r["result"]
-            for pr in res["per_rho"]:
-                w.writerow([a, d, f"rho={pr['rho']:g}", pr["rho"], pr["corr_identity"],
-                            pr["corr_constant"], pr["mse_identity"], pr["mse_constant"],
-                            res["final_loss"]])
-            for name, pi in res["per_input"].items():
-                w.writerow([a, d, name, "", pi["corr_identity"], pi["corr_constant"], "", "",
-                            res["final_loss"]])
-    _heatmaps(out / "heatmaps.png", rows, cfg, ("corr_identity", "corr_constant"))
-    _heatmaps(out / "heatmaps_mse.png", rows, cfg, ("mse_identity", "mse_constant"))
-    _predictions_figure(out / "predictions.png", rows, X, named)
-    summary = _summary(rows, cfg, preset, source, missing)
-    (out / "summary.md").write_text(summary)
-    return {"points": rows, "summary": summary}
+
+    def draw(name: str, path: Path) -> None:
+        if name == "predictions.png":
+            _predictions_figure(path, rows, X, named)
+        elif name == "heatmaps.png":
+            _heatmaps(path, rows, cfg, ("corr_identity", "corr_constant"))
+        else:
+            _heatmaps(path, rows, cfg, ("mse_identity", "mse_constant"))
+
+    return Outputs(
+        metadata={"training_image": source, "backend": backend, "missing_test_inputs": missing},
+        csv_header=["activation", "depth", "test_input", "rho", "corr_identity",
+                    "corr_constant", "mse_identity", "mse_constant", "final_loss"],
+        csv_rows=_csv_rows(rows), draw=draw, summary=_summary(rows, cfg, preset, source, missing))
+
+
+def _estimated_bytes(preset: str) -> int:
+    """An upper estimate of what a run writes: each point's predictions (at most 32 images of
+    784 values, ≤ 25 bytes each as JSON) in its point file and again in results.json, plus
+    4 MiB of figures and CSV (the smoke preset writes 2.3 MB in all)."""
+    n_points = 2 * len(PRESETS[preset]["depths"])
+    return 2 * n_points * 32 * 784 * 25 + 4 * 2**20
+
+
+FIGURES = {"predictions.png": "like IC Fig. 2/13", "heatmaps.png": "Fig. 14",
+           "heatmaps_mse.png": "Fig. 33/34"}
+
+EXPERIMENT = Experiment(
+    id="ic.fcn-depth", paper="IC",
+    reproduces="Fig. 2, 13, 14, 33, 34: FCN depth on one training digit",
+    presets=PRESETS, points=points, compute_point=compute_point, outputs=outputs,
+    figures=FIGURES, estimated_bytes=_estimated_bytes)
+
+
+def reproduce(out_dir: str | Path, **options) -> dict:
+    """``protocol.reproduce`` of this experiment (options: preset, seed, backend, executor,
+    workers, scheduler, resume, progress)."""
+    return _reproduce(EXPERIMENT, out_dir, **options)
 
 
 def _heatmaps(path: Path, rows: list, cfg: dict, keys: tuple[str, str]) -> None:
@@ -285,7 +313,7 @@ def _predictions_figure(path: Path, rows: list, X: np.ndarray, named: dict) -> N
     save(fig, path, tight=False)
 
 
-def _summary(rows: list, cfg: dict, preset: str, source: str, missing: list[str]) -> str:
+def _summary(rows: list, cfg: dict, preset: str, source: str, missing: list[str]) -> Summary:
     def at(act, depth, rho, key):
         for r in rows:
             if r["point"]["activation"] == act and r["point"]["depth"] == depth:
@@ -299,27 +327,13 @@ def _summary(rows: list, cfg: dict, preset: str, source: str, missing: list[str]
     deepest, shallow = cfg["depths"][-1], cfg["depths"][0]
     differs = ("this preset is the paper's configuration." if preset == "paper" else
                f"this preset uses hidden width {cfg['hidden']} and {cfg['steps']} steps.")
-    lines = [
-        "# ic.fcn-depth — IC Fig. 2, 13, 14 (33, 34)", "",
-        f"Preset `{preset}`: depths (weight layers; the paper's axis counts hidden layers = "
-        f"layers − 1) {cfg['depths']}, hidden width {cfg['hidden']}, {cfg['steps']} steps of "
-        f"full-batch gradient descent with momentum 0.9 (lr {cfg['lr']}, decay 0.2 at "
-        f"30/60/80%), MSE, Xavier-normal initialisation, no biases; training image: {source}.",
-        "",
-        "Where this differs from the paper: the paper trains 2,000,000 steps with hidden width "
-        f"2048 and picks test digits from the MNIST test set; {differs} Test digits and blends "
-        "come from the MNIST 5k subset (other images than the training one), Fashion-MNIST "
-        "images from its test split; the ρ-images are built as IC Sec. 3 describes. The paper "
-        "uses its 'default' initialiser, whose variance is garbled in the PDF's text "
-        "(App. I); we use Xavier normal, one of App. I's schemes.",
-        *([f"Test inputs missing on this machine: {'; '.join(missing)}."] if missing else []),
-        "",
+    table = [
         "| activation | layers | final loss | corr. to identity (ρ=0) | corr. to constant (ρ=0) "
         "| mean corr. to identity, Fig. 2 inputs | mean corr. to constant, Fig. 2 inputs |",
         "|---|---|---|---|---|---|---|"]
     for r in rows:
         a, d, res = r["point"]["activation"], r["point"]["depth"], r["result"]
-        lines.append(f"| {a} | {d} | {res['final_loss']:.3g} | "
+        table.append(f"| {a} | {d} | {res['final_loss']:.3g} | "
                      f"{_fmt(at(a, d, 0.0, 'corr_identity'))} | "
                      f"{_fmt(at(a, d, 0.0, 'corr_constant'))} | "
                      f"{_fmt(mean_over_inputs(res, 'corr_identity'))} | "
@@ -327,19 +341,29 @@ def _summary(rows: list, cfg: dict, preset: str, source: str, missing: list[str]
     one = next(r["result"] for r in rows if r["point"]["depth"] == 1
                and r["point"]["activation"] == "linear")
     verdict = "agrees" if one["thm1_all_within"] else "DISAGREES"
-    lines += ["", f"1-layer linear vs IC Thm 1's closed form on every test input "
-              f"({one['thm1_inputs']} inputs: ρ-images and Fig. 2 inputs): largest "
-              f"‖difference‖ = {one['thm1_max_gap']:.3g}; each input's bound from the exact "
-              f"contraction of the error after {one['steps']} steps plus rounding (largest "
-              f"{one['thm1_bound']:.3g}): {verdict}.",
-              "",
-              "Paper's findings, checked on our numbers at ρ = 0 (test images uncorrelated "
-              "with the training digit):",
-              *_findings(at, shallow, deepest, len(rows[0]["result"]["train_prediction"])),
-              "",
-              "Figures: predictions.png (like IC Fig. 2/13), heatmaps.png (Fig. 14), "
-              "heatmaps_mse.png (Fig. 33/34)."]
-    return "\n".join(lines) + "\n"
+    thm1 = (f"1-layer linear vs IC Thm 1's closed form on every test input "
+            f"({one['thm1_inputs']} inputs: ρ-images and Fig. 2 inputs): largest "
+            f"‖difference‖ = {one['thm1_max_gap']:.3g}; each input's bound from the exact "
+            f"contraction of the error after {one['steps']} steps plus rounding (largest "
+            f"{one['thm1_bound']:.3g}): {verdict}.")
+    return Summary(
+        title="ic.fcn-depth — IC Fig. 2, 13, 14 (33, 34)",
+        setup=f"Preset `{preset}`: depths (weight layers; the paper's axis counts hidden layers "
+        f"= layers − 1) {cfg['depths']}, hidden width {cfg['hidden']}, {cfg['steps']} steps of "
+        f"full-batch gradient descent with momentum 0.9 (lr {cfg['lr']}, decay 0.2 at "
+        f"30/60/80%), MSE, Xavier-normal initialisation, no biases; training image: {source}.",
+        differences=[
+            "the paper trains 2,000,000 steps with hidden width 2048 and picks test digits from "
+            f"the MNIST test set; {differs} Test digits and blends come from the MNIST 5k subset "
+            "(other images than the training one), Fashion-MNIST images from its test split; "
+            "the ρ-images are built as IC Sec. 3 describes. The paper uses its 'default' "
+            "initialiser, whose variance is garbled in the PDF's text (App. I); we use Xavier "
+            "normal, one of App. I's schemes.",
+            *([f"Test inputs missing on this machine: {'; '.join(missing)}."] if missing else [])],
+        body=[*table, "", thm1],
+        comparisons_heading="Paper's findings, checked on our numbers at ρ = 0 (test images "
+        "uncorrelated with the training digit):",
+        comparisons=_findings(at, shallow, deepest, len(rows[0]["result"]["train_prediction"])))
 
 
 def _findings(at, shallow: int, deepest: int, d: int) -> list[str]:
@@ -352,17 +376,17 @@ def _findings(at, shallow: int, deepest: int, d: int) -> list[str]:
     for act in ("relu", "linear"):
         lo, hi = at(act, shallow, 0.0, "corr_constant"), at(act, deepest, 0.0, "corr_constant")
         shown = hi is not None and hi >= 0.5
-        lines.append(f"- deeper FCNs bias toward the constant function ({act}): correlation "
+        lines.append(f"deeper FCNs bias toward the constant function ({act}): correlation "
                      f"to the constant {_fmt(lo)} ({shallow} layer(s)) → {_fmt(hi)} ({deepest} "
                      f"layers): {'shown' if shown else 'not shown at these depths'} "
                      f"(threshold ½).")
     ci, cc = at("linear", shallow, 0.0, "corr_identity"), at("linear", shallow, 0.0,
                                                               "corr_constant")
     shown = ci is not None and cc is not None and max(abs(ci), abs(cc)) <= noise
-    lines.append(f"- shallow ones produce noise off the training example's span: linear, "
+    lines.append(f"shallow ones produce noise off the training example's span: linear, "
                  f"{shallow} layer(s): correlation to the identity {_fmt(ci)}, to the constant "
                  f"{_fmt(cc)}: {'shown' if shown else 'not shown'} (noise: both within "
                  f"3/√d = {noise:.3f} of 0).")
-    lines.append("- for comparison, the paper (App. E, Fig. 14): \"ReLU FCNs overfit sooner "
+    lines.append("for comparison, the paper (App. E, Fig. 14): \"ReLU FCNs overfit sooner "
                  "than linear FCNs when the depth increases\".")
     return lines

@@ -1,0 +1,149 @@
+"""The experiment protocol: what a reproduction declares, and the one ``reproduce`` that runs
+any of them.
+
+A reproduction is one module of ``overparam.experiments`` with a module-level
+``EXPERIMENT = Experiment(...)``: its id, paper, the figures or tables it reproduces, its
+presets ("smoke" for the tests, "quick" for a 2-core machine, "paper" the paper's setup), its
+points, ``compute_point`` and ``outputs`` (what it writes, from the finished points).
+``reproduce`` preflights the output directory, runs the points on the sweep runner (resumable,
+any executor), and writes results.json, results.csv, the figures and summary.md as one output
+set (``common.outputs``): a reader never sees two runs mixed, and an interrupted run leaves
+the previous outputs untouched. The registry (``experiments.registry``) finds the modules.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from overparam.common.outputs import output_set, preflight
+from overparam.experiments.runner import run_sweep
+from overparam.numerics.backend import get_xp
+
+PRESETS = ("smoke", "quick", "paper")
+#: the files every reproduction writes besides its figures
+STANDARD_FILES = ("results.json", "results.csv", "summary.md")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """summary.md, in the order it is rendered: what was run (``setup``), every difference
+    from the paper's setup, our numbers (``body``, Markdown lines), then each of the paper's
+    findings beside our number and whether ours shows it (``comparisons``)."""
+
+    title: str
+    setup: str
+    differences: Sequence[str]
+    body: Sequence[str] = ()
+    comparisons_heading: str = "The paper's findings beside ours:"
+    comparisons: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What an experiment writes from its finished points: ``metadata`` for results.json
+    (beside the experiment id, preset, config and the points), the rows of
+    results.csv under ``csv_header``, ``draw(name, path)`` for each declared figure, and the
+    summary."""
+
+    metadata: Mapping[str, object]
+    csv_header: Sequence[str]
+    csv_rows: Sequence[Sequence[object]]
+    draw: Callable[[str, Path], None]
+    summary: Summary
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A reproduction's declaration.
+
+    Attributes:
+        id: e.g. "ic.fcn-depth" (what ``overparam reproduce`` takes).
+        paper: the paper's short name (IC, EM, RR).
+        reproduces: the figures/tables, e.g. "Fig. 2, 13, 14".
+        presets: "smoke", "quick" and "paper", each a JSON-ready config dict.
+        points: (preset, seed, backend) → the sweep's points (JSON-ready dicts).
+        compute_point: (point, scratch=None) → result; module-level (pickled for workers),
+            random only through the point.
+        outputs: (rows, preset=, seed=, backend=) → ``Outputs``.
+        figures: figure file name → what of the paper it reproduces, in summary order.
+        estimated_bytes: preset → a stated upper estimate of what the run writes (the
+            preflight checks that much free space).
+    """
+
+    id: str
+    paper: str
+    reproduces: str
+    presets: Mapping[str, Mapping]
+    points: Callable[[str, int, str], list[dict]]
+    compute_point: Callable[..., dict]
+    outputs: Callable[..., Outputs]
+    figures: Mapping[str, str] = field(default_factory=dict)
+    estimated_bytes: Callable[[str], int] = lambda preset: 100 * 2**20
+
+    def __post_init__(self) -> None:
+        if set(self.presets) != set(PRESETS):
+            raise ValueError(f"presets: expected exactly {PRESETS}, got {sorted(self.presets)}")
+        clash = set(self.figures) & {*STANDARD_FILES, "points"}
+        if clash:
+            raise ValueError(f"figures: {sorted(clash)} are the standard files' names")
+
+
+def render_summary(summary: Summary, figures: Mapping[str, str]) -> str:
+    """summary.md's text."""
+    lines = [f"# {summary.title}", "", summary.setup, "",
+             "Where this differs from the paper: " + "\n".join(summary.differences)]
+    if summary.body:
+        lines += ["", *summary.body]
+    if summary.comparisons:
+        lines += ["", summary.comparisons_heading, *(f"- {c}" for c in summary.comparisons)]
+    if figures:
+        lines += ["", "Figures: " + ", ".join(f"{name} ({what})"
+                                              for name, what in figures.items()) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def _csv_text(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def reproduce(experiment: Experiment, out_dir: str | Path, *, preset: str = "quick",
+              seed: int = 0, backend: str = "numpy", executor: str = "serial",
+              workers: int | None = None, scheduler: str | None = None, resume: bool = True,
+              progress: bool = True) -> dict:
+    """Run ``experiment`` at ``preset`` and write its output set under ``out_dir``:
+    results.json, results.csv, the figures and summary.md (finished points under
+    ``out_dir/points`` make ``resume`` continue an interrupted run).
+
+    Returns {"points": rows, "summary": summary text, "files": paths written}. ValueError for
+    a bad preset or backend, an unusable ``out_dir`` (before any point runs)."""
+    if preset not in experiment.presets:
+        raise ValueError(f"preset: expected one of {sorted(experiment.presets)}, "
+                         f"got {preset!r}")
+    get_xp(backend=backend)  # a clear error now, not in a worker, if CuPy is missing
+    out = Path(out_dir)
+    preflight(out, need_bytes=experiment.estimated_bytes(preset),
+              files=(*STANDARD_FILES, *experiment.figures), folders=("points",))
+    rows = run_sweep(experiment.points(preset, seed, backend), experiment.compute_point, out,
+                     executor=executor, workers=workers, scheduler=scheduler, resume=resume,
+                     progress=progress, scratch=True)
+    made = experiment.outputs(rows, preset=preset, seed=seed, backend=backend)
+    summary = render_summary(made.summary, experiment.figures)
+    results = {"experiment": experiment.id, "preset": preset,
+               "config": experiment.presets[preset], **made.metadata, "points": rows}
+    with output_set(out, f"reproduction {experiment.id}") as staged:
+        staged.write_text("results.json", json.dumps(results, indent=1) + "\n")
+        staged.write_text("results.csv", _csv_text(made.csv_header, made.csv_rows))
+        for name in experiment.figures:
+            made.draw(name, staged.path(name))
+        staged.write_text("summary.md", summary)
+    files = [out / name for name in (*STANDARD_FILES[:2], *experiment.figures, "summary.md")]
+    return {"points": rows, "summary": summary, "files": files}
