@@ -234,3 +234,76 @@ def test_a_checkpoint_from_another_model_is_refused(tmp_path):
     with pytest.raises(ValueError, match="do not match"):
         train({"w": np.ones(4)}, quadratic(1.0), GradientDescent(), Constant(0.1),
               max_steps=2, checkpoint=ckpt)
+
+
+def _quadratic_with_nan_gradient_at(bad_step):
+    """½w² whose gradient becomes NaN from parameter value 0.5**bad_step on (GD with η = ½
+    halves w each step, so that is iterate ``bad_step``); the loss itself stays finite."""
+    def f(p):
+        w = p["w"]
+        g = w if abs(float(w[0])) > 0.5**bad_step * 1.0000001 else w * np.nan
+        return 0.5 * float(w @ w), {"w": g}
+    return f
+
+
+def test_a_nan_gradient_is_divergence_and_no_nan_leaves():
+    res = train({"w": np.array([1.0])}, _quadratic_with_nan_gradient_at(3), GradientDescent(),
+                Constant(0.5), max_steps=10)
+    # iterate 3 has a NaN gradient: no step from it can be taken; it is returned (finite)
+    assert res.diverged and res.diverged_at == 4 and res.steps == 3
+    assert res.params["w"][0] == 0.125 and res.final_grad_norm == math.inf
+    # the same when the NaN gradient appears at the very last iterate, or with a loss target
+    last = train({"w": np.array([1.0])}, _quadratic_with_nan_gradient_at(3), GradientDescent(),
+                 Constant(0.5), max_steps=3)
+    assert last.diverged and last.steps == 3 and last.final_grad_norm == math.inf
+    target = train({"w": np.array([1.0])}, _quadratic_with_nan_gradient_at(3),
+                   GradientDescent(), Constant(0.5), max_steps=10, loss_tol=0.5 * 0.125**2)
+    assert target.diverged and target.steps == 3
+    with pytest.raises(ValueError, match="^params: the gradient at the initial parameters"):
+        train({"w": np.array([1.0])}, _quadratic_with_nan_gradient_at(0), GradientDescent(),
+              Constant(0.5), max_steps=10)
+
+
+@pytest.mark.parametrize("lr", [float("nan"), float("inf"), -0.1, "0.1"])
+def test_a_schedule_yielding_a_bad_learning_rate_names_the_step(lr):
+    def schedule(t):
+        return 0.1 if t < 2 else lr
+    error = TypeError if isinstance(lr, str) else ValueError
+    with pytest.raises(error, match=r"^schedule: expected .*\(the learning rate at step 2\)"):
+        train({"w": np.array([1.0])}, quadratic(1.0), GradientDescent(), schedule,
+              max_steps=5)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"grad_tol": float("nan")}, ValueError, "^grad_tol: expected a number, got NaN"),
+    ({"grad_tol": -1.0}, ValueError, "^grad_tol: expected a value >= 0"),
+    ({"record_every": 0}, ValueError, "^record_every: expected a value >= 1"),
+    ({"record_every": 1.5}, TypeError, "^record_every: expected an integer"),
+    ({"max_steps": -1}, ValueError, "^max_steps: expected a value >= 0"),
+    ({"max_steps": 10.0}, TypeError, "^max_steps: expected an integer"),
+    ({"loss_tol": float("nan")}, ValueError, "^loss_tol: expected a number, got NaN"),
+    ({"divergence_factor": 1.0}, ValueError, "^divergence_factor: expected a value > 1"),
+])
+def test_bad_training_arguments_are_named(kwargs, error, match):
+    args = {"max_steps": 5, **kwargs}
+    with pytest.raises(error, match=match):
+        train({"w": np.array([1.0])}, quadratic(1.0), GradientDescent(), Constant(0.1), **args)
+
+
+def test_bad_parameters_and_hyperparameters_are_named():
+    with pytest.raises(ValueError, match=r"^params\['w'\]: expected finite values, got NaN"):
+        train({"w": np.array([np.nan])}, quadratic(1.0), GradientDescent(), Constant(0.1),
+              max_steps=5)
+    with pytest.raises(TypeError, match="^params: expected a non-empty dict"):
+        train([np.ones(1)], quadratic(1.0), GradientDescent(), Constant(0.1), max_steps=5)
+    for make, match in ((lambda: Momentum(beta=1.0), "^beta: expected a value < 1"),
+                        (lambda: Adam(beta2=float("nan")), "^beta2: expected a number"),
+                        (lambda: RMSprop(eps=-1.0), "^eps: expected a value >= 0"),
+                        (lambda: Constant(float("inf")), "^lr: expected a finite number"),
+                        (lambda: Stagewise(0.1, 0), "^total_steps: expected a value >= 1")):
+        with pytest.raises(ValueError, match=match):
+            make()
+    with pytest.raises(ValueError, match="^grads: expected the keys of params"):
+        GradientDescent().update({"w": np.ones(1)}, {"v": np.ones(1)}, 0.1, {})
+    with pytest.raises(TypeError, match="^t: expected an integer"):
+        Constant(0.1)(float("nan"))

@@ -16,13 +16,18 @@ from itertools import groupby
 
 import numpy as np
 
+from overparam.numerics.validation import check_array, check_scalar
+
 
 def quadratic_error_factors(
     eigenvalues: np.ndarray, lrs: list[float], *, beta: float = 0.0, nesterov: bool = False
 ) -> np.ndarray:
     """|φ(λ)| with e_T = φ(λ) e_0 for each Hessian eigenvalue λ, for the step sizes ``lrs``
     (one per step) applied from rest. Returns an array shaped like ``eigenvalues``."""
-    lam = np.asarray(eigenvalues, dtype=np.float64).ravel()
+    lam = np.asarray(check_array(eigenvalues, "eigenvalues", dtype="float64"),
+                     dtype=np.float64).ravel()
+    lrs = [check_scalar(lr, "lrs", low=0.0) for lr in lrs]
+    beta = check_scalar(beta, "beta", low=0.0, high=1.0, high_open=True)
     phi = np.broadcast_to(np.eye(2), (lam.size, 2, 2)).copy()
     for lr, run in groupby(lrs):
         count = len(list(run))
@@ -36,7 +41,7 @@ def quadratic_error_factors(
         A[:, 1, 0] = lam
         A[:, 1, 1] = beta
         phi = np.linalg.matrix_power(A, count) @ phi
-    return np.abs(phi[:, 0, 0]).reshape(np.shape(eigenvalues))
+    return np.abs(phi[:, 0, 0]).reshape(np.shape(np.asarray(eigenvalues)))
 
 
 def least_squares_rounding_bound(
@@ -60,6 +65,16 @@ def least_squares_rounding_bound(
     contract (null space) never decay, so they add up over the steps; a momentum buffer
     carries each error forward with total weight ≤ 1/(1 − β).
     """
+    steps = check_scalar(steps, "steps", integer=True, low=0)
+    n = check_scalar(n, "n", integer=True, low=1)
+    d = check_scalar(d, "d", integer=True, low=1)
+    for name, value in (("x_norm", x_norm), ("y_norm", y_norm), ("max_lr", max_lr),
+                        ("max_param_norm", max_param_norm),
+                        ("max_update_norm", max_update_norm)):
+        check_scalar(value, name, low=0.0)
+    beta = check_scalar(beta, "beta", low=0.0, high=1.0, high_open=True)
+    unit_roundoff = check_scalar(unit_roundoff, "unit_roundoff", low=0.0, high=0.5,
+                                 low_open=True)
     per_step = (2 * (n + d) * max_lr * x_norm * (x_norm * max_param_norm + y_norm)
                 + 2 * (max_param_norm + max_update_norm)) * unit_roundoff
     return steps * per_step / (1.0 - beta)

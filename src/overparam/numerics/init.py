@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from overparam.numerics.backend import default_rng
+from overparam.numerics.validation import check_choice, check_scalar
 
 SCHEMES = ("ic-default", "xavier-normal", "xavier-uniform", "kaiming-normal",
            "kaiming-uniform", "orthogonal", "normal")
@@ -24,6 +25,9 @@ SCHEMES = ("ic-default", "xavier-normal", "xavier-uniform", "kaiming-normal",
 
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
     """(fan_in, fan_out) of a dense (out, in) or convolution (K_H, K_W, C_in, C_out) weight."""
+    if not isinstance(shape, tuple | list):
+        raise TypeError(f"shape: expected a tuple of sizes, got {type(shape).__name__}")
+    shape = tuple(check_scalar(s, "shape", integer=True, low=1) for s in shape)
     if len(shape) == 2:
         return shape[1], shape[0]
     if len(shape) == 4:
@@ -37,11 +41,15 @@ def initialize(shape: tuple[int, ...], scheme: str, *, seed: Any, sigma: float |
                xp: Any = np) -> Any:
     """A weight of ``shape`` drawn by ``scheme`` (see SCHEMES; "normal" is N(0, σ²) with the
     given ``sigma``, as EM draws W1). Returns float64 on ``xp``."""
-    rng = default_rng(seed)
+    check_choice(scheme, "scheme", SCHEMES)
     fi, fo = fans(shape)
+    shape = tuple(int(s) for s in shape)
     if scheme == "normal":
-        if sigma is None or not sigma > 0:
-            raise ValueError(f"sigma: the 'normal' scheme needs sigma > 0, got {sigma}")
+        if sigma is None:
+            raise ValueError("sigma: the 'normal' scheme needs sigma > 0, got None")
+        sigma = check_scalar(sigma, "sigma", low=0.0, low_open=True)
+    rng = default_rng(seed)
+    if scheme == "normal":
         W = rng.normal(0.0, sigma, shape)
     elif scheme == "ic-default":
         W = rng.normal(0.0, math.sqrt(1.0 / (fi * fo)), shape)
@@ -60,14 +68,15 @@ def initialize(shape: tuple[int, ...], scheme: str, *, seed: Any, sigma: float |
         Q, R = np.linalg.qr(A)
         Q = Q * np.sign(np.diag(R))  # the Haar-distributed orthogonal factor
         W = (Q if rows >= cols else Q.T).reshape(shape)
-    else:
-        raise ValueError(f"scheme: expected one of {SCHEMES}, got {scheme!r}")
     return xp.asarray(W, dtype=xp.float64)
 
 
 def em_initialize(shapes: list[tuple[int, ...]], *, sigma: float, layer: int = 0,
                   seed: Any) -> list:
     """EM's scheme: N(0, σ²) on ``layer``, Glorot (Xavier) uniform on every other layer."""
+    if not shapes:
+        raise ValueError("shapes: expected at least one weight shape, got none")
+    layer = check_scalar(layer, "layer", integer=True, low=0, high=len(shapes) - 1)
     rng = default_rng(seed)
     return [initialize(s, "normal" if i == layer else "xavier-uniform",
                        seed=int(rng.integers(2**63 - 1)), sigma=sigma)

@@ -12,8 +12,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from overparam.numerics.backend import get_xp
+from overparam.numerics.validation import check_choice, check_scalar
 
 Params = dict[str, Any]
+
+
+def _decay(value: float, name: str) -> None:
+    check_scalar(value, name, low=0.0, high=1.0, high_open=True)
+
+
+def _eps(value: float) -> None:
+    # eps = 0 is allowed (the exact sign-like first step); a zero gradient entry then gives
+    # 0/0, which the trainer reports as divergence
+    check_scalar(value, "eps", low=0.0)
+
+
+def _checked(params: Params, grads: Params, lr: float) -> None:
+    """The update's inputs: same keys, a finite learning rate ≥ 0."""
+    check_scalar(lr, "lr", low=0.0)
+    if not isinstance(params, dict) or not isinstance(grads, dict):
+        raise TypeError("params, grads: expected dicts of arrays")
+    if params.keys() != grads.keys():
+        raise ValueError(f"grads: expected the keys of params {sorted(params)}, "
+                         f"got {sorted(grads)}")
 
 
 def _zeros_like(params: Params) -> Params:
@@ -30,6 +51,7 @@ class GradientDescent:
         return {}
 
     def update(self, params: Params, grads: Params, lr: float, state: dict):
+        _checked(params, grads, lr)
         return {k: params[k] - lr * grads[k] for k in params}, state
 
 
@@ -41,6 +63,9 @@ class Momentum:
     beta: float = 0.9
     nesterov: bool = False
 
+    def __post_init__(self) -> None:
+        _decay(self.beta, "beta")
+
     @property
     def name(self) -> str:
         return "nesterov" if self.nesterov else "momentum"
@@ -49,6 +74,7 @@ class Momentum:
         return {"v": _zeros_like(params)}
 
     def update(self, params: Params, grads: Params, lr: float, state: dict):
+        _checked(params, grads, lr)
         v = {k: self.beta * state["v"][k] + grads[k] for k in params}
         if self.nesterov:
             new = {k: params[k] - lr * (grads[k] + self.beta * v[k]) for k in params}
@@ -66,10 +92,16 @@ class Adam:
     eps: float = 1e-8
     name: str = "adam"
 
+    def __post_init__(self) -> None:
+        _decay(self.beta1, "beta1")
+        _decay(self.beta2, "beta2")
+        _eps(self.eps)
+
     def init(self, params: Params) -> dict:
         return {"m": _zeros_like(params), "s": _zeros_like(params), "t": 0}
 
     def update(self, params: Params, grads: Params, lr: float, state: dict):
+        _checked(params, grads, lr)
         t = state["t"] + 1
         m = {k: self.beta1 * state["m"][k] + (1 - self.beta1) * grads[k] for k in params}
         s = {k: self.beta2 * state["s"][k] + (1 - self.beta2) * grads[k] ** 2 for k in params}
@@ -90,10 +122,16 @@ class Adamax:
     eps: float = 1e-8
     name: str = "adamax"
 
+    def __post_init__(self) -> None:
+        _decay(self.beta1, "beta1")
+        _decay(self.beta2, "beta2")
+        _eps(self.eps)
+
     def init(self, params: Params) -> dict:
         return {"m": _zeros_like(params), "u": _zeros_like(params), "t": 0}
 
     def update(self, params: Params, grads: Params, lr: float, state: dict):
+        _checked(params, grads, lr)
         t = state["t"] + 1
         m = {k: self.beta1 * state["m"][k] + (1 - self.beta1) * grads[k] for k in params}
         u = {}
@@ -112,10 +150,14 @@ class Adagrad:
     eps: float = 1e-10
     name: str = "adagrad"
 
+    def __post_init__(self) -> None:
+        _eps(self.eps)
+
     def init(self, params: Params) -> dict:
         return {"s": _zeros_like(params)}
 
     def update(self, params: Params, grads: Params, lr: float, state: dict):
+        _checked(params, grads, lr)
         s = {k: state["s"][k] + grads[k] ** 2 for k in params}
         new = {}
         for k in params:
@@ -132,10 +174,15 @@ class RMSprop:
     eps: float = 1e-8
     name: str = "rmsprop"
 
+    def __post_init__(self) -> None:
+        _decay(self.rho, "rho")
+        _eps(self.eps)
+
     def init(self, params: Params) -> dict:
         return {"s": _zeros_like(params)}
 
     def update(self, params: Params, grads: Params, lr: float, state: dict):
+        _checked(params, grads, lr)
         s = {k: self.rho * state["s"][k] + (1 - self.rho) * grads[k] ** 2 for k in params}
         new = {}
         for k in params:
@@ -155,6 +202,5 @@ def make_optimizer(name: str, **kwargs: Any):
         "adagrad": Adagrad,
         "rmsprop": RMSprop,
     }
-    if name not in table:
-        raise ValueError(f"optimizer: expected one of {sorted(table)}, got {name!r}")
+    check_choice(name, "optimizer", sorted(table))
     return table[name](**kwargs)

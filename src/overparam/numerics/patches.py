@@ -3,6 +3,10 @@
 Images are H×W×C; kernels are (K_H, K_W, C_in, C_out); the layer is a cross-correlation
 y[i, j, o] = Σ_{a,b,c} W[a, b, c, o] · x_pad[i + a, j + b, c] (as deep-learning frameworks
 compute it).
+
+These are primitives of the training loops' forward and backward passes: shapes and dtypes
+are checked, but non-finite values propagate (a diverging run's inf/NaN must reach the
+trainer's divergence test, not stop it with an exception).
 """
 
 from __future__ import annotations
@@ -10,6 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 from overparam.numerics.backend import get_xp
+from overparam.numerics.validation import check_array, check_scalar
+
+
+def _kernel(kernel: Any) -> tuple[int, int]:
+    if not isinstance(kernel, tuple | list) or len(kernel) != 2:
+        raise TypeError(f"kernel: expected a pair (K_H, K_W), got {kernel!r}")
+    return tuple(check_scalar(k, "kernel", integer=True, low=1) for k in kernel)
 
 
 def same_padding(kernel: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -18,6 +29,7 @@ def same_padding(kernel: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, i
     Odd K pads K//2 on each side; even K pads (K−1)//2 before and K//2 after (the extra row
     or column goes at the end, as TensorFlow's "SAME" does).
     """
+    kernel = _kernel(kernel)
     return tuple(((k - 1) // 2, k // 2) for k in kernel)  # type: ignore[return-value]
 
 
@@ -27,10 +39,14 @@ def _resolve_padding(kernel: tuple[int, int], padding: Any) -> tuple:
             raise ValueError(f"padding: expected 'same' or ((top, bottom), (left, right)), "
                              f"got {padding!r}")
         return same_padding(kernel)
-    (t, b), (left, right) = padding
-    if min(t, b, left, right) < 0:
-        raise ValueError(f"padding: expected non-negative amounts, got {padding}")
-    return ((int(t), int(b)), (int(left), int(right)))
+    try:
+        (t, b), (left, right) = padding
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"padding: expected 'same' or ((top, bottom), (left, right)), "
+                        f"got {padding!r}") from exc
+    t, b, left, right = (check_scalar(v, "padding", integer=True, low=0)
+                         for v in (t, b, left, right))
+    return ((t, b), (left, right))
 
 
 def extract_patches(image: Any, kernel: tuple[int, int], padding: Any = "same") -> Any:
@@ -41,10 +57,9 @@ def extract_patches(image: Any, kernel: tuple[int, int], padding: Any = "same") 
     Returns (H_out·W_out, K_H·K_W·C) for one image, (N, H_out·W_out, K_H·K_W·C) for a batch;
     rows in raster order of the output pixel.
     """
+    image = check_array(image, "image", ndim=(3, 4), finite=False)
     xp = get_xp(image)
-    kh, kw = kernel
-    if kh < 1 or kw < 1:
-        raise ValueError(f"kernel: expected sizes >= 1, got {kernel}")
+    kh, kw = kernel = _kernel(kernel)
     pad = _resolve_padding(kernel, padding)
     lead = image.ndim - 3
     x = xp.pad(image, ((0, 0),) * lead + (pad[0], pad[1], (0, 0)))
@@ -63,13 +78,22 @@ def scatter_patches(dpatches: Any, image_shape: tuple[int, ...], kernel: tuple[i
     """The adjoint of ``extract_patches`` (col2im): sums each patch-gradient back onto the
     pixels it came from. ``dpatches`` is shaped like ``extract_patches``'s output; returns an
     array of ``image_shape``. One vectorised add per kernel tap (K_H·K_W of them)."""
+    dpatches = check_array(dpatches, "dpatches", ndim=(2, 3), finite=False)
     xp = get_xp(dpatches)
-    kh, kw = kernel
+    kh, kw = kernel = _kernel(kernel)
     pad = _resolve_padding(kernel, padding)
+    if not isinstance(image_shape, tuple | list) or len(image_shape) not in (3, 4):
+        raise ValueError(f"image_shape: expected (H, W, C) or (N, H, W, C), got {image_shape!r}")
+    image_shape = tuple(check_scalar(v, "image_shape", integer=True, low=1)
+                        for v in image_shape)
     lead = len(image_shape) - 3
     H, W, C = image_shape[lead:]
     Hp, Wp = H + pad[0][0] + pad[0][1], W + pad[1][0] + pad[1][1]
     ho, wo = Hp - kh + 1, Wp - kw + 1
+    expected = tuple(image_shape[:lead]) + (ho * wo, kh * kw * C)
+    if ho < 1 or wo < 1 or tuple(dpatches.shape) != expected:
+        raise ValueError(f"dpatches: expected shape {expected} for image_shape {image_shape} "
+                         f"and kernel {kernel}, got {tuple(dpatches.shape)}")
     d = dpatches.reshape(tuple(image_shape[:lead]) + (ho, wo, kh, kw, C))
     out = xp.zeros(tuple(image_shape[:lead]) + (Hp, Wp, C), dtype=dpatches.dtype)
     for a in range(kh):
@@ -81,6 +105,8 @@ def scatter_patches(dpatches: Any, image_shape: tuple[int, ...], kernel: tuple[i
 def conv2d_same(image: Any, weights: Any) -> Any:
     """Stride-1 cross-correlation of ``image`` (H, W, C_in) or a batch (N, H, W, C_in) with
     ``weights`` (K_H, K_W, C_in, C_out) and "same" zero padding. Returns (..., H, W, C_out)."""
+    image = check_array(image, "image", ndim=(3, 4), finite=False)
+    weights = check_array(weights, "weights", xp=get_xp(image), ndim=4, finite=False)
     kh, kw, cin, cout = weights.shape
     if image.shape[-1] != cin:
         raise ValueError(f"weights: expected {image.shape[-1]} input channels to match the "

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from overparam.numerics.validation import check_scalar
+
+
+def _step(t: int) -> int:
+    return check_scalar(t, "t", integer=True, low=0)
+
+
+def _rate(lr: float) -> float:
+    return check_scalar(lr, "lr", low=0.0, low_open=True)
+
 
 @dataclass(frozen=True)
 class Constant:
@@ -12,10 +22,10 @@ class Constant:
     lr: float
 
     def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ValueError(f"lr: expected a positive step size, got {self.lr}")
+        _rate(self.lr)
 
     def __call__(self, t: int) -> float:
+        _step(t)
         return self.lr
 
 
@@ -33,23 +43,21 @@ class Stagewise:
     factor: float = 0.2
 
     def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ValueError(f"lr: expected a positive step size, got {self.lr}")
-        if self.total_steps < 1:
-            raise ValueError(f"total_steps: expected >= 1, got {self.total_steps}")
-        if not all(0 < m < 1 for m in self.milestones) or list(self.milestones) != sorted(
-            self.milestones
-        ):
+        _rate(self.lr)
+        check_scalar(self.total_steps, "total_steps", integer=True, low=1)
+        for m in self.milestones:
+            check_scalar(m, "milestones", low=0.0, high=1.0, low_open=True, high_open=True)
+        if list(self.milestones) != sorted(self.milestones):
             raise ValueError(f"milestones: expected increasing fractions in (0, 1), "
                              f"got {self.milestones}")
-        if not 0 < self.factor <= 1:
-            raise ValueError(f"factor: expected a value in (0, 1], got {self.factor}")
+        check_scalar(self.factor, "factor", low=0.0, high=1.0, low_open=True)
 
     def boundaries(self) -> tuple[int, ...]:
         """The steps at which the rate drops."""
         return tuple(int(m * self.total_steps) for m in self.milestones)
 
     def __call__(self, t: int) -> float:
+        t = _step(t)
         passed = sum(1 for b in self.boundaries() if t >= b)
         return self.lr * self.factor**passed
 
@@ -67,8 +75,9 @@ class InverseTime:
     t0: float = 100.0
 
     def __post_init__(self) -> None:
-        if not self.lr > 0 or not self.t0 > 0:
-            raise ValueError(f"lr, t0: expected positive values, got {self.lr}, {self.t0}")
+        _rate(self.lr)
+        check_scalar(self.t0, "t0", low=0.0, low_open=True)
 
     def __call__(self, t: int) -> float:
+        t = _step(t)
         return self.lr / (1.0 + t / self.t0)

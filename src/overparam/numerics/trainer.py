@@ -3,8 +3,9 @@
 A model is a dict of parameter arrays plus a function returning (loss, grads). The loop
 applies an optimizer with a step-size schedule and stops on convergence (gradient norm or
 loss target), on divergence (non-finite loss, or loss above ``divergence_factor`` times its
-initial value), or at ``max_steps``. A diverged run returns the last finite iterate, so no
-NaN ever leaves the trainer.
+initial value, or a non-finite gradient), or at ``max_steps``. A diverged run returns the last
+finite iterate, so no NaN ever leaves the trainer. A schedule that yields a non-finite or
+negative learning rate is a bug in the schedule: ValueError naming the step.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from overparam.numerics.backend import get_xp, to_numpy
 from overparam.numerics.checkpoint import Checkpoint, load_training_state, save_training_state
+from overparam.numerics.validation import check_array, check_scalar
 
 Params = dict[str, Any]
 # (params) -> (loss, grads), or (params, batch) -> (loss, grads) with ``batches``
@@ -36,8 +38,9 @@ class TrainResult:
     """Outcome of ``train``.
 
     ``status`` is "converged", "max_steps" or "diverged". ``losses`` holds the loss at every
-    recorded step (finite values only). ``max_param_norm`` and ``max_update_norm`` bound the
-    magnitudes the floating-point rounding analysis of a run needs.
+    recorded step (finite values only). ``final_grad_norm`` is inf when the gradient at the
+    returned parameters is not finite (then the status is "diverged"). ``max_param_norm`` and
+    ``max_update_norm`` bound the magnitudes the floating-point rounding analysis of a run needs.
     """
 
     params: Params
@@ -104,10 +107,18 @@ def train(
     Returns:
         TrainResult, with the final (or, after divergence, the last finite) parameters.
     """
-    if max_steps < 0:
-        raise ValueError(f"max_steps: expected >= 0, got {max_steps}")
-    if not divergence_factor > 1:
-        raise ValueError(f"divergence_factor: expected > 1, got {divergence_factor}")
+    params = _checked_params(params)
+    max_steps = check_scalar(max_steps, "max_steps", integer=True, low=0)
+    grad_tol = check_scalar(grad_tol, "grad_tol", low=0.0)
+    if loss_tol is not None:
+        loss_tol = check_scalar(loss_tol, "loss_tol")
+    divergence_factor = check_scalar(divergence_factor, "divergence_factor", low=1.0,
+                                     low_open=True, finite=False)
+    record_every = check_scalar(record_every, "record_every", integer=True, low=1)
+    for name, fn in (("loss_and_grad", loss_and_grad), ("schedule", schedule)):
+        if not callable(fn):
+            raise TypeError(f"{name}: expected a callable, got {type(fn).__name__}")
+
     def evaluate(p: Params, step: int) -> tuple[float, Params]:
         return loss_and_grad(p) if batches is None else loss_and_grad(p, batches(step))
 
@@ -126,6 +137,8 @@ def train(
         loss = float(loss)
         if not math.isfinite(loss):
             raise ValueError("params: the initial loss is not finite")
+        if not math.isfinite(params_norm(grads)):
+            raise ValueError("params: the gradient at the initial parameters is not finite")
         initial, losses, lrs = loss, [loss], []
         max_param, max_update = params_norm(params), 0.0
     limit = divergence_factor * max(initial, np.finfo(np.float64).tiny)
@@ -140,7 +153,7 @@ def train(
                     loss_tol is not None and loss <= loss_tol):
                 status = "converged"
                 break
-            lr = float(schedule(t))
+            lr = _learning_rate(schedule, t)
             lrs.append(lr)
             new_params, new_state = optimizer.update(params, grads, lr, state)
             new_loss, new_grads = evaluate(new_params, t + 1)
@@ -175,6 +188,13 @@ def train(
     finally:
         if bar is not None:
             bar.close()
+    final_grad_norm = params_norm(grads)
+    if not math.isfinite(final_grad_norm):
+        # the gradient at the returned iterate is unusable: no step from it can be taken
+        # (a NaN gradient would make the next iterate NaN), whatever the loss says
+        final_grad_norm = math.inf
+        if status != "diverged":
+            status, diverged_at = "diverged", t + 1
     return TrainResult(
         params=params,
         status=status,
@@ -182,7 +202,7 @@ def train(
         losses=np.asarray(losses),
         initial_loss=initial,
         final_loss=loss,
-        final_grad_norm=params_norm(grads),
+        final_grad_norm=final_grad_norm,
         max_param_norm=max_param,
         max_update_norm=max_update,
         diverged_at=diverged_at,
@@ -190,15 +210,31 @@ def train(
     )
 
 
+def _checked_params(params: Params) -> Params:
+    if not isinstance(params, dict) or not params:
+        raise TypeError(f"params: expected a non-empty dict of arrays, "
+                        f"got {type(params).__name__}")
+    return {k: check_array(v, f"params[{k!r}]", dtype="numeric", allow_empty=True)
+            for k, v in params.items()}
+
+
+def _learning_rate(schedule: Callable[[int], float], t: int) -> float:
+    lr = schedule(t)
+    try:
+        return check_scalar(lr, "schedule", low=0.0)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{exc} (the learning rate at step {t})") from exc
+
+
 def minibatch_indices(n: int, batch_size: int, step: int, *, seed: int) -> np.ndarray:
     """The example indices of minibatch ``step``: epochs of a seeded permutation of range(n),
     each cut into ⌊n / batch_size⌋ consecutive batches (a short remainder is dropped, so every
     step sees batch_size examples). A pure function of its arguments, so a resumed run draws
     the same batches. Use as ``batches=functools.partial(minibatch_indices, n, b, seed=s)``."""
-    if not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size: expected 1 ≤ batch_size ≤ n = {n}, got {batch_size}")
-    if step < 0:
-        raise ValueError(f"step: expected >= 0, got {step}")
+    n = check_scalar(n, "n", integer=True, low=1)
+    batch_size = check_scalar(batch_size, "batch_size", integer=True, low=1, high=n)
+    step = check_scalar(step, "step", integer=True, low=0)
+    seed = check_scalar(seed, "seed", integer=True, low=0)
     epoch, k = divmod(step, n // batch_size)
     order = np.random.default_rng([seed, epoch]).permutation(n)
     return order[k * batch_size:(k + 1) * batch_size]
