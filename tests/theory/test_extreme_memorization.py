@@ -72,3 +72,72 @@ def test_logit_gradients_by_hand():
     # hinge, margin 1: wrong classes 0 (1 + 2 − 0 > 0) and 2 (1 + 0 − 0 > 0) are active
     np.testing.assert_array_equal(em.hinge_logit_gradient(z, y)[0], [1.0, -2.0, 1.0])
     np.testing.assert_array_equal(em.squared_logit_gradient(z, y)[0], [2.0, -1.0, 0.0])
+
+
+def _mp_sin_kernel(x, x2, sigma, h=1):
+    """The closed form in 700-digit arithmetic (independent of the float evaluation; enough
+    digits to resolve a difference of two exponentials of size 1e-320)."""
+    import mpmath
+
+    with mpmath.workdps(700):
+        s2 = mpmath.mpf(sigma) ** 2
+        d = sum((mpmath.mpf(a) - mpmath.mpf(b)) ** 2 for a, b in zip(x, x2, strict=True))
+        p = sum((mpmath.mpf(a) + mpmath.mpf(b)) ** 2 for a, b in zip(x, x2, strict=True))
+        return float(h * (mpmath.exp(-s2 * d / 2) - mpmath.exp(-s2 * p / 2)) / 2)
+
+
+@pytest.mark.parametrize("x, x2, sigma", [
+    ([1.0, 0.5], [0.3, -1.0], 1e200),   # both exponentials 0: was inf·0 = NaN
+    ([1e-200, 0.0], [1e-200, 0.0], 1e200),  # σ‖x‖ = 1: ‖x‖² underflowed, σ² overflowed
+    ([1e-160], [3e-160], 1.0),  # tiny difference of two exponentials near 1: no cancellation
+    ([3.0, -2.0], [1.0, 0.25], 0.7),
+    ([1e150, 0.0], [0.0, 1e150], 1e-150),  # ‖x‖² overflows, σ² underflows
+])
+def test_sin_kernel_at_extreme_scales_matches_high_precision(x, x2, sigma):
+    got = float(em.sin_kernel(np.array(x), np.array(x2), sigma=sigma))
+    want = _mp_sin_kernel(x, x2, sigma)
+    # expm1/exp in logs: a few ulps of each of ~6 rounded operations, relative
+    assert math.isfinite(got)
+    assert abs(got - want) <= 16 * 2**-53 * abs(want) + 5e-324
+
+
+def test_stated_bound_at_huge_sigma_is_zero_not_nan():
+    assert float(em.thm1_bound(np.array([1.0]), np.array([2.0]), sigma=1e200)) == 0.0
+    assert float(em.rff_kernel(np.array([1.0]), np.array([1.0]), sigma=1e200, h=4)) == 2.0
+
+
+def test_proved_bound_with_a_tiny_x_normalises_without_underflow():
+    # x = [1e-200, 0] points along e1, so Δ = x′ − ⟨x′, e1⟩e1 = [0, 1] and the bound is
+    # exp(−1/2) = 0.6065…; ‖x‖² underflowing to 0 used to give Δ = x′ and exp(−1) = 0.368
+    got = float(em.thm1_proved_bound(np.array([1e-200, 0.0]), np.array([1.0, 1.0]), sigma=1.0))
+    assert got == pytest.approx(math.exp(-0.5), rel=8 * 2**-53)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("func", [em.sin_kernel, em.thm1_bound, em.thm1_proved_bound,
+                                  em.rff_kernel])
+def test_kernels_refuse_non_finite_points(func, bad):
+    with pytest.raises(ValueError, match="^x2: expected finite values"):
+        func(np.array([1.0, 0.0]), np.array([bad, 1.0]), sigma=1.0)
+
+
+@pytest.mark.parametrize("func", [em.softmax_logit_gradient, em.hinge_logit_gradient,
+                                  em.squared_logit_gradient])
+def test_logit_gradients_check_logits_and_labels(func):
+    z = np.array([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    with pytest.raises(ValueError, match="^z: expected finite values, got NaN"):
+        func(np.array([[np.nan, 0.0, 0.0], [0.0, 1.0, 0.0]]), np.array([1, 0]))
+    with pytest.raises(ValueError, match=r"^y: expected labels in \[0, 3\), got 3"):
+        func(z, np.array([1, 3]))
+    with pytest.raises(TypeError, match="^y: expected an integer array"):
+        func(z, np.array([1.0, 0.5]))
+    with pytest.raises(ValueError, match="^y: expected 2 labels, got 1"):
+        func(z, np.array([1]))
+
+
+def test_hinge_gradient_does_not_turn_nan_into_zero():
+    # (m > 0) is False for NaN, so a NaN logit used to give a zero gradient entry
+    with pytest.raises(ValueError, match="^z: expected finite values"):
+        em.hinge_logit_gradient(np.array([[np.nan, 0.0]]), np.array([1]))
+    with pytest.raises(ValueError, match="^margin: expected a number, got NaN"):
+        em.hinge_logit_gradient(np.array([[1.0, 0.0]]), np.array([1]), margin=float("nan"))
