@@ -94,3 +94,68 @@ def test_depth_k_construction_fits_exactly_with_depth_k_and_width_n_over_k(n, d,
     assert net.depth == k
     if k > 2:
         assert net.width <= -(-n // min(k - 2, n)) + 5
+
+
+@pytest.mark.parametrize("Z, y", [
+    # the verification search's inputs that raised OverflowError ("integer division result
+    # too large for a float") in exact mode: weights ~3/2.94e-308 exceeded float64
+    (np.array([[2.94e-308], [0.0]]), np.array([3.0, 3.0])),
+    (np.array([[5.7e-307, -5.7e-307], [0.0, 5.7e-307], [1e-307, 0.0]]),
+     np.array([1.0, -2.0, 1e3])),
+    (np.array([[5e-324], [0.0]]), np.array([1e3, -1e3])),  # the smallest subnormal
+    (np.array([[1e300], [-1e300], [0.0]]), np.array([1.0, 2.0, 3.0])),
+])
+def test_exact_mode_fits_subnormal_and_huge_samples(Z, y):
+    f = rr.depth2_interpolant(Z, y, mode="exact")
+    assert f.exact_values(Z) == [Fraction(float(v)) for v in y]
+    # the projections are rescaled by a power of two, so the float copy is usable too:
+    # |c(z_i) − y_i| ≤ 8n·u·Σ|w_j|·max|t| (the prefix sums' rounding)
+    t = np.abs(Z @ f.a).max()
+    np.testing.assert_allclose(f(Z), y, rtol=0,
+                               atol=8 * len(y) * 2**-53 * np.abs(f.w).sum() * t + 1e-300)
+    for k in (2, 3, 5, 8):
+        net = rr.depthk_interpolant(Z, y, k)
+        assert net.exact_values(Z) == [Fraction(float(v)) for v in y] and net.depth == k
+
+
+def test_weights_beyond_float64_are_exact_and_float_evaluation_refuses():
+    Z, y = np.array([[5e-324], [0.0]]), np.array([1e300, -1e300])
+    f = rr.depth2_interpolant(Z, y, mode="exact")
+    assert f.exact_values(Z) == [Fraction(1e300), Fraction(-1e300)]
+    assert not np.all(np.isfinite(f.w))
+    with pytest.raises(ValueError, match="^Z: this interpolant's weights exceed the float64"):
+        f(Z)
+    net = rr.depthk_interpolant(Z, y, 3)
+    assert net.exact_values(Z) == [Fraction(1e300), Fraction(-1e300)]
+    with pytest.raises(ValueError, match="^Z: this network's weights exceed the float64"):
+        net(Z)
+
+
+def test_depth_beyond_what_the_sample_uses_is_refused_at_once():
+    Z, y = np.eye(3), np.ones(3)
+    with pytest.raises(ValueError, match=r"^k: expected 2 <= k <= n \+ 2 \+ 1024 = 1029"):
+        rr.depthk_interpolant(Z, y, 10**8)
+    net = rr.depthk_interpolant(Z, y, 3 + 2 + rr.MAX_CARRY_LAYERS, mode="float")
+    assert net.depth == 1029 and np.allclose(net(Z), y)
+    with pytest.raises(TypeError, match="^k: expected an integer"):
+        rr.depthk_interpolant(Z, y, 3.0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_interpolants_refuse_non_finite_inputs(bad):
+    Z, y = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([1.0, 2.0])
+    f = rr.depth2_interpolant(Z, y)
+    with pytest.raises(ValueError, match="^Z: expected finite values"):
+        f(np.array([[bad, 0.0]]))  # used to return NaN
+    with pytest.raises(ValueError, match="^y: expected finite values"):
+        rr.depth2_interpolant(Z, np.array([1.0, bad]))
+    with pytest.raises(ValueError, match=r"^Z: expected shape \(\*, 2\)"):
+        f(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="^mode: expected one of"):
+        rr.depth2_interpolant(Z, y, mode="fast")
+    with pytest.raises(ValueError, match="^x: expected finite values"):
+        rr.solve_interleaved([bad, 2.0], [0.0, 1.5], [0.0, 0.0])
+    with pytest.raises(ValueError, match="^x: expected finite values"):
+        rr.solve_interleaved([Fraction(1), bad], [0.0, 1.5], [0.0, 0.0])
+    with pytest.raises(TypeError, match="^y: expected Fractions"):
+        rr.solve_interleaved([Fraction(1), Fraction(2)], [0.0, 1.5], ["a", 0.0])

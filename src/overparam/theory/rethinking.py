@@ -5,6 +5,7 @@ minimum-norm interpolant of Sec. 5.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -13,7 +14,7 @@ import numpy as np
 
 from overparam.numerics.backend import default_rng, get_xp, to_numpy
 from overparam.numerics.linalg import gd_limit_least_squares
-from overparam.numerics.validation import check_array
+from overparam.numerics.validation import check_array, check_choice, check_scalar
 
 __all__ = [
     "Depth2Interpolant",
@@ -26,10 +27,52 @@ __all__ = [
 ]
 
 
+#: Depth beyond what the sample uses: a depth-k network has k − 2 hidden block layers, and
+#: past k = n + 2 the extra layers only carry values upward. That many carry-only layers are
+#: built (cheap, O(1) weights each); a deeper request is refused instead of looping for ever.
+MAX_CARRY_LAYERS = 1024
+
+
+def _to_float(q: Fraction) -> float:
+    """float(q), or ±inf when |q| exceeds the float range (float() raises OverflowError)."""
+    try:
+        return float(q)
+    except OverflowError:
+        return float("inf") if q > 0 else float("-inf")
+
+
+def _exact_vector(v: Any, name: str) -> list:
+    """v as a list of Fractions (ints, Fractions and finite floats accepted)."""
+    out = []
+    for item in np.ravel(np.asarray(v, dtype=object)):
+        if isinstance(item, bool | np.bool_) or not isinstance(
+                item, Fraction | int | float | np.integer | np.floating):
+            raise TypeError(f"{name}: expected Fractions, integers or floats, got "
+                            f"{type(item).__name__}")
+        if isinstance(item, float | np.floating) and not np.isfinite(item):
+            raise ValueError(f"{name}: expected finite values, got {item}")
+        out.append(Fraction(item) if not isinstance(item, np.integer) else Fraction(int(item)))
+    if not out:
+        raise ValueError(f"{name}: expected a non-empty vector")
+    return out
+
+
+def _is_exact(*vectors: Any) -> bool:
+    return any(isinstance(v, Fraction) for vec in vectors for v in np.ravel(
+        np.asarray(vec, dtype=object)))
+
+
 def interleaved_relu_matrix(x: Any, b: Any) -> np.ndarray:
     """RR Lemma 1's A = [max(x_i − b_j, 0)]_{ij} for x, b (n,). Works on floats or on object
     arrays of Fractions (exact)."""
-    x, b = np.asarray(x), np.asarray(b)
+    if _is_exact(x, b):
+        x = np.array(_exact_vector(x, "x"), dtype=object)
+        b = np.array(_exact_vector(b, "b"), dtype=object)
+    else:
+        x = to_numpy(check_array(x, "x", ndim=1, dtype="float64"))
+        b = to_numpy(check_array(b, "b", ndim=1, dtype="float64"))
+    if x.shape != b.shape:
+        raise ValueError(f"b: expected {x.shape[0]} knots to match x, got {b.shape[0]}")
     A = x[:, None] - b[None, :]
     return np.where(A > 0, A, A * 0)
 
@@ -46,9 +89,11 @@ def solve_interleaved(x: Any, b: Any, y: Any) -> np.ndarray:
     (row i of A w is x_i S_i − T_i). Floats, or Fractions for exact arithmetic.
 
     Raises ValueError unless b_1 < x_1 < b_2 < … < b_n < x_n."""
-    exact = any(isinstance(v, Fraction) for v in list(x) + list(b) + list(y))
-    if not exact:
-        x, b, y = (np.asarray(check_array(v, n, ndim=1, dtype="float64")) for v, n in
+    exact = _is_exact(x, b, y)
+    if exact:
+        x, b, y = (_exact_vector(v, n) for v, n in ((x, "x"), (b, "b"), (y, "y")))
+    else:
+        x, b, y = (to_numpy(check_array(v, n, ndim=1, dtype="float64")) for v, n in
                    ((x, "x"), (b, "b"), (y, "y")))
     if not len(x) == len(b) == len(y):
         raise ValueError(f"x, b, y: expected equal lengths, got {len(x)}, {len(b)}, {len(y)}")
@@ -89,10 +134,17 @@ class Depth2Interpolant:
     def __call__(self, Z: Any) -> Any:
         """c(z) for rows of Z (m, d) (NumPy or CuPy); returns (m,). c is piecewise linear in
         t = ⟨a, z⟩: with k knots b_j < t, c = (Σ_{j≤k} w_j)·t − Σ_{j≤k} w_j b_j, so it is
-        evaluated by a binary search and prefix sums in O((m + n) log n), not O(m·n)."""
+        evaluated by a binary search and prefix sums in O((m + n) log n), not O(m·n).
+
+        Raises ValueError when the float64 copies of the weights overflowed (an exact-mode
+        interpolant whose rational weights exceed 1.8e308: use ``exact_values``)."""
+        Z = check_array(Z, "Z", ndim=2, shape=(None, self.a.size), dtype="float64")
+        if not (np.all(np.isfinite(self.w)) and np.all(np.isfinite(self.b))):
+            raise ValueError("Z: this interpolant's weights exceed the float64 range; "
+                             "evaluate it with exact_values")
         xp = get_xp(Z)
         a, b, w = xp.asarray(self.a), xp.asarray(self.b), xp.asarray(self.w)
-        t = xp.asarray(Z) @ a
+        t = Z @ a
         S = xp.concatenate([xp.zeros(1), xp.cumsum(w)])
         T = xp.concatenate([xp.zeros(1), xp.cumsum(w * b)])
         k = xp.searchsorted(b, t, side="left")
@@ -102,9 +154,10 @@ class Depth2Interpolant:
         """c(z) for rows of Z in exact rational arithmetic (mode="exact" only)."""
         if self.exact is None:
             raise ValueError("exact_values needs an interpolant built with mode='exact'")
+        Z = to_numpy(check_array(Z, "Z", ndim=2, shape=(None, self.a.size), dtype="float64"))
         a, b, w = self.exact["a"], self.exact["b"], self.exact["w"]
         out = []
-        for z in np.asarray(Z, dtype=float):
+        for z in Z:
             x = sum(ai * Fraction(float(zi)) for ai, zi in zip(a, z, strict=True))
             out.append(sum(wj * max(x - bj, Fraction(0)) for wj, bj in zip(w, b, strict=True)))
         return out
@@ -121,14 +174,20 @@ def depth2_interpolant(Z: Any, y: Any, *, mode: str = "float", candidates: int =
     recurrence of ``solve_interleaved``. ``mode="exact"`` repeats the projections and the
     recurrence in rational arithmetic (the float a is exact as a rational), so the fit can be
     verified exactly. Raises ValueError naming duplicate rows, or if no direction separates
-    the projections."""
+    the projections.
+
+    The direction is a unit vector times 2^s, s chosen so the projections are of order one
+    (an exact power of two: the exact mode's rationals stay exact): Z of magnitude 1e-307
+    then gives weights of the labels' order rather than 1e308 (beyond float64). Should the
+    rational weights still exceed float64, the float copies ``b`` and ``w`` hold ±inf and
+    evaluating in float raises; ``exact_values`` is always exact."""
     Zn = to_numpy(check_array(Z, "Z", ndim=2, dtype="float64"))
     yn = to_numpy(check_array(y, "y", ndim=1, dtype="float64"))
     n, d = Zn.shape
     if yn.shape[0] != n:
         raise ValueError(f"y: expected {n} labels, got {yn.shape[0]}")
-    if mode not in ("float", "exact"):
-        raise ValueError(f"mode: expected 'float' or 'exact', got {mode!r}")
+    check_choice(mode, "mode", ("float", "exact"))
+    candidates = check_scalar(candidates, "candidates", integer=True, low=0)
     dups = _duplicates(Zn)
     if dups:
         raise ValueError(f"Z: rows must be distinct; duplicate pairs (indices) {dups[:10]}")
@@ -142,7 +201,9 @@ def depth2_interpolant(Z: Any, y: Any, *, mode: str = "float", candidates: int =
         score = gap / (float(x[-1] - x[0]) or 1.0)
         if score > best_score:
             best, best_score = a, score
-    a = best
+    # 2^s·max|Z| ∈ [½, 1), s clamped so 2^s and 2^s·|a_i| stay finite
+    scale = math.ldexp(1.0, max(-1000, min(1000, -math.frexp(float(np.abs(Zn).max()))[1])))
+    a = best * scale if np.abs(Zn).max() > 0 else best
     xs = Zn @ a
     order = np.argsort(xs, kind="stable")
     if mode == "exact":
@@ -158,9 +219,9 @@ def depth2_interpolant(Z: Any, y: Any, *, mode: str = "float", candidates: int =
         br = [xr[0] - gr] + [(p + q) / 2 for p, q in zip(xr, xr[1:], strict=False)]
         wr = solve_interleaved(xr, br, [Fraction(float(yn[i])) for i in order])
         exact = {"a": ar, "b": br, "w": list(wr), "x": xr, "order": [int(i) for i in order]}
-        b = np.array([float(v) for v in br])
-        w = np.array([float(v) for v in wr])
-        gap_min = float(min(xi - bi for xi, bi in zip(xr, br, strict=True)))
+        b = np.array([_to_float(v) for v in br])
+        w = np.array([_to_float(v) for v in wr])
+        gap_min = _to_float(min(xi - bi for xi, bi in zip(xr, br, strict=True)))
         return Depth2Interpolant(a=a, b=b, w=w, smallest_gap=gap_min, exact=exact)
     x = xs[order]
     gap = float(np.min(np.diff(x))) if n > 1 else 1.0
@@ -216,12 +277,20 @@ class ReLUNetwork:
             for col, v in w.items():
                 rows.append(r)
                 cols.append(col)
-                vals.append(float(v))
+                vals.append(_to_float(v))
         W = scipy.sparse.csr_matrix((vals, (rows, cols)), shape=(len(units), width_in))
-        return W, np.array([float(c) for _, c in units])
+        c = np.array([_to_float(c) for _, c in units])
+        if not (np.all(np.isfinite(W.data)) and np.all(np.isfinite(c))):
+            raise ValueError("Z: this network's weights exceed the float64 range; evaluate it "
+                             "with exact_values")
+        return W, c
+
+    def _inputs(self, Z: Any) -> np.ndarray:
+        return to_numpy(check_array(Z, "Z", ndim=2, shape=(None, self.inputs), dtype="float64"))
 
     def __call__(self, Z: Any) -> np.ndarray:
-        h = np.asarray(Z, dtype=float).T
+        """The network on the rows of Z (m, inputs) in float64; returns (m,)."""
+        h = self._inputs(Z).T
         width_in = self.inputs
         for i, units in enumerate(self.layers):
             W, c = self._sparse(units, width_in)
@@ -232,8 +301,9 @@ class ReLUNetwork:
         return h[0]
 
     def exact_values(self, Z: Any) -> list[Fraction]:
+        """The network on the rows of Z (m, inputs) in exact rational arithmetic."""
         out = []
-        for z in np.asarray(Z, dtype=float):
+        for z in self._inputs(Z):
             h = [Fraction(float(v)) for v in z]
             for i, units in enumerate(self.layers):
                 h = [sum((v * h[j] for j, v in w.items()), c) for w, c in units]
@@ -277,12 +347,16 @@ def depthk_interpolant(Z: Any, y: Any, k: int, *, mode: str = "exact", seed: int
 
     ``mode="exact"`` builds every weight as a Fraction (``exact_values`` then verifies the fit
     exactly); ``mode="float"`` builds the same network in float64, fast enough for counting
-    depth, width and weights at n = 10⁴."""
-    if k < 2:
-        raise ValueError(f"k: expected depth >= 2, got {k}")
-    base = depth2_interpolant(Z, y, mode=mode, seed=seed, candidates=candidates)
-    Zn = np.asarray(Z, dtype=float)
+    depth, width and weights at n = 10⁴. Depths beyond n + 2 + ``MAX_CARRY_LAYERS`` are
+    refused (ValueError): the layers past n + 2 would only carry values."""
+    k = check_scalar(k, "k", integer=True, low=2)
+    Zn = to_numpy(check_array(Z, "Z", ndim=2, dtype="float64"))
     n, d = Zn.shape
+    if k > n + 2 + MAX_CARRY_LAYERS:
+        raise ValueError(f"k: expected 2 <= k <= n + 2 + {MAX_CARRY_LAYERS} = "
+                         f"{n + 2 + MAX_CARRY_LAYERS} for n = {n} points (past k = n + 2 the "
+                         f"layers only carry values), got {k}")
+    base = depth2_interpolant(Zn, y, mode=mode, seed=seed, candidates=candidates)
     if mode == "exact":
         F = Fraction
         a, xr, order = base.exact["a"], base.exact["x"], base.exact["order"]
@@ -293,7 +367,8 @@ def depthk_interpolant(Z: Any, y: Any, k: int, *, mode: str = "exact", seed: int
         order = list(np.argsort(proj, kind="stable"))
         a, xr = [float(v) for v in base.a], [float(v) for v in proj[order]]
         b_vals, w_vals = [float(v) for v in base.b], [float(v) for v in base.w]
-    ys = [F(float(np.asarray(y, float)[i])) for i in order]
+    yn = to_numpy(check_array(y, "y", ndim=1, dtype="float64"))
+    ys = [F(float(yn[i])) for i in order]
     if k == 2:
         hidden = [({i: ai for i, ai in enumerate(a) if ai != 0}, -bj) for bj in b_vals]
         output = [({j: wj for j, wj in enumerate(w_vals) if wj != 0}, F(0))]
