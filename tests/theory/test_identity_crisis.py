@@ -155,3 +155,78 @@ def test_pearson_correlation_against_exact_rationals():
     num = sum(x * y for x, y in zip(ac, bc, strict=True))
     exact = float(num) / np.sqrt(float(sum(x * x for x in ac) * sum(y * y for y in bc)))
     assert ic.pearson_correlation(a, b) == pytest.approx(exact, rel=8 * U)
+
+
+@pytest.mark.parametrize("scale", [1e-151, 1e-310, 1e200])
+def test_pearson_correlation_of_tiny_and_huge_images_is_scale_free(scale):
+    # the verification search hit "constant image" on a non-constant image of entries
+    # ~1e-151; a power-of-two rescaling first makes the value independent of the scale
+    # (up to the rounding of the scale itself for non-powers of two: 4·N·u relative)
+    rng = np.random.default_rng(3)
+    a, b = rng.random((4, 4, 1)), rng.random((4, 4, 1))
+    ref = pearsonr(a.ravel(), b.ravel())[0]
+    got = ic.pearson_correlation(a * scale, b * scale)
+    # subnormal 1e-310 keeps only ~40 bits of each pixel: 2^-40 relative per pixel
+    tol = 2.0**-40 * 64 if scale < 1e-307 else 64 * 16 * U
+    assert got == pytest.approx(ref, abs=tol)
+
+
+def test_only_a_truly_constant_image_is_undefined():
+    with pytest.raises(ValueError, match="^a: the correlation of a constant image"):
+        ic.pearson_correlation(np.full((3, 3), 0.1), np.arange(9.0))
+    # one pixel differing by one ulp is not constant: correlation with itself is 1
+    X = np.full((3, 3), 0.1)
+    X[1, 1] = np.nextafter(0.1, 1)
+    assert ic.pearson_correlation(X, X) == pytest.approx(1.0, abs=8 * U)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_forward_passes_and_correlation_refuse_non_finite_values(bad):
+    x = np.array([1.0, bad])
+    with pytest.raises(ValueError, match="^x: expected finite values"):
+        ic.fcn_forward(ic.relu_fcn_identity_weights(2, 3), x)
+    W = ic.relu_fcn_identity_weights(2, 3)
+    W[1] = W[1].copy()
+    W[1][0, 0] = bad
+    with pytest.raises(ValueError, match=r"^weights\[1\]: expected finite values"):
+        ic.fcn_forward(W, np.ones(2))
+    img = np.ones((4, 4, 1))
+    img[0, 0, 0] = bad
+    with pytest.raises(ValueError, match="^image: expected finite values"):
+        ic.cnn_forward(ic.relu_cnn_identity_kernels((3, 3), 1, 2), img)
+    with pytest.raises(ValueError, match="^b: expected finite values"):
+        ic.pearson_correlation(np.arange(16.0), img)
+
+
+def test_unknown_activation_and_mismatched_layers_are_refused():
+    # an unknown name used to give a linear network silently
+    with pytest.raises(ValueError, match=r"^activation: expected one of \('relu', 'linear'\)"):
+        ic.fcn_forward(ic.relu_fcn_identity_weights(2, 2), np.ones(2), activation="tanh")
+    with pytest.raises(ValueError, match="^activation: expected one of"):
+        ic.cnn_forward(ic.relu_cnn_identity_kernels((3, 3), 1, 2), np.ones((4, 4, 1)),
+                       activation="sigmoid")
+    with pytest.raises(ValueError, match=r"^weights\[0\]: expected 3 input columns"):
+        ic.fcn_forward(ic.relu_fcn_identity_weights(2, 2), np.ones(3))
+    with pytest.raises(ValueError, match=r"^kernels\[0\]: expected 2 input channels"):
+        ic.cnn_forward(ic.relu_cnn_identity_kernels((3, 3), 1, 2), np.ones((4, 4, 2)))
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"input_shape": (28, -28, 1)}, ValueError, "^input_shape: expected a value >= 1"),
+    ({"hidden": -5}, ValueError, "^hidden: expected a value >= 1"),
+    ({"depth": 2.5}, TypeError, "^depth: expected an integer"),
+    ({"arch": "rnn"}, ValueError, "^arch: expected one of"),
+    ({"arch": "cnn", "kernel": (3, -3)}, ValueError, "^kernel: expected a value >= 1"),
+    ({"arch": "cnn", "channels": 0}, ValueError, "^channels: expected a value >= 1"),
+])
+def test_param_count_refuses_negative_and_non_integer_shapes(kwargs, error, match):
+    args = {"arch": "fcn", "depth": 3, **kwargs}
+    with pytest.raises(error, match=match):
+        ic.param_count(args.pop("arch"), args.pop("depth"), **args)
+
+
+@pytest.mark.parametrize("delta", [0.0, 1.0, -0.5, 2.0, float("nan")])
+def test_chi2_union_m_refuses_delta_outside_the_open_unit_interval(delta):
+    # delta = 0 used to raise ZeroDivisionError; delta > 1 gave an M without meaning
+    with pytest.raises(ValueError, match="^delta: expected"):
+        ic.chi2_union_m(10, 3, delta)

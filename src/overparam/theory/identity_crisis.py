@@ -31,7 +31,7 @@ from overparam.numerics.linalg import (
     unit_vector,
 )
 from overparam.numerics.patches import conv2d_same, extract_patches
-from overparam.numerics.validation import check_array
+from overparam.numerics.validation import check_array, check_choice, check_scalar
 
 __all__ = [
     "TABLE1_PARAM_COUNTS",
@@ -63,6 +63,10 @@ __all__ = [
     "rho_image",
     "rho_mixture",
 ]
+
+
+def _positive_int(value: Any, name: str, low: int = 1) -> int:
+    return check_scalar(value, name, integer=True, low=low)
 
 
 def _check_fcn1(W0: Any, X: Any) -> tuple[Any, Any, Any]:
@@ -108,9 +112,8 @@ def linear_identity_weights(d: int, depth: int, *, hidden: int | None = None) ->
     Every layer is an identity; with ``hidden`` > d the hidden layers are padded identities
     (hidden must be ≥ d: no bottleneck). Returns matrices W_l (out, in), applied as W_l x.
     """
-    hidden = d if hidden is None else hidden
-    if d < 1 or depth < 1:
-        raise ValueError(f"d, depth: expected >= 1, got d={d}, depth={depth}")
+    d, depth = _positive_int(d, "d"), _positive_int(depth, "depth")
+    hidden = d if hidden is None else _positive_int(hidden, "hidden")
     if hidden < d:
         raise ValueError(f"hidden: the construction needs hidden >= d = {d}, got {hidden}")
     if depth == 1:
@@ -121,8 +124,7 @@ def linear_identity_weights(d: int, depth: int, *, hidden: int | None = None) ->
 def relu_fcn_identity_weights(d: int, depth: int) -> list[np.ndarray]:
     """IC App. B.2: a depth-``depth`` (≥ 2) ReLU FCN with hidden width 2d computing the identity:
     W1 = [I; −I], identities in between, W_L = [I, −I]. Returns matrices (out, in)."""
-    if d < 1 or depth < 2:
-        raise ValueError(f"d >= 1 and depth >= 2 needed, got d={d}, depth={depth}")
+    d, depth = _positive_int(d, "d"), _positive_int(depth, "depth", 2)
     eye = np.eye(d)
     return ([np.vstack([eye, -eye])] + [np.eye(2 * d)] * (depth - 2)
             + [np.hstack([eye, -eye])])
@@ -131,10 +133,19 @@ def relu_fcn_identity_weights(d: int, depth: int) -> list[np.ndarray]:
 def fcn_forward(weights: list[Any], x: Any, *, activation: str = "relu") -> Any:
     """Forward pass of a bias-free FCN: x ↦ W_L σ(… σ(W_1 x)), σ = ReLU or identity ("linear").
 
-    ``x`` is (d,) or a batch (n, d); no activation after the last layer.
+    ``x`` is (d,) or a batch (n, d); no activation after the last layer. Weights are
+    (out, in) matrices chaining from d; NaN/inf anywhere and unknown activations raise.
     """
+    check_choice(activation, "activation", ("relu", "linear"))
+    weights = _layer_list(weights, "weights", 2)
     xp = get_xp(x, *weights)
-    h = x
+    h = check_array(x, "x", xp=xp, ndim=(1, 2), dtype="float64")
+    width = h.shape[-1]
+    for i, W in enumerate(weights):
+        if W.shape[1] != width:
+            raise ValueError(f"weights[{i}]: expected {width} input columns, got shape "
+                             f"{tuple(W.shape)}")
+        width = W.shape[0]
     for i, W in enumerate(weights):
         h = h @ xp.asarray(W).T
         if activation == "relu" and i < len(weights) - 1:
@@ -148,11 +159,10 @@ def conv_identity_kernel(kernel: tuple[int, int], channels: int) -> np.ndarray:
 
     Returns W (K_H, K_W, C, C) for ``conv2d_same``.
     """
-    kh, kw = kernel
-    if kh < 1 or kw < 1 or kh % 2 == 0 or kw % 2 == 0:
+    kh, kw = _kernel_pair(kernel, "kernel")
+    if kh % 2 == 0 or kw % 2 == 0:
         raise ValueError(f"kernel: the centre-tap construction needs odd sizes, got {kernel}")
-    if channels < 1:
-        raise ValueError(f"channels: expected >= 1, got {channels}")
+    channels = _positive_int(channels, "channels")
     W = np.zeros((kh, kw, channels, channels))
     W[kh // 2, kw // 2] = np.eye(channels)
     return W
@@ -162,9 +172,9 @@ def relu_cnn_identity_kernels(kernel: tuple[int, int], channels: int, depth: int
     """IC App. B.3: a depth-``depth`` (≥ 2) ReLU CNN with 2C hidden channels computing the
     identity: the first layer splits x into (x⁺, x⁻) with centre taps [I, −I], middle layers
     are centre-tap identities on 2C channels, the last recombines with [I; −I]."""
-    if depth < 2:
-        raise ValueError(f"depth: expected >= 2, got {depth}")
-    C = channels
+    depth = _positive_int(depth, "depth", 2)
+    C = _positive_int(channels, "channels")
+    kernel = _kernel_pair(kernel, "kernel")
     first = conv_identity_kernel(kernel, 2 * C)[:, :, :C, :].copy()
     first[kernel[0] // 2, kernel[1] // 2] = np.hstack([np.eye(C), -np.eye(C)])
     last = conv_identity_kernel(kernel, 2 * C)[:, :, :, :C].copy()
@@ -174,14 +184,31 @@ def relu_cnn_identity_kernels(kernel: tuple[int, int], channels: int, depth: int
 
 def cnn_forward(kernels: list[Any], image: Any, *, activation: str = "relu") -> Any:
     """Forward pass of a bias-free stride-1 "same" CNN on one image (H, W, C); no activation
-    after the last layer."""
-    xp = get_xp(image)
-    h = image
+    after the last layer. Kernels are (K_H, K_W, C_in, C_out) chaining from C; NaN/inf
+    anywhere and unknown activations raise."""
+    check_choice(activation, "activation", ("relu", "linear"))
+    kernels = _layer_list(kernels, "kernels", 4)
+    xp = get_xp(image, *kernels)
+    h = check_array(image, "image", xp=xp, ndim=3, dtype="float64")
+    channels = h.shape[-1]
+    for i, K in enumerate(kernels):
+        if K.shape[2] != channels:
+            raise ValueError(f"kernels[{i}]: expected {channels} input channels, got shape "
+                             f"{tuple(K.shape)}")
+        channels = K.shape[3]
     for i, K in enumerate(kernels):
         h = conv2d_same(h, xp.asarray(K))
         if activation == "relu" and i < len(kernels) - 1:
             h = xp.maximum(h, 0)
     return h
+
+
+def _layer_list(layers: Any, name: str, ndim: int) -> list:
+    if not isinstance(layers, list | tuple) or not layers:
+        raise TypeError(f"{name}: expected a non-empty list of arrays, got "
+                        f"{type(layers).__name__}")
+    return [check_array(W, f"{name}[{i}]", ndim=ndim, dtype="float64")
+            for i, W in enumerate(layers)]
 
 
 def param_count(
@@ -200,24 +227,19 @@ def param_count(
     ``arch="cnn"``: ``depth`` convolution layers with a K×K ``kernel`` (default 5) and
     ``channels`` hidden channels (default 128), input and output channels C.
     """
-    if depth < 1:
-        raise ValueError(f"depth: expected >= 1, got {depth}")
-    H, W, C = input_shape
+    check_choice(arch, "arch", ("fcn", "cnn"))
+    depth = _positive_int(depth, "depth")
+    if not isinstance(input_shape, tuple | list) or len(input_shape) != 3:
+        raise ValueError(f"input_shape: expected (H, W, C), got {input_shape!r}")
+    H, W, C = (_positive_int(v, "input_shape") for v in input_shape)
     if arch == "fcn":
         D = H * W * C
-        h = 2048 if hidden is None else hidden
-        if h < 1:
-            raise ValueError(f"hidden: expected >= 1, got {h}")
+        h = 2048 if hidden is None else _positive_int(hidden, "hidden")
         return D * D if depth == 1 else 2 * D * h + (depth - 2) * h * h
-    if arch == "cnn":
-        kh, kw = (5, 5) if kernel is None else (
-            (kernel, kernel) if isinstance(kernel, int) else tuple(kernel))
-        c = 128 if channels is None else channels
-        if kh < 1 or kw < 1 or c < 1:
-            raise ValueError(f"kernel, channels: expected >= 1, got {kernel}, {channels}")
-        taps = kh * kw
-        return taps * C * C if depth == 1 else taps * (2 * C * c + (depth - 2) * c * c)
-    raise ValueError(f"arch: expected 'fcn' or 'cnn', got {arch!r}")
+    kh, kw = (5, 5) if kernel is None else _kernel_pair(kernel, "kernel")
+    c = 128 if channels is None else _positive_int(channels, "channels")
+    taps = kh * kw
+    return taps * C * C if depth == 1 else taps * (2 * C * c + (depth - 2) * c * c)
 
 
 def _cnn_rows(kernel: int, channels: int, counts: dict[int, int]) -> list:
@@ -260,16 +282,33 @@ TABLE1_PARAM_COUNTS: list[tuple[str, int, dict, int]] = (
 
 
 def pearson_correlation(a: Any, b: Any) -> float:
-    """Pearson correlation of two images, flattened (the "correlation" of IC Sec. 3.2)."""
+    """Pearson correlation of two images, flattened (the "correlation" of IC Sec. 3.2).
+
+    a, b: arrays of the same number of pixels, finite. Each image is first scaled exactly by
+    a power of two to max|·| ∈ [½, 1), so tiny (1e-151, subnormal) or huge pixels lose no
+    digits in the centring; only a truly constant image (every pixel equal) is undefined and
+    raises ValueError."""
     xp = get_xp(a, b)
-    a = xp.ravel(xp.asarray(a, dtype=xp.float64))
-    b = xp.ravel(xp.asarray(b, dtype=xp.float64))
-    a = a - a.mean()
-    b = b - b.mean()
-    na, nb = scaled_norm(a), scaled_norm(b)
-    if float(na) == 0 or float(nb) == 0:
-        raise ValueError("a, b: the correlation of a constant image is undefined")
-    return float((a / na) @ (b / nb))
+    a = xp.ravel(check_array(a, "a", xp=xp, dtype="float64"))
+    b = xp.ravel(check_array(b, "b", xp=xp, dtype="float64"))
+    if a.size != b.size:
+        raise ValueError(f"b: expected {a.size} pixels to match a, got {b.size}")
+    a, b = _centred_unit(a, "a"), _centred_unit(b, "b")
+    return float(a @ b)
+
+
+def _is_constant(v: Any) -> bool:
+    return bool((v == v.ravel()[0]).all())
+
+
+def _centred_unit(v: Any, name: str) -> Any:
+    """(v − mean)/‖v − mean‖ for a non-constant flat image, after exact power-of-two scaling."""
+    if _is_constant(v):
+        raise ValueError(f"{name}: the correlation of a constant image is undefined")
+    xp = get_xp(v)
+    v = xp.ldexp(v, -int(np.frexp(float(xp.abs(v).max()))[1]))
+    v = v - v.mean()
+    return v / scaled_norm(v)
 
 
 def rho_mixture(X: Any, rho: float, noise: Any) -> Any:
@@ -286,11 +325,10 @@ def rho_mixture(X: Any, rho: float, noise: Any) -> Any:
     """
     xp = get_xp(X, noise)
     X = check_array(X, "X", xp=xp, dtype="float64")
-    if not 0.0 <= float(rho) <= 1.0:
-        raise ValueError(f"rho: expected a correlation in [0, 1], got {rho}")
+    rho = check_scalar(rho, "rho", low=0.0, high=1.0)
     xc = X.ravel() - X.mean()
     nxc = scaled_norm(xc)
-    if float(nxc) == 0.0:
+    if _is_constant(X) or float(nxc) == 0.0:
         raise ValueError("X: a constant image has no defined correlation")
     if float(rho) == 1.0:
         return X.copy()
@@ -325,12 +363,14 @@ def rho_image(X: Any, rho: float, *, seed: int | np.random.Generator) -> Any:
 # ------------------------------------------------------------------ Theorem 2: one-layer CNN
 
 
-def _kernel_pair(kernel_size: int | tuple[int, int]) -> tuple[int, int]:
-    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, (int, np.integer)) else \
-        tuple(int(k) for k in kernel_size)
-    if kh < 1 or kw < 1:
-        raise ValueError(f"kernel_size: expected sizes >= 1, got {kernel_size}")
-    return int(kh), int(kw)
+def _kernel_pair(kernel_size: Any, name: str = "kernel_size") -> tuple[int, int]:
+    if isinstance(kernel_size, tuple | list):
+        if len(kernel_size) != 2:
+            raise ValueError(f"{name}: expected a size or a pair (K_H, K_W), got {kernel_size!r}")
+        kh, kw = kernel_size
+    else:
+        kh = kw = kernel_size
+    return _positive_int(kh, name), _positive_int(kw, name)
 
 
 def _image(image: Any, name: str = "image") -> Any:
@@ -342,6 +382,7 @@ def identity_kernel(kernel_size: int | tuple[int, int], channels: int) -> np.nda
     identity at tap ((K_H−1)//2, (K_W−1)//2), the offset of the padding before each axis
     (the centre for odd sizes, as in App. B.3)."""
     kh, kw = _kernel_pair(kernel_size)
+    channels = _positive_int(channels, "channels")
     L = np.zeros((kh, kw, channels, channels))
     L[(kh - 1) // 2, (kw - 1) // 2] = np.eye(channels)
     return L
@@ -373,6 +414,7 @@ class Conv1Dims:
 def conv1_dims(image: Any, kernel_size: int | tuple[int, int]) -> Conv1Dims:
     """m, D, r, n, N of IC Thm 2 for ``image`` (H, W, C); r uses ``numerical_rank``'s
     threshold max(N, D)·eps·σ_max on the patch matrix."""
+    image = _image(image)
     P, _ = conv1_regression(image, kernel_size)
     info = numerical_rank(P)
     N, D = P.shape
@@ -385,8 +427,7 @@ def conv1_rank(image: Any, kernel_size: int | tuple[int, int], *, pad: int = 0) 
     """r of IC Thm 2 after zero-padding ``image`` by ``pad`` pixels on every boundary (the
     operation IC Sec. 3.2 discusses right after Thm 2)."""
     img = _image(image)
-    if pad < 0:
-        raise ValueError(f"pad: expected >= 0, got {pad}")
+    pad = check_scalar(pad, "pad", integer=True, low=0)
     xp = get_xp(img)
     img = xp.pad(img, ((pad, pad), (pad, pad), (0, 0)))
     return conv1_dims(img, kernel_size).r
@@ -431,8 +472,9 @@ def chi2_union_m(n: int, channels: int, delta: float) -> float:
     M − log M = 1 + 2 log(n/δ)/C (M − log M increases on M > 1), nudged up by ulps until
     ζ ≤ M holds in floating point. ``conv1_mse_bound`` increases with M, so this M makes it
     smallest."""
-    if n < 1:
-        raise ValueError(f"n: expected >= 1, got {n}")
+    n = _positive_int(n, "n")
+    channels = _positive_int(channels, "channels")
+    delta = check_scalar(delta, "delta", low=0.0, high=1.0, low_open=True, high_open=True)
     k = 1.0 + 2.0 * math.log(n / delta) / channels
     f = lambda M: M - math.log(M) - k  # noqa: E731
     M = k if f(k) >= 0 else brentq(f, k, 2 * k + 2, xtol=1e-300, rtol=4 * np.finfo(float).eps)
@@ -460,12 +502,12 @@ def conv1_mse_bound(
     ``dims``, if given, is ``conv1_dims(image, kernel_size)`` already computed (it costs an
     SVD of the patch matrix).
     """
-    if not (sigma > 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma: expected a positive finite value, got {sigma}")
-    if not 0 < delta < 1:
-        raise ValueError(f"delta: expected a value in (0, 1), got {delta}")
-    if not (B >= 0 and math.isfinite(B)):
-        raise ValueError(f"B: expected a finite bound >= 0, got {B}")
+    sigma = check_scalar(sigma, "sigma", low=0.0, low_open=True)
+    delta = check_scalar(delta, "delta", low=0.0, high=1.0, low_open=True, high_open=True)
+    B = check_scalar(B, "B", low=0.0)
+    image = _image(image)
+    if dims is not None and not isinstance(dims, Conv1Dims):
+        raise TypeError(f"dims: expected Conv1Dims from conv1_dims, got {type(dims).__name__}")
     kh, kw = _kernel_pair(kernel_size)
     dims = conv1_dims(image, (kh, kw)) if dims is None else dims
     if dims.n == 0:
