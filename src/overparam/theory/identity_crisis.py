@@ -140,12 +140,7 @@ def fcn_forward(weights: list[Any], x: Any, *, activation: str = "relu") -> Any:
     weights = _layer_list(weights, "weights", 2)
     xp = get_xp(x, *weights)
     h = check_array(x, "x", xp=xp, ndim=(1, 2), dtype="float64")
-    width = h.shape[-1]
-    for i, W in enumerate(weights):
-        if W.shape[1] != width:
-            raise ValueError(f"weights[{i}]: expected {width} input columns, got shape "
-                             f"{tuple(W.shape)}")
-        width = W.shape[0]
+    _check_chain(weights, "weights", h.shape[-1], "input columns", 1, 0)
     for i, W in enumerate(weights):
         h = h @ xp.asarray(W).T
         if activation == "relu" and i < len(weights) - 1:
@@ -190,12 +185,7 @@ def cnn_forward(kernels: list[Any], image: Any, *, activation: str = "relu") -> 
     kernels = _layer_list(kernels, "kernels", 4)
     xp = get_xp(image, *kernels)
     h = check_array(image, "image", xp=xp, ndim=3, dtype="float64")
-    channels = h.shape[-1]
-    for i, K in enumerate(kernels):
-        if K.shape[2] != channels:
-            raise ValueError(f"kernels[{i}]: expected {channels} input channels, got shape "
-                             f"{tuple(K.shape)}")
-        channels = K.shape[3]
+    _check_chain(kernels, "kernels", h.shape[-1], "input channels", 2, 3)
     for i, K in enumerate(kernels):
         h = conv2d_same(h, xp.asarray(K))
         if activation == "relu" and i < len(kernels) - 1:
@@ -209,6 +199,16 @@ def _layer_list(layers: Any, name: str, ndim: int) -> list:
                         f"{type(layers).__name__}")
     return [check_array(W, f"{name}[{i}]", ndim=ndim, dtype="float64")
             for i, W in enumerate(layers)]
+
+
+def _check_chain(layers: list, name: str, width: int, what: str, axis_in: int,
+                 axis_out: int) -> None:
+    """Each layer's input size (``axis_in``) equals the previous output size (``axis_out``)."""
+    for i, W in enumerate(layers):
+        if W.shape[axis_in] != width:
+            raise ValueError(f"{name}[{i}]: expected {width} {what}, got shape "
+                             f"{tuple(W.shape)}")
+        width = W.shape[axis_out]
 
 
 def param_count(
