@@ -148,3 +148,99 @@ def test_ic_test_inputs_are_standardised_and_exclude_the_training_image():
         drawn = int(np.flatnonzero((x == inputs["MNIST 1"]).all(axis=(1, 2)))[0])
         again, _ = ds.ic_test_inputs(3, exclude=drawn)
         assert not any(np.array_equal(v, x[drawn]) for v in again.values())
+
+
+def _idx_pair(root, images, labels, prefix="t10k"):
+    write_idx(root / f"{prefix}-images-idx3-ubyte", images)
+    write_idx(root / f"{prefix}-labels-idx1-ubyte", labels)
+
+
+def test_idx_loader_refuses_a_labels_file_passed_as_images(tmp_path):
+    labels = np.arange(5, dtype=np.uint8)
+    _idx_pair(tmp_path, labels, labels)  # the labels file copied over the images file
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte: expected uint8 images of "
+                                         r"shape \(N, 28, 28\), got uint8 of shape \(5,\)"):
+        ds.load_idx_dataset(tmp_path, "test")
+
+
+def test_idx_loader_refuses_float_images(tmp_path):
+    _idx_pair(tmp_path, np.zeros((2, 28, 28), dtype=">f8"), np.zeros(2, np.uint8))
+    with pytest.raises(ValueError, match="t10k-images-idx3-ubyte: expected uint8 images"):
+        ds.load_idx_dataset(tmp_path, "test")
+
+
+def test_idx_loader_refuses_column_labels_and_bad_counts(tmp_path):
+    imgs = np.zeros((3, 28, 28), np.uint8)
+    _idx_pair(tmp_path, imgs, np.zeros((3, 1), np.uint8))
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte: expected 1-D integer "
+                                         r"labels, got uint8 of shape \(3, 1\)"):
+        ds.load_idx_dataset(tmp_path, "test")
+    _idx_pair(tmp_path, imgs, np.zeros(2, np.uint8))
+    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte: 3 images but 2 labels"):
+        ds.load_idx_dataset(tmp_path, "test")
+    _idx_pair(tmp_path, imgs, np.array([0, 10, 1], np.uint8))
+    with pytest.raises(ValueError, match=r"expected labels in \[0, 10\)"):
+        ds.load_idx_dataset(tmp_path, "test")
+
+
+def test_mnist_5k_refuses_pixels_that_would_wrap(tmp_path):
+    # pixel 300 used to become 300 mod 256 = 44
+    rows = np.hstack([np.zeros((2, 784), int), [[7], [1]]])
+    rows[0, 5] = 300
+    p = tmp_path / "m.csv"
+    np.savetxt(p, rows, fmt="%d", delimiter=",")
+    with pytest.raises(ValueError, match=r"m.csv: expected pixels in \[0, 255\], got values "
+                                         r"in \[0, 300\]"):
+        ds.load_mnist_5k(p)
+    rows[0, 5], rows[1, 784] = 3, -1
+    np.savetxt(p, rows, fmt="%d", delimiter=",")
+    with pytest.raises(ValueError, match=r"m.csv: expected labels in \[0, 10\)"):
+        ds.load_mnist_5k(p)
+
+
+def _cifar(tmp_path, data, labels, name="test_batch"):
+    with open(tmp_path / name, "wb") as fh:
+        pickle.dump({b"data": data, b"labels": labels}, fh)
+
+
+@pytest.mark.parametrize("data, labels, match", [
+    # fewer labels than images: the images and labels would be misaligned
+    (np.zeros((4, 3072), np.uint8), [1, 2, 3], "4 images but 3 labels"),
+    # stored as (N, 32, 32, 3): reshaping it channel-major would scramble the pixels
+    (np.zeros((4, 32, 32, 3), np.uint8), [1, 2, 3, 4], r"expected data of shape \(N, 3072\)"),
+    # float pixels in [0, 1] would be truncated to 0/1 by the uint8 conversion
+    (np.full((4, 3072), 0.5), [1, 2, 3, 4], "expected integer pixels"),
+    (np.full((4, 3072), 256), [1, 2, 3, 4], r"expected pixels in \[0, 255\]"),
+    (np.zeros((4, 3072), np.uint8), [1, 2, 3, 10], r"expected labels in \[0, 10\)"),
+])
+def test_cifar10_refuses_inconsistent_batches_naming_file_and_batch(tmp_path, data, labels,
+                                                                    match):
+    _cifar(tmp_path, data, labels)
+    with pytest.raises(ValueError, match=r"test_batch \(batch test_batch\): .*" + match):
+        ds.load_cifar10(tmp_path, "test")
+
+
+def test_cifar10_split_is_checked():
+    # "tset" used to load the test set
+    with pytest.raises(ValueError, match=r"^split: expected one of \('train', 'test'\)"):
+        ds.load_cifar10("/nonexistent", "tset")
+    with pytest.raises(ValueError, match="^split: expected one of"):
+        ds.load_idx_dataset("/nonexistent", "validation")
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.array([0.0, np.nan]), "^images: expected finite values"),
+    (np.array([-1, 255]), r"^images: expected pixels in \[0, 255\]"),
+    (np.array([0, 256]), r"^images: expected pixels in \[0, 255\]"),
+    (np.array([], float), "^images: expected a non-empty array"),
+])
+def test_standardisation_refuses_nan_and_out_of_range_pixels(bad, match):
+    with pytest.raises(ValueError, match=match):
+        ds.standardize_ic(bad)
+
+
+def test_download_arguments_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="^sha256: expected 64 hexadecimal digits"):
+        ds.download("http://127.0.0.1:9/x", tmp_path / "x", "abc")
+    with pytest.raises(ValueError, match="^chunk: expected a value >= 1"):
+        ds.download("http://127.0.0.1:9/x", tmp_path / "x", "0" * 64, chunk=0)

