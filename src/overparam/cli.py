@@ -1,9 +1,17 @@
-"""The ``overparam`` command: verify | list | data | reproduce | readme-table."""
+"""The ``overparam`` command: verify | list | data | reproduce | readme-table.
+
+One error boundary (``main``): whatever goes wrong outside a check — a full disk, a read-only
+or unwritable directory, a file name too long, Ctrl-C or SIGTERM, a closed pipe, a lost Dask
+scheduler — ends in one line on stderr naming the file or resource and what to do, with the
+exit codes of ``EXIT_CODES``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import errno
+import os
+import signal
 import sys
 import time
 import warnings
@@ -11,8 +19,26 @@ from pathlib import Path
 
 from overparam import __version__
 
-#: experiment id → (paper, what it reproduces)
-EXPERIMENTS = {"ic.fcn-depth": ("IC", "Fig. 2, 13, 14, 33, 34: FCN depth on one training digit")}
+#: exit status → meaning (shown in --help)
+EXIT_CODES = {
+    0: "success",
+    1: "an error: a check errored, a full disk or unwritable file, a lost scheduler,\n"
+       "       a closed output pipe; with verify --strict, a verdict other than verified",
+    2: "bad arguments, or unusable input or output paths (nothing was run)",
+    130: "interrupted (Ctrl-C or SIGTERM); finished work is kept, previous outputs untouched",
+}
+
+#: stated upper estimate of a verify report with its figures (the quick level writes 0.5 MB)
+VERIFY_BYTES = 20 * 2**20
+
+_ADVICE = {
+    errno.ENOSPC: "the disk is full: free space, or choose another --out",
+    errno.EDQUOT: "the disk quota is exhausted: free space, or choose another --out",
+    errno.EROFS: "the file system is read-only: choose another --out (or run elsewhere)",
+    errno.EACCES: "permission denied: choose a directory you may write, or fix its permissions",
+    errno.EPERM: "operation not permitted: choose a directory you may write",
+    errno.ENAMETOOLONG: "a file name is too long for this file system: choose a shorter --out",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,42 +46,77 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"overparam: error: {message}\n")
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's default in --help (a help text that states its default itself keeps
+    it), and the epilog's line breaks kept."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.help and "(default:" in action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _epilog() -> str:
+    return "exit status:\n" + "\n".join(f"  {code:>3}  {what}" for code, what in
+                                         EXIT_CODES.items())
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="overparam", description="Checked theorems on memorization and "
-                "generalization in over-parameterized networks.")
+                "generalization in over-parameterized networks.", epilog=_epilog(),
+                formatter_class=_Help)
     p.add_argument("--version", action="version", version=f"overparam {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    v = sub.add_parser("verify", help="check claims and write a report")
-    v.add_argument("ids", nargs="*", help="claim ids (or prefixes like 'ic.*'); all if none")
-    v.add_argument("--level", choices=("quick", "full"), default="quick")
-    v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
-    v.add_argument("--out", type=Path, default=Path("reports"))
+    kw = {"formatter_class": _Help, "epilog": _epilog()}
+    v = sub.add_parser("verify", help="check claims and write a report", **kw)
+    v.add_argument("ids", nargs="*", help="claim ids or prefixes like 'ic.*' (default: all claims)")
+    v.add_argument("--level", choices=("quick", "full"), default="quick",
+                   help="search and training budget")
+    v.add_argument("--seed", type=int, default=0, help="seed of every random choice")
+    v.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
+                   help="array backend of the checks")
+    v.add_argument("--out", type=Path, default=Path("reports"),
+                   help="directory of report.json, report.md and the figures")
     v.add_argument("--strict", action="store_true",
-                   help="exit non-zero unless every verdict is 'verified'")
-    sub.add_parser("list", help="list claims (and experiments)")
-    sub.add_parser("data", help="datasets available on this machine and how to get the rest")
-    r = sub.add_parser("reproduce", help="reproduce a paper figure or table")
-    r.add_argument("experiment", choices=tuple(EXPERIMENTS))
-    r.add_argument("--preset", choices=("smoke", "quick", "paper"), default="quick")
-    r.add_argument("--out", type=Path, default=None)
-    r.add_argument("--seed", type=int, default=0)
+                   help="exit 1 unless every verdict is 'verified'")
+    sub.add_parser("list", help="list claims and experiments", **kw)
+    sub.add_parser("data", help="datasets available on this machine and how to get the rest",
+                   **kw)
+    r = sub.add_parser("reproduce", help="reproduce a paper figure or table", **kw)
+    r.add_argument("experiment", metavar="ID", help="experiment id (see `overparam list`)")
+    r.add_argument("--preset", choices=("smoke", "quick", "paper"), default="quick",
+                   help="smoke: seconds; quick: minutes on 2 cores; paper: the paper's setup")
+    r.add_argument("--out", type=Path, default=None,
+                   help="output directory (default: reproductions/ID-PRESET)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the sweep")
     r.add_argument("--resume", action="store_true",
                    help="keep finished points from an earlier (interrupted) run")
-    r.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
-    r.add_argument("--executor", choices=("serial", "local", "dask"), default="serial")
-    r.add_argument("--scheduler", default=None, help="dask scheduler address (tcp://…)")
+    r.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
+                   help="array backend of the training")
+    r.add_argument("--executor", choices=("serial", "local", "dask"), default="serial",
+                   help="where points run: in-process, worker processes, a Dask cluster")
+    r.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address (tcp://…), only with --executor dask "
+                   "(default: an in-process cluster)")
     r.add_argument("--workers", type=int, default=None,
-                   help="worker processes for --executor local (default: one per core)")
-    t = sub.add_parser("readme-table", help="print (or write into README) the claims table")
+                   help="worker processes, only with --executor local (default: one per core)")
+    t = sub.add_parser("readme-table", help="print (or write into README) the claims table",
+                       **kw)
     t.add_argument("report", type=Path, help="a report.json")
-    t.add_argument("--update", type=Path, metavar="README", help="rewrite this README's block")
+    t.add_argument("--update", type=Path, metavar="README", default=None,
+                   help="rewrite this README's generated block (default: print the table)")
     return p
+
+
+def _usage_error(message: object) -> int:
+    print(f"overparam: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _verify(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from overparam.common.outputs import output_set, preflight
     from overparam.numerics.backend import get_xp
     from overparam.verify.registry import Context, run_claim, select_claims
     from overparam.verify.report import build_report, environment, terminal_table, write_report
@@ -63,22 +124,26 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         claims = select_claims(args.ids)
         xp = get_xp(backend=args.backend)
+        preflight(args.out, need_bytes=VERIFY_BYTES, files=("report.json", "report.md"))
     except (ValueError, TypeError) as exc:
-        print(f"overparam: error: {exc}", file=sys.stderr)
-        return 2
-    figures = args.out
-    figures.mkdir(parents=True, exist_ok=True)
-    ctx = Context(level=args.level, seed=args.seed, xp=xp, figures_dir=figures)
+        return _usage_error(exc)
     results = []
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        # float warnings inside checks are expected on adversarial inputs and are accounted
-        # for by the checks themselves; they would only clutter the table
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for claim in tqdm(claims, desc="verify", unit="claim", leave=False):
-            results.append(run_claim(claim, ctx))
-    report = build_report(results, environment(args.backend, args.level, args.seed))
-    json_path, md_path = write_report(report, args.out)
+    try:
+        with output_set(args.out, "verify report") as staged:
+            ctx = Context(level=args.level, seed=args.seed, xp=xp, figures_dir=staged.directory)
+            with warnings.catch_warnings():
+                # float warnings inside checks are expected on adversarial inputs and are
+                # accounted for by the checks themselves; they would only clutter the table
+                warnings.simplefilter("ignore", RuntimeWarning)
+                for claim in tqdm(claims, desc="verify", unit="claim", leave=False):
+                    results.append(run_claim(claim, ctx))
+            report = build_report(results, environment(args.backend, args.level, args.seed))
+            json_path, md_path = write_report(report, staged)
+    except KeyboardInterrupt:
+        print(f"overparam: interrupted after {len(results)} of {len(claims)} claims; the "
+              f"previous report in {args.out} is untouched", file=sys.stderr)
+        return 130
     print(terminal_table(report))
     print(f"\n{len(results)} claims in {time.perf_counter() - start:.1f} s; "
           f"wrote {json_path} and {md_path}")
@@ -90,36 +155,41 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _list() -> int:
+    from overparam.experiments.registry import all_experiments
     from overparam.verify.registry import all_claims
 
     print("claims (overparam verify):")
     for c in all_claims():
         print(f"  {c.id:<22} {c.paper:<3} {c.where}")
     print("experiments (overparam reproduce):")
-    for name, (paper, where) in EXPERIMENTS.items():
-        print(f"  {name:<22} {paper:<3} {where}")
+    for e in all_experiments():
+        print(f"  {e.id:<22} {e.paper:<3} {e.reproduces}")
     return 0
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from overparam.experiments import fcn_depth
+    from overparam.experiments.protocol import reproduce
+    from overparam.experiments.registry import get_experiment
+    from overparam.experiments.runner import ExecutorError
 
     out = args.out or Path("reproductions") / f"{args.experiment}-{args.preset}"
     try:
-        result = fcn_depth.reproduce(out, preset=args.preset, seed=args.seed,
-                                     backend=args.backend, executor=args.executor,
-                                     workers=args.workers, scheduler=args.scheduler,
-                                     resume=args.resume)
+        experiment = get_experiment(args.experiment)
+        result = reproduce(experiment, out, preset=args.preset, seed=args.seed,
+                           backend=args.backend, executor=args.executor, workers=args.workers,
+                           scheduler=args.scheduler, resume=args.resume)
     except (ValueError, FileNotFoundError) as exc:
+        return _usage_error(exc)
+    except ExecutorError as exc:
         print(f"overparam: error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     except KeyboardInterrupt:
         print(f"overparam: interrupted; finished points and training checkpoints are kept in "
-              f"{out} — continue with the same command plus --resume", file=sys.stderr)
+              f"{out}, the previous outputs there are untouched — continue with the same "
+              "command plus --resume", file=sys.stderr)
         return 130
     print(result["summary"])
-    print(f"wrote {out}/: results.json, results.csv, predictions.png, heatmaps.png, "
-          f"heatmaps_mse.png, summary.md")
+    print(f"wrote {out}/: " + ", ".join(p.name for p in result["files"]))
     return 0
 
 
@@ -133,23 +203,40 @@ def _data() -> int:
 
 
 def _readme_table(args: argparse.Namespace) -> int:
-    from overparam.verify.report import readme_table, update_readme
+    from overparam.verify.report import load_report, readme_table, update_readme
 
     try:
-        report = json.loads(args.report.read_text(encoding="utf-8"))
+        report = load_report(args.report)
         if args.update:
             update_readme(args.update, report)
         else:
             print(readme_table(report))
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"overparam: error: {exc}", file=sys.stderr)
-        return 2
+    except UnicodeDecodeError:
+        return _usage_error(f"{args.update}: not UTF-8 text")
+    except ValueError as exc:
+        return _usage_error(exc)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+        return _usage_error(f"{exc.filename}: {exc.strerror}")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``overparam`` console script."""
-    args = _parser().parse_args(argv)
+def _os_error_line(exc: OSError) -> str:
+    where = exc.filename or "a file"
+    if exc.filename2:
+        where = f"{where} → {exc.filename2}"
+    advice = _ADVICE.get(exc.errno, "check the path and try again")
+    return f"overparam: error: {exc.strerror or exc} ({where}); {advice}"
+
+
+def _sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # the same clean stop as Ctrl-C: staged outputs discarded
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"overparam: warning: {message}\n"
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "verify":
         return _verify(args)
     if args.command == "list":
@@ -159,3 +246,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "reproduce":
         return _reproduce(args)
     return _readme_table(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``overparam`` console script; returns the exit status
+    (``EXIT_CODES``)."""
+    for stream in (sys.stdout, sys.stderr):
+        # a non-UTF-8 locale (LC_ALL=C, PYTHONUTF8=0) shows ρ as \u03c1 instead of failing;
+        # files are UTF-8 whatever the locale
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    args = _parser().parse_args(argv)
+    previous_term = signal.signal(signal.SIGTERM, _sigterm)
+    previous_format = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("overparam: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (`overparam list | head -1`): nothing left to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        print(_os_error_line(exc), file=sys.stderr)
+        return 1
+    finally:
+        warnings.formatwarning = previous_format
+        signal.signal(signal.SIGTERM, previous_term)

@@ -88,6 +88,7 @@ def _watch_parent(parent: int) -> None:
     """Worker initialiser: exit as soon as the sweep's process is gone (even after kill -9,
     which runs no clean-up in the parent), and leave Ctrl-C to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler is not the worker's
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -119,19 +120,27 @@ def _run_local(todo, compute, extra, finish, workers) -> None:
     pool.shutdown(wait=True)
 
 
-def _run_dask(todo, compute, extra, finish, scheduler, folder) -> None:
+def _dask_client(scheduler: str | None):
+    """A client of ``scheduler`` (or of an in-process cluster); ExecutorError if it cannot be
+    reached within ``SCHEDULER_TIMEOUT_S``."""
     try:
         from dask.distributed import Client
-        from dask.distributed import as_completed as dask_completed
     except ImportError as exc:
         raise ValueError("executor='dask' needs dask: pip install 'overparam[dist]'") from exc
-    where = f"the Dask scheduler at {scheduler}" if scheduler else "the in-process Dask cluster"
+    if not scheduler:
+        return Client(processes=False)
     try:
-        client = (Client(scheduler, timeout=SCHEDULER_TIMEOUT_S) if scheduler
-                  else Client(processes=False))
+        return Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
     except (OSError, TimeoutError) as exc:
-        raise ExecutorError(f"cannot reach {where} within {SCHEDULER_TIMEOUT_S:g} s ({exc}); "
-                            "start it or correct --scheduler") from None
+        raise ExecutorError(f"cannot reach the Dask scheduler at {scheduler} within "
+                            f"{SCHEDULER_TIMEOUT_S:g} s ({type(exc).__name__}); start it or "
+                            "correct --scheduler") from None
+
+
+def _run_dask(client, todo, compute, extra, finish, scheduler, folder) -> None:
+    from dask.distributed import as_completed as dask_completed
+
+    where = f"the Dask scheduler at {scheduler}" if scheduler else "the in-process Dask cluster"
     try:
         futures = [client.submit(compute, p, pure=False, **extra(k)) for k, p in todo]
         index = {f.key: kp for f, kp in zip(futures, todo, strict=True)}
@@ -197,6 +206,8 @@ def run_sweep(
             if path.exists() and (row := _load_point(path, k, p)) is not None:
                 rows[k] = row
     todo = [(k, p) for k, p in zip(keys, points, strict=True) if k not in rows]
+    # connect before the progress bar, so that an unreachable scheduler is all that is shown
+    client = _dask_client(scheduler) if executor == "dask" and todo else None
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -230,7 +241,7 @@ def run_sweep(
         elif executor == "local":
             _run_local(todo, compute, extra, finish, workers)
         else:
-            _run_dask(todo, compute, extra, finish, scheduler, folder)
+            _run_dask(client, todo, compute, extra, finish, scheduler, folder)
     finally:
         if bar is not None:
             bar.close()

@@ -1,17 +1,19 @@
 """Report writers: the terminal table, report.json (the stable schema of DESIGN.md), report.md
-with figures beside it, and the README's claims table generated from a report."""
+with figures beside it — written as one output set, so a reader never sees two runs mixed —
+and the README's claims table generated from a report (read back through ``load_report``,
+which names the file and what is wrong with it)."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from overparam import __version__
+from overparam.common.outputs import OutputSet
+from overparam.numerics.atomic import write_text_atomic
 from overparam.verify.types import ClaimResult, jsonable
 
 
@@ -42,20 +44,6 @@ def build_report(results: list[ClaimResult], env: dict) -> dict:
         "environment": env,
         "claims": [r.to_json() for r in results],
     }
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a reader never
-    sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def key_number(claim: dict) -> str:
@@ -138,12 +126,61 @@ def markdown(report: dict) -> str:
     return "\n".join(out)
 
 
-def write_report(report: dict, out_dir: Path) -> tuple[Path, Path]:
-    """Write report.json and report.md into ``out_dir`` (atomically); returns both paths."""
-    json_path, md_path = out_dir / "report.json", out_dir / "report.md"
-    write_atomic(json_path, json.dumps(jsonable(report), indent=2, ensure_ascii=False) + "\n")
-    write_atomic(md_path, markdown(report))
-    return json_path, md_path
+def write_report(report: dict, outputs: OutputSet) -> tuple[Path, Path]:
+    """Stage report.json and report.md (UTF-8) in ``outputs``, the output set that also holds
+    the run's figures; returns the paths both will have once the set is committed."""
+    outputs.write_text("report.json",
+                       json.dumps(jsonable(report), indent=2, ensure_ascii=False) + "\n")
+    outputs.write_text("report.md", markdown(report))
+    return outputs.out / "report.json", outputs.out / "report.md"
+
+
+def _expect(ok: bool, path: Path, what: str) -> None:
+    if not ok:
+        raise ValueError(f"{path}: not an overparam report ({what})")
+
+
+def load_report(path: str | Path) -> dict:
+    """A report.json read back and checked for what the README table uses: ValueError naming
+    the file and what is wrong (unreadable, empty, truncated, not JSON, wrong shape or
+    types)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, expected a report.json file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not text.strip():
+        raise ValueError(f"{path}: empty, expected a report.json")
+    try:
+        report = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON (truncated?): {exc.msg} at line {exc.lineno} "
+                         f"column {exc.colno}") from None
+    _expect(isinstance(report, dict), path, f"expected an object, got {type(report).__name__}")
+    for key, kind in (("overparam", str), ("created", str), ("environment", dict),
+                      ("claims", list)):
+        _expect(isinstance(report.get(key), kind), path, f"'{key}' must be a {kind.__name__}")
+    env = report["environment"]
+    _expect(isinstance(env.get("level"), str) and isinstance(env.get("seed"), int), path,
+            "'environment' needs a str 'level' and an int 'seed'")
+    for i, c in enumerate(report["claims"]):
+        where = f"claims[{i}]"
+        _expect(isinstance(c, dict), path, f"{where} must be an object")
+        for key in ("id", "paper", "where", "verdict"):
+            _expect(isinstance(c.get(key), str), path, f"{where}.{key} must be a str")
+        _expect(isinstance(c.get("seconds"), (int, float)), path, f"{where}.seconds: a number")
+        _expect(isinstance(c.get("evidence"), list), path, f"{where}.evidence must be a list")
+        for j, ev in enumerate(c["evidence"]):
+            _expect(isinstance(ev, dict) and isinstance(ev.get("kind"), str), path,
+                    f"{where}.evidence[{j}] must be an object with a str 'kind'")
+            metrics = ev.get("metrics") or {}
+            _expect(isinstance(metrics, dict), path, f"{where}.evidence[{j}].metrics: object")
+            examples = metrics.get("examples", 0)
+            _expect(isinstance(examples, int) and not isinstance(examples, bool), path,
+                    f"{where}.evidence[{j}].metrics.examples must be an int")
+    return report
 
 
 README_BEGIN = "<!-- claims-table:begin (generated by `overparam readme-table`) -->"
@@ -163,10 +200,16 @@ def readme_table(report: dict) -> str:
 
 
 def update_readme(readme: Path, report: dict) -> None:
-    """Replace the generated block of ``readme`` with ``readme_table(report)``."""
+    """Replace the generated block of ``readme`` with ``readme_table(report)``, atomically,
+    keeping the file's mode and, for a symlink, replacing the file it points to. ValueError
+    naming the file unless it holds exactly one begin marker followed by one end marker."""
     text = readme.read_text(encoding="utf-8")
-    if README_BEGIN not in text or README_END not in text:
-        raise ValueError(f"{readme}: no generated claims-table block to replace")
+    begins, ends = text.count(README_BEGIN), text.count(README_END)
+    if begins != 1 or ends != 1:
+        raise ValueError(f"{readme}: expected one claims-table begin and one end marker, found "
+                         f"{begins} and {ends}")
     head, rest = text.split(README_BEGIN, 1)
+    if README_END not in rest:
+        raise ValueError(f"{readme}: the claims-table end marker comes before the begin marker")
     tail = rest.split(README_END, 1)[1]
-    write_atomic(readme, head + readme_table(report) + tail)
+    write_text_atomic(readme, head + readme_table(report) + tail)
