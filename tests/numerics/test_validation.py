@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from overparam.numerics.validation import check_array, check_choice, check_labels, check_scalar
+from overparam.numerics.validation import (
+    check_array,
+    check_choice,
+    check_labels,
+    check_scalar,
+    memory_for,
+)
 
 
 @pytest.mark.parametrize("given, kept", [
@@ -154,3 +160,15 @@ def test_cupy_arrays_stay_on_the_gpu():
     assert isinstance(out, cp.ndarray) and out.dtype == cp.float64
     with pytest.raises(ValueError, match="^x: expected finite values, got NaN"):
         check_array(cp.array([cp.nan]), "x")
+
+
+def test_memory_for_names_the_argument_that_asked_for_too_much():
+    with pytest.raises(ValueError, match=r"^d: a 1e9×1e9 matrix does not fit in memory"):
+        with memory_for("d", "a 1e9×1e9 matrix"):
+            np.zeros((10**9, 10**9))
+    with pytest.raises(ValueError, match=r"^channels: a kernel does not fit in memory"):
+        with memory_for("channels", "a kernel"):
+            np.zeros((3, 3, 10**9, 10**9))
+    with pytest.raises(ValueError, match="^unrelated$"):
+        with memory_for("d", "anything"):
+            raise ValueError("unrelated")

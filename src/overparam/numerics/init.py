@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from overparam.numerics.backend import default_rng
-from overparam.numerics.validation import check_choice, check_scalar
+from overparam.numerics.validation import check_choice, check_scalar, memory_for
 
 SCHEMES = ("ic-default", "xavier-normal", "xavier-uniform", "kaiming-normal",
            "kaiming-uniform", "orthogonal", "normal")
@@ -49,6 +49,12 @@ def initialize(shape: tuple[int, ...], scheme: str, *, seed: Any, sigma: float |
             raise ValueError("sigma: the 'normal' scheme needs sigma > 0, got None")
         sigma = check_scalar(sigma, "sigma", low=0.0, low_open=True)
     rng = default_rng(seed)
+    with memory_for("shape", f"a weight of shape {shape}"):
+        return xp.asarray(_draw(rng, shape, scheme, sigma, fi, fo), dtype=xp.float64)
+
+
+def _draw(rng: Any, shape: tuple[int, ...], scheme: str, sigma: float | None, fi: int,
+          fo: int) -> np.ndarray:
     if scheme == "normal":
         W = rng.normal(0.0, sigma, shape)
     elif scheme == "ic-default":
@@ -68,7 +74,7 @@ def initialize(shape: tuple[int, ...], scheme: str, *, seed: Any, sigma: float |
         Q, R = np.linalg.qr(A)
         Q = Q * np.sign(np.diag(R))  # the Haar-distributed orthogonal factor
         W = (Q if rows >= cols else Q.T).reshape(shape)
-    return xp.asarray(W, dtype=xp.float64)
+    return W
 
 
 def em_initialize(shapes: list[tuple[int, ...]], *, sigma: float, layer: int = 0,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from overparam.numerics.backend import get_xp, unit_roundoff
-from overparam.numerics.validation import check_array, check_choice, check_scalar
+from overparam.numerics.validation import check_array, check_choice, check_scalar, memory_for
 
 KERNELS = ("linear", "rbf")
 
@@ -39,7 +39,8 @@ def kernel_matrix(A: Any, B: Any | None = None, *, kind: str = "linear", gamma: 
                                        integer=True, low=1)
     n, m = A.shape[0], B.shape[0]
     rows = max(1, int(memory_budget_bytes // (8 * (2 * m + A.shape[1]))))
-    K = xp.empty((n, m))
+    with memory_for("A", f"a {n}×{m} kernel matrix"):
+        K = xp.empty((n, m))
     b_sq = (B * B).sum(axis=1) if kind == "rbf" else None
     for s in range(0, n, rows):
         blk = A[s:s + rows] @ B.T

@@ -28,9 +28,14 @@ LossAndGrad = Callable[..., tuple[float, Params]]
 
 
 def params_norm(params: Params) -> float:
-    """Frobenius norm of all parameter arrays together."""
-    # vdot: one pass, no temporary (the trainer calls this several times per step)
-    return math.sqrt(sum(float(get_xp(v).vdot(v, v).real) for v in params.values()))
+    """Frobenius norm of all parameter arrays together; inf (never NaN) when an entry is
+    not finite or the sum of squares overflows — the trainer's divergence test relies on it,
+    so the arrays are not otherwise checked (this runs several times per step)."""
+    if not isinstance(params, dict):
+        raise TypeError(f"params: expected a dict of arrays, got {type(params).__name__}")
+    # vdot: one pass, no temporary
+    total = sum(float(get_xp(v).vdot(v, v).real) for v in params.values())
+    return math.sqrt(total) if math.isfinite(total) else math.inf
 
 
 @dataclass

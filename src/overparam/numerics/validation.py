@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -190,3 +191,18 @@ def check_choice(value: Any, name: str, choices: Collection[Any]) -> Any:
     if not any(_equal(value, c) for c in choices):
         raise ValueError(f"{name}: expected one of {tuple(choices)!r}, got {_describe(value)}")
     return value
+
+
+@contextmanager
+def memory_for(name: str, what: str) -> Iterator[None]:
+    """Turn a MemoryError inside the block (or NumPy's ValueError for an array larger than the
+    address space) into a ValueError naming the argument whose size asked for it (``what``
+    says what was being built)."""
+    try:
+        yield
+    except MemoryError as exc:
+        raise ValueError(f"{name}: {what} does not fit in memory ({exc})") from exc
+    except ValueError as exc:
+        if "too big" not in str(exc) and "maximum allowed dimension" not in str(exc).lower():
+            raise
+        raise ValueError(f"{name}: {what} does not fit in memory ({exc})") from exc

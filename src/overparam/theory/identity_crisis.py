@@ -31,7 +31,12 @@ from overparam.numerics.linalg import (
     unit_vector,
 )
 from overparam.numerics.patches import conv2d_same, extract_patches
-from overparam.numerics.validation import check_array, check_choice, check_scalar
+from overparam.numerics.validation import (
+    check_array,
+    check_choice,
+    check_scalar,
+    memory_for,
+)
 
 __all__ = [
     "TABLE1_PARAM_COUNTS",
@@ -116,18 +121,20 @@ def linear_identity_weights(d: int, depth: int, *, hidden: int | None = None) ->
     hidden = d if hidden is None else _positive_int(hidden, "hidden")
     if hidden < d:
         raise ValueError(f"hidden: the construction needs hidden >= d = {d}, got {hidden}")
-    if depth == 1:
-        return [np.eye(d)]
-    return [np.eye(hidden, d)] + [np.eye(hidden)] * (depth - 2) + [np.eye(d, hidden)]
+    with memory_for("d" if hidden == d else "hidden", f"{hidden}×{d} identity weights"):
+        if depth == 1:
+            return [np.eye(d)]
+        return [np.eye(hidden, d)] + [np.eye(hidden)] * (depth - 2) + [np.eye(d, hidden)]
 
 
 def relu_fcn_identity_weights(d: int, depth: int) -> list[np.ndarray]:
     """IC App. B.2: a depth-``depth`` (≥ 2) ReLU FCN with hidden width 2d computing the identity:
     W1 = [I; −I], identities in between, W_L = [I, −I]. Returns matrices (out, in)."""
     d, depth = _positive_int(d, "d"), _positive_int(depth, "depth", 2)
-    eye = np.eye(d)
-    return ([np.vstack([eye, -eye])] + [np.eye(2 * d)] * (depth - 2)
-            + [np.hstack([eye, -eye])])
+    with memory_for("d", f"{2 * d}×{d} identity weights"):
+        eye = np.eye(d)
+        return ([np.vstack([eye, -eye])] + [np.eye(2 * d)] * (depth - 2)
+                + [np.hstack([eye, -eye])])
 
 
 def fcn_forward(weights: list[Any], x: Any, *, activation: str = "relu") -> Any:
@@ -158,8 +165,9 @@ def conv_identity_kernel(kernel: tuple[int, int], channels: int) -> np.ndarray:
     if kh % 2 == 0 or kw % 2 == 0:
         raise ValueError(f"kernel: the centre-tap construction needs odd sizes, got {kernel}")
     channels = _positive_int(channels, "channels")
-    W = np.zeros((kh, kw, channels, channels))
-    W[kh // 2, kw // 2] = np.eye(channels)
+    with memory_for("channels", f"a {kh}×{kw}×{channels}×{channels} kernel"):
+        W = np.zeros((kh, kw, channels, channels))
+        W[kh // 2, kw // 2] = np.eye(channels)
     return W
 
 
@@ -383,8 +391,9 @@ def identity_kernel(kernel_size: int | tuple[int, int], channels: int) -> np.nda
     (the centre for odd sizes, as in App. B.3)."""
     kh, kw = _kernel_pair(kernel_size)
     channels = _positive_int(channels, "channels")
-    L = np.zeros((kh, kw, channels, channels))
-    L[(kh - 1) // 2, (kw - 1) // 2] = np.eye(channels)
+    with memory_for("channels", f"a {kh}×{kw}×{channels}×{channels} kernel"):
+        L = np.zeros((kh, kw, channels, channels))
+        L[(kh - 1) // 2, (kw - 1) // 2] = np.eye(channels)
     return L
 
 
