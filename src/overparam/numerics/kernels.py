@@ -41,14 +41,23 @@ def kernel_matrix(A: Any, B: Any | None = None, *, kind: str = "linear", gamma: 
     rows = max(1, int(memory_budget_bytes // (8 * (2 * m + A.shape[1]))))
     with memory_for("A", f"a {n}×{m} kernel matrix"):
         K = xp.empty((n, m))
-    b_sq = (B * B).sum(axis=1) if kind == "rbf" else None
+    if kind == "rbf":
+        # scaled exactly by a power of two so that ‖a‖² cannot overflow (inf − inf = NaN for
+        # entries ~1e200); γ·d²·2^2e is then formed by ldexp, which saturates to inf (K = 0)
+        e = int(np.frexp(max(float(xp.abs(A).max()), float(xp.abs(B).max())))[1])
+        A, B = xp.ldexp(A, -e), xp.ldexp(B, -e)
+        b_sq = (B * B).sum(axis=1)
     for s in range(0, n, rows):
         blk = A[s:s + rows] @ B.T
         if kind == "rbf":
             a_sq = (A[s:s + rows] * A[s:s + rows]).sum(axis=1)
             d2 = xp.maximum(a_sq[:, None] + b_sq[None, :] - 2 * blk, 0.0)
-            blk = xp.exp(-gamma * d2)
+            with np.errstate(over="ignore"):
+                blk = xp.exp(-xp.ldexp(gamma * d2, 2 * e))
         K[s:s + rows] = blk
+    if kind == "linear" and not bool(xp.all(xp.isfinite(K))):
+        raise ValueError("A: inner products overflow float64 (entries too large for a linear "
+                         "kernel); rescale the data")
     return K
 
 
