@@ -1,5 +1,8 @@
+import errno
 import json
 import math
+import os
+import stat
 import subprocess
 import sys
 import time
@@ -7,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from overparam.cli import main
+from overparam.cli import _parser, main
+from overparam.common.outputs import check_output_set
 
 REQUIRED_CLAIMS = {"ic.thm1", "ic.lemma1", "ic.lemma2", "ic.constructions", "ic.params",
                    "ic.rho-images"}
@@ -59,6 +63,10 @@ def test_quick_verify_writes_a_valid_report(quick_report):
     md = (out / "report.md").read_text()
     assert "## `ic.thm1`" in md and "(ic.thm1.png)" in md
     assert (out / "ic.thm1.png").stat().st_size > 10_000
+    # report files readable by the group and others, like the reproductions'
+    for name in ("report.json", "report.md", "ic.thm1.png"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o644
+    assert set(check_output_set(out)["files"]) >= {"report.json", "report.md", "ic.thm1.png"}
     assert "claim" in proc.stdout and "verified" in proc.stdout
 
 
@@ -150,11 +158,158 @@ def test_data_lists_every_dataset_with_how_to_get_it(capsys):
 
 
 def test_ctrl_c_during_reproduce_says_how_to_resume(tmp_path, monkeypatch, capsys):
-    from overparam.experiments import fcn_depth
+    from overparam.experiments import protocol
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(fcn_depth, "reproduce", interrupted)
+    monkeypatch.setattr(protocol, "reproduce", interrupted)
     assert main(["reproduce", "ic.fcn-depth", "--preset", "smoke", "--out", str(tmp_path)]) == 130
     err = capsys.readouterr().err
     assert "--resume" in err and str(tmp_path) in err
+
+
+def one_error_line(text):
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    assert lines[0].startswith("overparam: error:"), text
+    return lines[0]
+
+
+def claims_that_record_runs(monkeypatch, ran):
+    from overparam.verify import registry
+    from overparam.verify.registry import Claim
+    from overparam.verify.types import Evidence
+
+    def check(ctx):
+        ran.append(1)
+        return Evidence("exact", "verified")
+    monkeypatch.setattr(registry, "all_claims",
+                        lambda: [Claim("x.ok", "X", "-", "s", (check,))])
+
+
+@pytest.mark.parametrize("case", ["out-is-a-file", "report-json-is-a-dir", "unwritable"])
+def test_an_unusable_out_is_one_line_before_any_claim_runs(tmp_path, monkeypatch, capsys, case):
+    ran = []
+    claims_that_record_runs(monkeypatch, ran)
+    out = tmp_path / "out"
+    if case == "out-is-a-file":
+        out.write_text("x")
+    elif case == "report-json-is-a-dir":
+        (out / "report.json").mkdir(parents=True)
+    else:
+        # running as root ignores permission bits, so the write itself is refused
+        from overparam.common import outputs
+
+        def refused(path, data):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        monkeypatch.setattr(outputs, "write_atomic", refused)
+    assert main(["verify", "--out", str(out)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert str(out) in line
+    assert ran == []
+
+
+def test_too_little_free_space_is_refused_before_any_point_runs(tmp_path, monkeypatch, capsys):
+    import shutil
+    from collections import namedtuple
+
+    from overparam.experiments import protocol
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 1000, 1000))
+    monkeypatch.setattr(protocol, "run_sweep", lambda *a, **k: pytest.fail("a point ran"))
+    assert main(["reproduce", "ic.fcn-depth", "--preset", "smoke", "--out",
+                 str(tmp_path)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "free" in line and str(tmp_path) in line
+
+
+REPORT = {"overparam": "0.1.0", "created": "2026-11-29T00:00:00+00:00",
+          "environment": {"level": "quick", "seed": 0, "backend": "numpy"},
+          "claims": [{"id": "a.b", "paper": "IC", "where": "Thm 1", "statement": "s",
+                      "verdict": "verified", "seconds": 0.5, "counterexample": None,
+                      "evidence": [{"kind": "counterexample-search", "verdict": "verified",
+                                    "metrics": {"examples": 7}, "tolerance": None,
+                                    "details": ""}]}]}
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"   \n", json.dumps(REPORT).encode()[:40], b"<html>not json</html>", b"\xff\xfe\x00",
+    b"[1, 2]", json.dumps({**REPORT, "claims": {"a": 1}}).encode(),
+    json.dumps({**REPORT, "environment": {"level": 3, "seed": "0"}}).encode(),
+    json.dumps({**REPORT, "claims": [{**REPORT["claims"][0], "verdict": 1}]}).encode(),
+    json.dumps({**REPORT, "claims": [{**REPORT["claims"][0], "evidence": [
+        {"kind": "counterexample-search", "metrics": {"examples": "many"}}]}]}).encode(),
+])
+def test_readme_table_on_a_bad_report_is_one_line_naming_it(tmp_path, capsys, content):
+    path = tmp_path / "report.json"
+    path.write_bytes(content)
+    assert main(["readme-table", str(path)]) == 2
+    assert str(path) in one_error_line(capsys.readouterr().err)
+
+
+def test_readme_table_on_a_missing_report_or_a_directory(tmp_path, capsys):
+    for path in (tmp_path / "missing.json", tmp_path):
+        assert main(["readme-table", str(path)]) == 2
+        assert str(path) in one_error_line(capsys.readouterr().err)
+
+
+def test_readme_update_keeps_mode_follows_a_symlink_and_checks_markers(tmp_path, capsys):
+    from overparam.verify.report import README_BEGIN, README_END
+
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(REPORT), encoding="utf-8")
+    real = tmp_path / "docs" / "README.md"
+    real.parent.mkdir()
+    real.write_text(f"intro ρ\n{README_BEGIN}\nold\n{README_END}\nrest\n", encoding="utf-8")
+    os.chmod(real, 0o664)
+    link = tmp_path / "README.md"
+    link.symlink_to(real)
+    assert main(["readme-table", str(report), "--update", str(link)]) == 0
+    assert link.is_symlink() and stat.S_IMODE(real.stat().st_mode) == 0o664
+    text = real.read_text(encoding="utf-8")
+    assert text.startswith("intro ρ\n") and "| `a.b` |" in text and "7 searched" in text
+    for bad in (f"{README_END}\n{README_BEGIN}\n", "no markers\n",
+                f"{README_BEGIN}\n{README_END}\n{README_BEGIN}\n{README_END}\n"):
+        real.write_text(bad, encoding="utf-8")
+        assert main(["readme-table", str(report), "--update", str(link)]) == 2
+        assert str(link) in one_error_line(capsys.readouterr().err)
+        assert real.read_text(encoding="utf-8") == bad  # untouched
+
+
+def test_scheduler_without_dask_executor_is_an_error(tmp_path, capsys):
+    assert main(["reproduce", "ic.fcn-depth", "--preset", "smoke", "--scheduler",
+                 "tcp://127.0.0.1:9", "--out", str(tmp_path)]) == 2
+    assert "scheduler" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_unreachable_scheduler_is_one_line_within_10_s(tmp_path):
+    pytest.importorskip("dask.distributed", reason="needs overparam[dist]")
+    start = time.perf_counter()
+    proc = run_cli("reproduce", "ic.fcn-depth", "--preset", "smoke", "--executor", "dask",
+                   "--scheduler", "tcp://127.0.0.1:9", "--out", str(tmp_path))
+    assert time.perf_counter() - start < 10  # interpreter start and imports included
+    assert proc.returncode == 1
+    assert "tcp://127.0.0.1:9" in one_error_line(proc.stderr)
+
+
+def test_unknown_experiment_is_a_usage_error(capsys):
+    assert main(["reproduce", "ic.no-such", "--preset", "smoke"]) == 2
+    assert "ic.fcn-depth" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("command", ["verify", "reproduce"])
+def test_help_shows_every_option_with_its_default_and_the_exit_codes(command):
+    sub = next(a for a in _parser()._actions if a.dest == "command").choices[command]
+    text = " ".join(sub.format_help().split())
+    for action in sub._actions:
+        if action.dest == "help" or action.required:  # a required argument has no default
+            continue
+        name = action.option_strings[0] if action.option_strings else action.metavar \
+            or action.dest
+        assert name in text
+        help_text = " ".join(action.help.split())
+        assert f"{help_text} (default:" in text or "(default:" in help_text, action.dest
+    for code in ("0", "1", "2", "130"):
+        assert f" {code} " in text.split("exit status:")[1]
