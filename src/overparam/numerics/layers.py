@@ -1,68 +1,247 @@
-"""Layers with forward and backward passes, as pure functions over arrays (NumPy or CuPy).
+"""Layers, activations and losses with forward and backward passes, as pure functions over
+arrays (NumPy or CuPy, float32 or float64: every temporary keeps the input's dtype).
 
 Each ``*_forward`` returns (output, cache); ``*_backward(d_output, cache)`` returns the
-gradients of the input and of the parameters. Gradient-checked by finite differences in the
-tests.
+gradients of the input and of the parameters. ``overparam.numerics.models`` composes them into
+networks; they are gradient-checked by finite differences in the tests.
+
+The hot path avoids copies: a convolution copies its input once (an im2col along the width
+only, 1/K_H of the full patch matrix) and runs K_H matrix products on overlapping row slices of
+it; activations may overwrite a temporary they own (``inplace=True``); the first layer of a
+network need not form dL/dx (``need_dx=False``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from overparam.numerics.patches import extract_patches, scatter_patches
+from overparam.numerics.backend import get_xp
+
+ACTIVATIONS = ("relu", "sin", "sigmoid", "identity")
+#: "linear" is accepted everywhere as another name for "identity" (EM's and IC's word).
+ACTIVATION_ALIASES = {"linear": "identity"}
+LOSSES = ("softmax_ce", "hinge", "squared")
 
 
-def conv2d_forward(x: Any, W: Any) -> tuple[Any, tuple]:
-    """Stride-1 "same" convolution (cross-correlation), no bias, through im2col and one matrix
-    product. x (N, H, W, C_in) or (H, W, C_in); W (K_H, K_W, C_in, C_out).
-    Returns y shaped (..., H, W, C_out) and the cache for ``conv2d_backward``."""
+def _activation_name(name: str) -> str:
+    resolved = ACTIVATION_ALIASES.get(name, name) if isinstance(name, str) else name
+    if resolved not in ACTIVATIONS:
+        raise ValueError(f"activation: expected one of {ACTIVATIONS} (or 'linear'), "
+                         f"got {name!r}")
+    return resolved
+
+
+# --- convolution ---------------------------------------------------------------------------
+
+def same_padding_2d(kernel: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Zero padding ((top, bottom), (left, right)) that keeps H×W at stride 1: K//2 on each side
+    for odd K; for even K the extra row/column goes after (TensorFlow's "SAME")."""
+    return tuple(((k - 1) // 2, k // 2) for k in kernel)  # type: ignore[return-value]
+
+
+def _buffer(workspace: dict | None, key: tuple, shape: tuple, dtype: Any, xp: Any, *,
+            zero: bool = False) -> Any:
+    """An array for ``key`` kept in ``workspace`` between calls (a fresh one without a
+    workspace, or when the kept one's shape, dtype or backend differs). A buffer made with
+    ``zero`` starts at zero; callers keep the parts they rely on being zero untouched."""
+    buf = None if workspace is None else workspace.get(key)
+    if buf is None or buf.shape != shape or buf.dtype != dtype or get_xp(buf) is not xp:
+        buf = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
+        if workspace is not None:
+            workspace[key] = buf
+    return buf
+
+
+def _row_patches(x: Any, pad: tuple[tuple[int, int], tuple[int, int]], kw: int,
+                 workspace: dict | None, tag: str) -> Any:
+    """x (N, H, W, C) zero-padded by ``pad`` and unfolded along the width only:
+    (N, H_p·W_out, K_W·C) with row (r, j) = x_pad[r, j : j + K_W, :] flattened in (b, c)
+    order. Rows a·W_out … a·W_out + H_out·W_out − 1 are then the patch rows of kernel row a."""
+    xp = get_xp(x)
+    n, h, w, c = x.shape
+    (top, bottom), (left, right) = pad
+    hp, wp = h + top + bottom, w + left + right
+    wo = wp - kw + 1
+    # the padded copy's border is zero from its creation and never written
+    xpad = _buffer(workspace, (tag, "pad", pad), (n, hp, wp, c), x.dtype, xp, zero=True)
+    xpad[:, top:top + h, left:left + w, :] = x
+    s = xpad.strides
+    rows = _buffer(workspace, (tag, "rows"), (n, hp, wo, kw, c), x.dtype, xp)
+    xp.copyto(rows, xp.lib.stride_tricks.as_strided(
+        xpad, (n, hp, wo, kw, c), (s[0], s[1], s[2], s[2], s[3])))
+    return rows.reshape(n, hp * wo, kw * c)
+
+
+def _correlate_rows(R: Any, Wr: Any, ho: int, wo: int, workspace: dict | None) -> Any:
+    """Σ_a R[:, a·W_out : a·W_out + H_out·W_out] @ Wr[a]: the stride-1 correlation from
+    ``_row_patches`` output R (N, H_p·W_out, K_W·C_in) and kernel rows Wr (K_H, K_W·C_in,
+    C_out). Returns a new array (N, H_out·W_out, C_out)."""
+    xp = get_xp(R)
+    m = ho * wo
+    y = xp.matmul(R[:, :m], Wr[0])
+    if Wr.shape[0] > 1:
+        term = _buffer(workspace, ("term",), y.shape, y.dtype, xp)
+        for a in range(1, Wr.shape[0]):
+            xp.matmul(R[:, a * wo:a * wo + m], Wr[a], out=term)
+            y += term
+    return y
+
+
+def _check_conv(x: Any, W: Any) -> None:
+    if W.ndim != 4:
+        raise ValueError(f"W: expected a kernel (K_H, K_W, C_in, C_out), got shape {W.shape}")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"x: expected (N, H, W, C) or (H, W, C), got shape {x.shape}")
+    if x.shape[-1] != W.shape[2]:
+        raise ValueError(f"W: expected {x.shape[-1]} input channels to match x, "
+                         f"got {W.shape[2]}")
+
+
+def conv2d(x: Any, W: Any) -> Any:
+    """Stride-1 "same" convolution (cross-correlation, as deep-learning frameworks compute it),
+    no bias: y[i, j, o] = Σ_{a,b,c} W[a, b, c, o] · x_pad[i + a, j + b, c], padding as
+    ``same_padding_2d``. x (N, H, W, C_in) or (H, W, C_in); W (K_H, K_W, C_in, C_out).
+    Returns y (..., H, W, C_out). The forward pass alone (no cache)."""
+    return conv2d_forward(x, W)[0]
+
+
+def conv2d_forward(x: Any, W: Any, *, workspace: dict | None = None) -> tuple[Any, tuple]:
+    """``conv2d`` and the cache for ``conv2d_backward``.
+
+    One copy of x (the width-unfolded rows, ``_row_patches``), then K_H matrix products
+    (H·W, K_W·C_in) @ (K_W·C_in, C_out) on row slices of it — the same products as im2col's
+    one (H·W, K_H·K_W·C_in) product, with K_H times fewer patch entries copied.
+    ``workspace``: a dict in which the padded input and its rows are kept between calls (no
+    fresh pages to fault in on every step); the cache then refers to them and is valid until
+    the next call with the same workspace. y is always a new array.
+    """
+    _check_conv(x, W)
+    single = x.ndim == 3
+    xb = x[None] if single else x
     kh, kw, cin, cout = W.shape
-    if x.shape[-1] != cin:
-        raise ValueError(f"W: expected {x.shape[-1]} input channels to match x, got {cin}")
-    P = extract_patches(x, (kh, kw))
-    y = (P @ W.reshape(kh * kw * cin, cout)).reshape(x.shape[:-1] + (cout,))
-    return y, (P, x.shape, W)
+    pad = same_padding_2d((kh, kw))
+    R = _row_patches(xb, pad, kw, workspace, "x")
+    n, h, w, _ = xb.shape
+    y = _correlate_rows(R, W.reshape(kh, kw * cin, cout), h, w, workspace)
+    y = y.reshape(n, h, w, cout)
+    return (y[0] if single else y), (R, xb.shape, single, W, pad)
 
 
-def conv2d_backward(dy: Any, cache: tuple) -> tuple[Any, Any]:
-    """Gradients (dx, dW) of ``conv2d_forward`` given dL/dy shaped like its output."""
-    P, x_shape, W = cache
+def conv2d_backward(dy: Any, cache: tuple, *, need_dx: bool = True,
+                    workspace: dict | None = None) -> tuple[Any, Any]:
+    """Gradients (dx, dW) of ``conv2d_forward`` given dL/dy shaped like its output; dx is None
+    when ``need_dx`` is False (a network's first layer). ``workspace``: a dict for the
+    temporaries (it may be shared by all layers: nothing in it outlives the call).
+
+    dW[a] = Σ_n R_aᵀ dY (one product per kernel row a); dx is the correlation of dy, padded by
+    the complementary amounts, with the kernel flipped in space and transposed in channels
+    (the adjoint of a "same" correlation), computed as the forward pass is.
+    """
+    R, x_shape, single, W, pad = cache
+    xp = get_xp(dy)
     kh, kw, cin, cout = W.shape
-    dY = dy.reshape(P.shape[:-1] + (cout,))
-    Pm = P.reshape(-1, P.shape[-1])
-    dW = (Pm.T @ dY.reshape(-1, cout)).reshape(W.shape)
-    dP = dY @ W.reshape(kh * kw * cin, cout).T
-    dx = scatter_patches(dP, x_shape, (kh, kw))
-    return dx, dW
+    n, h, w, _ = x_shape
+    m = h * w
+    dY = dy.reshape(n, m, cout)
+    dW = xp.empty((kh, kw * cin, cout), dtype=dy.dtype)
+    for a in range(kh):
+        rows = R[:, a * w:a * w + m]
+        if n == 1:
+            xp.matmul(rows[0].T, dY[0], out=dW[a])
+        else:
+            per_image = _buffer(workspace, ("dW",), (n, kw * cin, cout), dy.dtype, xp)
+            xp.matmul(rows.transpose(0, 2, 1), dY, out=per_image)
+            per_image.sum(axis=0, out=dW[a])
+    dW = dW.reshape(W.shape)
+    if not need_dx:
+        return None, dW
+    (top, bottom), (left, right) = pad
+    adjoint_pad = ((kh - 1 - top, top), (kw - 1 - left, left))
+    D = _row_patches(dy.reshape(n, h, w, cout), adjoint_pad, kw, workspace, "dy")
+    # kernel rows of the flipped, channel-transposed kernel: (K_H, K_W·C_out, C_in)
+    Wt = xp.ascontiguousarray(W[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(kh, kw * cout, cin)
+    dx = _correlate_rows(D, Wt, h, w, workspace).reshape(x_shape)
+    return (dx[0] if single else dx), dW
 
+
+# --- dense ---------------------------------------------------------------------------------
 
 def dense_forward(x: Any, W: Any, b: Any | None = None) -> tuple[Any, tuple]:
     """y = x Wᵀ (+ b): x (N, in), W (out, in), b (out,) or None (IC's networks have none)."""
     y = x @ W.T
-    return (y if b is None else y + b), (x, W, b is not None)
+    if b is not None:
+        y += b
+    return y, (x, W, b is not None)
 
 
-def dense_backward(dy: Any, cache: tuple) -> tuple[Any, dict]:
-    """(dx, {"W": dW[, "b": db]}) of ``dense_forward``."""
+def dense_backward(dy: Any, cache: tuple, *, need_dx: bool = True) -> tuple[Any, dict]:
+    """(dx, {"W": dW[, "b": db]}) of ``dense_forward``; dx is None when ``need_dx`` is False."""
     x, W, has_b = cache
     grads = {"W": dy.T @ x}
     if has_b:
         grads["b"] = dy.sum(axis=0)
-    return dy @ W, grads
+    return (dy @ W if need_dx else None), grads
 
 
-def activation_forward(name: str, x: Any) -> tuple[Any, Any]:
-    """φ(x) for φ in relu, sin, sigmoid, identity (= linear); cache φ'(x)."""
-    from overparam.numerics.mlp import activation
+# --- activations ---------------------------------------------------------------------------
 
-    y, dphi = activation("linear" if name == "identity" else name, x)
-    return y, dphi
+def activation(name: str, H: Any) -> tuple[Any, Any]:
+    """φ(H) and φ'(H) for φ in ACTIVATIONS ("linear" = "identity"; ReLU'(0) = 0, the usual
+    convention). Unknown names raise ValueError."""
+    name = _activation_name(name)
+    xp = get_xp(H)
+    if name == "sin":
+        return xp.sin(H), xp.cos(H)
+    if name == "relu":
+        return xp.maximum(H, 0), (H > 0).astype(H.dtype)
+    if name == "identity":
+        return H, xp.ones_like(H)
+    s = 1 / (1 + xp.exp(-H))
+    return s, s * (1 - s)
 
 
-def activation_backward(dy: Any, cache: Any) -> Any:
-    """dL/dx of ``activation_forward``."""
-    return dy * cache
+def activation_forward(name: str, x: Any, *, inplace: bool = False) -> tuple[Any, tuple]:
+    """φ(x) for φ in ACTIVATIONS and the cache for ``activation_backward``. With ``inplace``
+    the result overwrites x (for temporaries the caller owns). Unknown names raise ValueError.
 
+    The cache holds what φ' needs and no more: ReLU keeps its output (φ' = [y > 0]), sin
+    keeps cos x, sigmoid its output s (φ' = s(1 − s)), identity nothing.
+    """
+    name = _activation_name(name)
+    xp = get_xp(x)
+    out = x if inplace else None
+    if name == "relu":
+        y = xp.maximum(x, 0, out=out)
+        return y, (name, y)
+    if name == "sin":
+        c = xp.cos(x)
+        return xp.sin(x, out=out), (name, c)
+    if name == "sigmoid":
+        y = xp.negative(x, out=out)
+        xp.exp(y, out=y)
+        y += 1
+        xp.reciprocal(y, out=y)
+        return y, (name, y)
+    return x, (name, None)
+
+
+def activation_backward(dy: Any, cache: tuple, *, inplace: bool = False) -> Any:
+    """dL/dx of ``activation_forward`` given dL/dy; with ``inplace`` it overwrites dy."""
+    name, saved = cache
+    xp = get_xp(dy)
+    out = dy if inplace else None
+    if name == "relu":
+        return xp.multiply(dy, saved > 0, out=out)
+    if name == "sin":
+        return xp.multiply(dy, saved, out=out)
+    if name == "sigmoid":
+        d = xp.multiply(dy, saved, out=out)
+        d -= d * saved  # dy·s − dy·s² = dy·s(1 − s)
+        return d
+    return dy
+
+
+# --- shape and residual --------------------------------------------------------------------
 
 def flatten_forward(x: Any) -> tuple[Any, tuple]:
     """(N, …) → (N, prod(…))."""
@@ -70,35 +249,103 @@ def flatten_forward(x: Any) -> tuple[Any, tuple]:
 
 
 def flatten_backward(dy: Any, cache: tuple) -> Any:
+    """dL/dx of ``flatten_forward``: dy reshaped to the input's shape."""
     return dy.reshape(cache)
 
 
-def residual_forward(x: Any, W1: Any, W2: Any) -> tuple[Any, tuple]:
-    """IC App. N's block x ↦ x + ReLU(W2 ReLU(W1 x)) (dense, no biases); x (N, d)."""
-    h1, c1 = dense_forward(x, W1)
-    a1, g1 = activation_forward("relu", h1)
-    h2, c2 = dense_forward(a1, W2)
-    a2, g2 = activation_forward("relu", h2)
-    return x + a2, (c1, g1, c2, g2)
+def residual_forward(x: Any, W1: Any, W2: Any, *, output_relu: bool = True) -> tuple[Any, tuple]:
+    """IC App. N's block x ↦ x + ReLU(W2 ReLU(W1 x)) (dense, no biases): x (N, d), W1 (h, d),
+    W2 (d, h). ``output_relu=False`` gives x + W2 ReLU(W1 x) (App. N: "no ReLU is applied at
+    the output layer"). Returns the block's output (N, d) and the cache for
+    ``residual_backward``."""
+    xp = get_xp(x)
+    a1 = x @ W1.T
+    xp.maximum(a1, 0, out=a1)
+    a2 = a1 @ W2.T
+    if output_relu:
+        xp.maximum(a2, 0, out=a2)
+    return x + a2, (x, W1, a1, W2, a2 if output_relu else None)
 
 
-def residual_backward(dy: Any, cache: tuple) -> tuple[Any, dict]:
-    c1, g1, c2, g2 = cache
-    da1, gr2 = dense_backward(activation_backward(dy, g2), c2)
-    dx, gr1 = dense_backward(activation_backward(da1, g1), c1)
-    return dy + dx, {"W1": gr1["W"], "W2": gr2["W"]}
+def residual_backward(dy: Any, cache: tuple, *, need_dx: bool = True) -> tuple[Any, dict]:
+    """(dx, {"W1": dW1, "W2": dW2}) of ``residual_forward``; dx is None when ``need_dx`` is
+    False."""
+    x, W1, a1, W2, a2 = cache
+    xp = get_xp(dy)
+    d2 = dy if a2 is None else xp.multiply(dy, a2 > 0)
+    d1 = d2 @ W2
+    xp.multiply(d1, a1 > 0, out=d1)
+    grads = {"W1": d1.T @ x, "W2": d2.T @ a1}
+    if not need_dx:
+        return None, grads
+    dx = d1 @ W1
+    dx += dy
+    return dx, grads
 
+
+# --- losses --------------------------------------------------------------------------------
 
 def mse_loss(pred: Any, target: Any) -> tuple[float, Any]:
-    """Mean squared error over all entries and its gradient (IC's training loss)."""
+    """IC's training loss, the mean over all N·m entries: L = (1/(N m)) Σ (pred − target)², and
+    dL/dpred = 2 (pred − target)/(N m)."""
     diff = pred - target
-    return float((diff * diff).mean()), 2.0 * diff / diff.size
+    loss = float(get_xp(diff).vdot(diff.ravel(), diff.ravel())) / diff.size
+    diff *= 2.0 / diff.size
+    return loss, diff
+
+
+def one_hot(y: Any, k: int, dtype: Any = None) -> Any:
+    """(n, k) one-hot rows for integer labels y (n,), float64 unless ``dtype`` says otherwise."""
+    xp = get_xp(y)
+    return (xp.asarray(y)[:, None] == xp.arange(k)[None, :]).astype(
+        xp.float64 if dtype is None else dtype)
+
+
+def softmax(Z: Any) -> Any:
+    """Row-wise softmax, shifted by the row maximum so large logits do not overflow."""
+    xp = get_xp(Z)
+    E = xp.exp(Z - Z.max(axis=1, keepdims=True))
+    E /= E.sum(axis=1, keepdims=True)
+    return E
+
+
+def loss_and_logit_gradient(name: str, Z: Any, y: Any, *, margin: float = 1.0):
+    """Per-example losses (n,) and dℓ/dz (n, k) for EM Sec. 4's losses, in Z's dtype.
+
+    softmax_ce: −log p_y, gradient p − e_y. hinge (eq. 8): Σ_{i≠y} max(0, Δ + z_i − z_y),
+    gradient eq. (9) (the subgradient 0 at the kink). squared: ½‖z − e_y‖², gradient
+    z − e_y. Unknown names raise ValueError.
+    """
+    if name not in LOSSES:
+        raise ValueError(f"loss: expected one of {LOSSES}, got {name!r}")
+    xp = get_xp(Z)
+    n = Z.shape[0]
+    rows = xp.arange(n)
+    y = xp.asarray(y)
+    if name == "softmax_ce":
+        G = Z - Z.max(axis=1, keepdims=True)
+        shifted_y = G[rows, y]
+        xp.exp(G, out=G)
+        total = G.sum(axis=1)
+        G /= total[:, None]
+        G[rows, y] -= 1
+        return xp.log(total) - shifted_y, G
+    if name == "hinge":
+        m = Z - Z[rows, y][:, None]
+        m += margin
+        m[rows, y] = 0
+        active = (m > 0).astype(Z.dtype)
+        xp.maximum(m, 0, out=m)
+        active[rows, y] = -active.sum(axis=1)
+        return m.sum(axis=1), active
+    R = Z.copy()
+    R[rows, y] -= 1
+    return 0.5 * (R * R).sum(axis=1), R
 
 
 def classification_loss(name: str, logits: Any, labels: Any, *, margin: float = 1.0):
-    """Mean softmax cross-entropy or multiclass hinge over the batch, and dL/dlogits."""
-    from overparam.numerics.mlp import loss_and_logit_gradient
-
+    """The batch mean of ``loss_and_logit_gradient``'s per-example losses and its gradient
+    dL/dlogits = G/N."""
     losses, G = loss_and_logit_gradient(name, logits, labels, margin=margin)
-    n = logits.shape[0]
-    return float(losses.mean()), G / n
+    G /= logits.shape[0]
+    return float(losses.mean()), G

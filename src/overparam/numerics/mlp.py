@@ -9,72 +9,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from overparam.numerics import models
 from overparam.numerics.backend import get_xp
+from overparam.numerics.layers import (  # re-exported: EM's losses and activations live there
+    activation,
+    loss_and_logit_gradient,
+    one_hot,
+    softmax,
+)
+
+__all__ = ["ACTIVATIONS", "LOSSES", "activation", "forward", "loss_and_logit_gradient",
+           "mean_loss_and_gradients", "one_hot", "per_example_factors",
+           "per_example_gradients", "softmax"]
 
 ACTIVATIONS = ("sin", "relu", "linear", "sigmoid")
 LOSSES = ("softmax_ce", "hinge", "squared")
 
 
-def activation(name: str, H: Any) -> tuple[Any, Any]:
-    """φ(H) and φ'(H) for φ in ACTIVATIONS (ReLU'(0) = 0, the usual convention)."""
-    xp = get_xp(H)
-    if name == "sin":
-        return xp.sin(H), xp.cos(H)
-    if name == "relu":
-        return xp.maximum(H, 0), (H > 0).astype(H.dtype)
-    if name == "linear":
-        return H, xp.ones_like(H)
-    if name == "sigmoid":
-        s = 1 / (1 + xp.exp(-H))
-        return s, s * (1 - s)
-    raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {name!r}")
-
-
-def one_hot(y: Any, k: int) -> Any:
-    """(n, k) one-hot rows for integer labels y (n,)."""
-    xp = get_xp(y)
-    return (xp.asarray(y)[:, None] == xp.arange(k)[None, :]).astype(xp.float64)
-
-
-def softmax(Z: Any) -> Any:
-    """Row-wise softmax, shifted by the row maximum so large logits do not overflow."""
-    xp = get_xp(Z)
-    E = xp.exp(Z - Z.max(axis=1, keepdims=True))
-    return E / E.sum(axis=1, keepdims=True)
-
-
-def loss_and_logit_gradient(name: str, Z: Any, y: Any, *, margin: float = 1.0):
-    """Per-example losses (n,) and dℓ/dz (n, k) for EM Sec. 4's losses.
-
-    softmax_ce: −log p_y, gradient p − y. hinge (eq. 8): Σ_{i≠y} max(0, Δ + z_i − z_y),
-    gradient eq. (9) (the subgradient 0 at the kink). squared: ½‖z − onehot(y)‖², gradient
-    z − onehot(y).
-    """
-    xp = get_xp(Z)
-    n, k = Z.shape
-    Y = one_hot(y, k)
-    if name == "softmax_ce":
-        P = softmax(Z)
-        shifted = Z - Z.max(axis=1, keepdims=True)
-        logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-        return -(logp * Y).sum(axis=1), P - Y
-    if name == "hinge":
-        zy = (Z * Y).sum(axis=1, keepdims=True)
-        m = (margin + Z - zy) * (1 - Y)
-        active = (m > 0).astype(Z.dtype) * (1 - Y)
-        return xp.maximum(m, 0).sum(axis=1), active - Y * active.sum(axis=1, keepdims=True)
-    if name == "squared":
-        R = Z - Y
-        return 0.5 * (R * R).sum(axis=1), R
-    raise ValueError(f"loss: expected one of {LOSSES}, got {name!r}")
-
-
 def forward(X: Any, W1: Any, W2: Any, act: str) -> tuple[Any, Any, Any]:
     """Pre-activations H = XW1ᵀ (n, h), representations R = φ(H) (n, h), logits
-    Z = RW2ᵀ (n, k)."""
-    H = X @ W1.T
-    R, _ = activation(act, H)
-    return H, R, R @ W2.T
+    Z = RW2ᵀ (n, k): the per-layer activations of ``models.serial(dense(h), φ, dense(k))``.
+    ``act`` is one of ACTIVATIONS; another name raises ValueError."""
+    model = models.serial(models.dense(W1.shape[0]), models.activation(act),
+                          models.dense(W2.shape[0]))
+    _, (H, R, Z) = model.apply({"0/W": W1, "2/W": W2}, X, return_activations=True)
+    return H, R, Z
 
 
 def per_example_factors(X: Any, W1: Any, W2: Any, y: Any, *, act: str, loss: str,
