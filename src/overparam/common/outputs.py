@@ -192,6 +192,18 @@ class OutputSet:
     def commit(self) -> list[Path]:
         """Swap the staged files in as one set (see the module's docstring); returns the
         paths of the set's files in the output directory."""
+        try:
+            journal = self._prepare()
+        except BaseException:
+            if not (self.out / JOURNAL).exists():
+                self.discard()  # no journal yet: the previous set is untouched
+            raise
+        _apply(self.out, journal)
+        return [self.out / n for n in journal["files"]]
+
+    def _prepare(self) -> dict:
+        """Steps 1–2 of the commit: fsync and checksum the staged files, write the manifest
+        into the staging directory and the journal beside the outputs; returns the journal."""
         names = self.files()
         files = {}
         for name in names:
@@ -210,8 +222,7 @@ class OutputSet:
         journal = {"staging": self.directory.name, "files": names,
                    "remove": sorted(n for n in old - set(names) if _is_plain(n))}
         write_text_atomic(self.out / JOURNAL, json.dumps(journal))
-        _apply(self.out, journal)
-        return [self.out / n for n in names]
+        return journal
 
     def discard(self) -> None:
         """Remove the staged files; the previous outputs stay as they were."""
@@ -253,9 +264,9 @@ def preflight(out_dir: str | Path, *, need_bytes: int, files: tuple[str, ...] = 
     and each of ``folders`` a directory if present, and ``need_bytes`` (the run's stated
     estimate) are free. Creates ``out_dir``; raises ``OutputDirError`` naming the path."""
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputDirError(f"--out {out}: is a file, not a directory; choose a directory")
     try:
+        if out.exists() and not out.is_dir():
+            raise OutputDirError(f"--out {out}: is a file, not a directory; choose a directory")
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".overparam-preflight-{os.getpid()}"
         write_atomic(probe, b"x")
