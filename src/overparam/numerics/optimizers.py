@@ -30,8 +30,9 @@ def _eps(value: float) -> None:
 def _checked(params: Params, grads: Params, lr: float) -> None:
     """The update's inputs: same keys, a finite learning rate ≥ 0."""
     check_scalar(lr, "lr", low=0.0)
-    if not isinstance(params, dict) or not isinstance(grads, dict):
-        raise TypeError("params, grads: expected dicts of arrays")
+    for name, tree in (("params", params), ("grads", grads)):
+        if not isinstance(tree, dict):
+            raise TypeError(f"{name}: expected a dict of arrays, got {type(tree).__name__}")
     if params.keys() != grads.keys():
         raise ValueError(f"grads: expected the keys of params {sorted(params)}, "
                          f"got {sorted(grads)}")
@@ -202,5 +203,5 @@ def make_optimizer(name: str, **kwargs: Any):
         "adagrad": Adagrad,
         "rmsprop": RMSprop,
     }
-    check_choice(name, "optimizer", sorted(table))
+    check_choice(name, "name", sorted(table))
     return table[name](**kwargs)

@@ -29,13 +29,25 @@ LossAndGrad = Callable[..., tuple[float, Params]]
 
 def params_norm(params: Params) -> float:
     """Frobenius norm of all parameter arrays together; inf (never NaN) when an entry is
-    not finite or the sum of squares overflows — the trainer's divergence test relies on it,
-    so the arrays are not otherwise checked (this runs several times per step)."""
+    not finite — the trainer's divergence test relies on it, so the arrays are not otherwise
+    checked (this runs several times per step). Entries whose squares overflow are rescaled
+    by a power of two first."""
     if not isinstance(params, dict):
         raise TypeError(f"params: expected a dict of arrays, got {type(params).__name__}")
     # vdot: one pass, no temporary
     total = sum(float(get_xp(v).vdot(v, v).real) for v in params.values())
-    return math.sqrt(total) if math.isfinite(total) else math.inf
+    if math.isfinite(total):
+        return math.sqrt(total)
+    # rare: either a non-finite entry (inf) or squares beyond float64 (rescale, exact ×2^-e)
+    tops = [float(get_xp(v).abs(v).max()) for v in params.values() if v.size]
+    if not all(math.isfinite(t) for t in tops):
+        return math.inf
+    e = math.frexp(max(tops))[1]
+    scaled = 0.0
+    for v in params.values():
+        w = get_xp(v).ldexp(v, -e)
+        scaled += float(get_xp(v).vdot(w, w).real)
+    return math.ldexp(math.sqrt(scaled), e)
 
 
 @dataclass

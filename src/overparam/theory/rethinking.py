@@ -242,6 +242,9 @@ def min_norm_interpolant(X: Any, y: Any) -> Any:
     xp = get_xp(X, y)
     X = check_array(X, "X", xp=xp, ndim=2, dtype="float64")
     y = check_array(y, "y", xp=xp, ndim=(1, 2), dtype="float64")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"y: expected {X.shape[0]} rows to match X, got shape "
+                         f"{tuple(y.shape)}")
     return gd_limit_least_squares(X, y, xp.zeros((X.shape[1],) + tuple(y.shape[1:])))
 
 
