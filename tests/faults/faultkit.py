@@ -2,8 +2,10 @@
 whether one complete set is there."""
 
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -57,3 +59,58 @@ def wait_for(predicate, timeout: float = 60.0, every: float = 0.005) -> bool:
 
 def staging_dirs(folder: Path) -> list[Path]:
     return list(folder.glob(".staging-*"))
+
+
+class Forked:
+    """``overparam ARGS`` in a forked child of the test process — the same code path as the
+    console script, without paying an interpreter start and the imports for every run (which
+    keeps the signal tests within seconds). Popen-like: pid, poll, send_signal, kill,
+    communicate (returns ("", stderr)); returncode -N when killed by signal N."""
+
+    def __init__(self, *args: str) -> None:
+        import importlib
+
+        from overparam.cli import main
+
+        for module in ("overparam.verify.checks", "overparam.verify.report",
+                       "overparam.experiments.registry", "overparam.experiments.fcn_depth",
+                       "overparam.common.plotting", "tqdm.auto"):
+            importlib.import_module(module)  # once, in the test process, before forking
+
+        self._err = tempfile.NamedTemporaryFile(prefix="overparam-stderr-", delete=False)
+        self.returncode = None
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: run the command, never return into pytest
+            code = 1
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.dup2(self._err.fileno(), 2)
+                sys.stdout = open(1, "w", closefd=False)
+                sys.stderr = open(2, "w", closefd=False)
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                code = main(list(args))
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self, timeout: float = 60.0) -> tuple[str, str]:
+        assert wait_for(lambda: self.poll() is not None, timeout=timeout, every=0.01)
+        text = Path(self._err.name).read_text(encoding="utf-8", errors="replace")
+        os.unlink(self._err.name)
+        return "", text

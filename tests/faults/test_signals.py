@@ -1,0 +1,123 @@
+"""kill -9, SIGTERM and SIGINT at several moments of ``overparam verify`` and ``overparam
+reproduce``: afterwards the output directory holds the previous outputs untouched or a new
+complete set — never two runs mixed — and no worker process outlives a killed reproduce."""
+
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from faultkit import Forked, assert_whole, previous_set, snapshot, staging_dirs, wait_for
+
+from overparam.common.outputs import check_output_set, recover
+
+REPORT = ("report.json", "report.md")
+
+
+def _staged(folder: Path, name: str) -> bool:
+    return any((s / name).exists() for s in staging_dirs(folder))
+
+
+# moment → when it has come, watching the run's output directory
+VERIFY_MOMENTS = {
+    "claims running": lambda d: bool(staging_dirs(d)),
+    "report being written": lambda d: _staged(d, "report.json"),
+}
+
+
+def test_verify_killed_at_several_moments_keeps_one_whole_report(tmp_path):
+    """Each signal at each moment, all runs side by side (each in its own copy of a
+    directory holding an earlier report)."""
+    base = tmp_path / "base"
+    previous = previous_set(base, (*REPORT, "ic.thm1.png"))
+    runs = []
+    for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+        for moment in VERIFY_MOMENTS:
+            out = tmp_path / f"{sig.name}-{moment.replace(' ', '-')}"
+            shutil.copytree(base, out)
+            runs.append((sig, moment, out, Forked("verify", "ic.params", "--seed", "3",
+                                                  "--out", str(out))))
+    pending = list(runs)
+    deadline = time.monotonic() + 60
+    while pending and time.monotonic() < deadline:
+        for run in list(pending):
+            sig, moment, out, proc = run
+            if VERIFY_MOMENTS[moment](out) or proc.poll() is not None:
+                proc.send_signal(sig)
+                pending.remove(run)
+        time.sleep(0.002)
+    assert not pending, "a run never reached its moment"
+    for sig, moment, out, proc in runs:
+        _, err = proc.communicate(timeout=60)
+        if sig != signal.SIGKILL and proc.returncode == 130:
+            # a clean stop: one line (beside the progress bar), and the staged files gone
+            said = [line for line in err.splitlines() if line.startswith("overparam:")]
+            assert len(said) == 1 and "untouched" in said[0], (moment, err)
+            assert "Traceback" not in err
+            assert not staging_dirs(out)
+        assert proc.returncode in (0, 130, -signal.SIGKILL), (sig, moment, err)
+        recover(out)  # what the next run does first
+        state = assert_whole(out, previous)
+        assert state == "previous" or proc.returncode == 0 or sig == signal.SIGKILL, (
+            sig, moment, state)
+        assert "ic.thm1.png" not in snapshot(out) or state == "previous"
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_reproduce_killed_at_several_moments_keeps_one_whole_set(tmp_path):
+    """One smoke sweep, stopped three times and resumed: kill -9 mid-sweep (with worker
+    processes), SIGTERM and SIGINT while the outputs are being written; the earlier outputs
+    stay untouched until a run completes, and the completed set is whole."""
+    out = tmp_path / "out"
+    files = ("results.json", "results.csv", "summary.md", "predictions.png", "heatmaps.png",
+             "heatmaps_mse.png")
+    previous = previous_set(out, files)
+    args = ("reproduce", "ic.fcn-depth", "--preset", "smoke", "--out", str(out))
+
+    # 1. kill -9 once the first point is on disk; its workers must not outlive it
+    proc = Forked(*args, "--executor", "local", "--workers", "2")
+    assert wait_for(lambda: any((out / "points").glob("*.json")))
+    workers = _children(proc.pid)
+    proc.kill()
+    proc.communicate()
+    assert workers and wait_for(lambda: not any(_alive(w) for w in workers), timeout=5)
+    assert snapshot(out) == previous
+
+    # 2. and 3. SIGTERM, then SIGINT, as soon as the outputs are being staged
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        proc = Forked(*args, "--resume", "--executor", "local", "--workers", "2")
+        assert wait_for(lambda p=proc: bool(staging_dirs(out)) or p.poll() is not None)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode == 130:
+            assert "--resume" in err and "Traceback" not in err
+            assert snapshot(out) == previous and not staging_dirs(out)
+        else:  # it finished writing before the signal arrived
+            assert proc.returncode == 0 and assert_whole(out, previous) == "new"
+
+    # 4. a last resume completes: one whole new set
+    proc = Forked(*args, "--resume")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert assert_whole(out, previous) == "new"
+    assert set(check_output_set(out)["files"]) == set(files)
