@@ -3,11 +3,11 @@
 A property is a function ``measure(example) -> (ratio, metrics)`` where ``ratio`` is the
 discrepancy divided by its derived tolerance: ``ratio > 1`` is a violation in floating point.
 Hypothesis generates examples from a strategy over the statement's domain and keeps searching
-for a violation within the budget. Every example that float precision flags is re-checked at
-higher precision (exact rationals or mpmath) by ``recheck(example)`` on the spot; only a
-confirmed violation counts, is shrunk, and becomes a ``falsified`` verdict with a re-runnable
-counterexample. A search that checked fewer distinct examples than its floor is
-``inconclusive``, never ``verified``.
+for a violation within the budget. A flagged example is re-checked at higher precision (exact
+rationals or mpmath) by ``recheck(example)``; only a confirmed violation counts and becomes a
+``falsified`` verdict with a re-runnable counterexample, and a cleared flag makes the search go
+on, deciding every later flag at higher precision. A search that checked fewer distinct
+examples than its floor is ``inconclusive``, never ``verified``.
 """
 
 from __future__ import annotations
@@ -70,13 +70,14 @@ def search_counterexample(
     """Search ``strategy`` for an example with ``measure(example)[0] > 1`` that the
     higher-precision ``recheck`` confirms.
 
-    An example that float precision flags (ratio > 1) is decided on the spot by ``recheck``:
-    confirmed, it is the violation hypothesis shrinks; cleared, the search goes on (the float
-    tolerance was not decisive there; the higher precision is). So a flagged example never
-    turns into a different verdict, it gets more precision. A phase that falls short of the
-    floor of distinct examples (filters rejected too much, hypothesis gave up) is followed by
-    another phase with a derived seed, up to ``MAX_PHASES``; a phase that draws examples but no
-    new distinct one means the domain was exhausted, which is decisive too.
+    The first phase searches and shrinks in float precision (fast), then re-checks the shrunk
+    example: confirmed, it is the counterexample. Cleared, the float tolerance was not
+    decisive there, so every later phase decides each flagged example on the spot by the
+    re-check (a cleared one keeps the search going): a flag never turns into a different
+    verdict, it gets more precision. A phase that falls short of the floor of distinct
+    examples (filters rejected too much, hypothesis gave up) is followed by another phase with
+    a derived seed, up to ``MAX_PHASES``; a phase that draws examples but no new distinct one
+    means the domain was exhausted, which is decisive too.
 
     Args:
         strategy: hypothesis strategy over the statement's whole domain.
@@ -101,6 +102,11 @@ def search_counterexample(
         raise ValueError(f"max_examples: expected ≥ 1, got {max_examples}")
     floor = max(1, max_examples // 2) if min_examples is None else min_examples
     tracker = _Tracker()
+    strict = {"on": False}
+
+    def clear(ratio: float, metrics: dict, recheck_metrics: dict) -> None:
+        tracker.cleared += 1
+        tracker.worst_cleared = {"float_ratio": ratio, **metrics, "recheck": recheck_metrics}
 
     def violated(example: Any) -> bool:
         ratio, metrics = measure(example)
@@ -112,10 +118,12 @@ def search_counterexample(
             if ratio >= tracker.worst_ratio:
                 tracker.worst_ratio, tracker.worst_metrics = ratio, metrics
             return False
+        if not strict["on"]:
+            tracker.confirmed = {"ratio": ratio, "metrics": metrics}
+            return True
         confirmed, recheck_metrics = recheck(example)
         if not confirmed:
-            tracker.cleared += 1
-            tracker.worst_cleared = {"float_ratio": ratio, **metrics, "recheck": recheck_metrics}
+            clear(ratio, metrics, recheck_metrics)
             return False
         tracker.confirmed = {"ratio": ratio, "metrics": metrics, "recheck": recheck_metrics}
         return True
@@ -131,9 +139,18 @@ def search_counterexample(
         try:
             example = find(strategy, violated, settings=config,
                            random=random.Random(f"{seed}/{phase}"))
-            break
         except (NoSuchExample, Unsatisfiable):
             example = None
+        if example is not None:
+            if strict["on"]:
+                break
+            confirmed, recheck_metrics = recheck(example)
+            if confirmed:
+                tracker.confirmed["recheck"] = recheck_metrics
+                break
+            clear(tracker.confirmed["ratio"], tracker.confirmed["metrics"], recheck_metrics)
+            strict["on"], example = True, None
+            continue
         if len(tracker.seen) >= floor:
             break
         if phase > 0 and len(tracker.seen) == before and tracker.examples > drawn:
