@@ -1,54 +1,17 @@
-"""The claims overparam checks, keyed by the ids of CLAIMS.md, and how one is run."""
+"""The claims overparam checks, keyed by the ids of CLAIMS.md, and how one is run.
+
+The checks package builds the list (``CLAIM_MODULES``); each check module imports only the
+vocabulary of ``verify.types``, so imports flow one way: registry → checks → types."""
 
 from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
 
-import numpy as np
+from overparam.verify.checks import CLAIM_MODULES
+from overparam.verify.types import Claim, ClaimResult, Context, Evidence
 
-from overparam.verify.types import ClaimResult, Evidence
-
-LEVELS = ("quick", "full")
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a check is given: the level, the seed, the array module, where figures go.
-
-    ``budget(quick, full)`` picks a number by level; ``rng(salt)`` gives an independent,
-    reproducible Generator per use.
-    """
-
-    level: str
-    seed: int
-    xp: ModuleType
-    figures_dir: Path | None = None
-
-    def budget(self, quick: int, full: int) -> int:
-        return quick if self.level == "quick" else full
-
-    def rng(self, salt: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, salt])
-
-
-Check = Callable[[Context], "Evidence | list[Evidence]"]
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A claim of CLAIMS.md: its id, paper, where it stands, the statement, and its checks."""
-
-    id: str
-    paper: str
-    where: str
-    statement: str
-    checks: tuple[Check, ...] = field(default_factory=tuple)
-
+__all__ = ["Claim", "Context", "all_claims", "run_claim", "select_claims"]
 
 def run_claim(claim: Claim, ctx: Context) -> ClaimResult:
     """Run every check of ``claim``; a check that raises yields an ``error`` evidence with its
@@ -70,8 +33,6 @@ def run_claim(claim: Claim, ctx: Context) -> ClaimResult:
 
 def all_claims() -> list[Claim]:
     """Every registered claim, in CLAIMS.md order."""
-    from overparam.verify.checks import CLAIM_MODULES
-
     return [c for module in CLAIM_MODULES for c in module.CLAIMS]
 
 

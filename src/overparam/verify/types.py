@@ -1,10 +1,13 @@
-"""The verification vocabulary: Evidence, Counterexample, ClaimResult, and how a claim's verdict
-follows from its evidence (rules in CLAIMS.md)."""
+"""The verification vocabulary: Evidence, Counterexample, ClaimResult, Claim and the Context a
+check is given, and how a claim's verdict follows from its evidence."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -113,3 +116,40 @@ class ClaimResult:
             "counterexample": None if cx is None else cx.to_json(),
             "seconds": round(self.seconds, 3),
         }
+
+
+LEVELS = ("quick", "full")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a check is given: the level, the seed, the array module, where figures go.
+
+    ``budget(quick, full)`` picks a number by level; ``rng(salt)`` gives an independent,
+    reproducible Generator per use.
+    """
+
+    level: str
+    seed: int
+    xp: ModuleType
+    figures_dir: Path | None = None
+
+    def budget(self, quick: int, full: int) -> int:
+        return quick if self.level == "quick" else full
+
+    def rng(self, salt: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, salt])
+
+
+Check = Callable[[Context], "Evidence | list[Evidence]"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of CLAIMS.md: its id, paper, where it stands, the statement, and its checks."""
+
+    id: str
+    paper: str
+    where: str
+    statement: str
+    checks: tuple[Check, ...] = field(default_factory=tuple)

@@ -20,9 +20,8 @@ from overparam.numerics.mlp import forward, loss_and_logit_gradient
 from overparam.theory import extreme_memorization as em
 from overparam.verify import strategies as ost
 from overparam.verify.precision import with_precision
-from overparam.verify.registry import Claim, Context
 from overparam.verify.search import search_counterexample
-from overparam.verify.types import Evidence
+from overparam.verify.types import Claim, Context, Evidence
 
 U = unit_roundoff(np.float64)
 NUMERICS = "overparam.numerics.alignment"

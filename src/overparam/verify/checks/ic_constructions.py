@@ -14,9 +14,8 @@ from overparam.numerics.linalg import scaled_norm
 from overparam.theory import identity_crisis as ic
 from overparam.verify import strategies as ost
 from overparam.verify.precision import to_rational, with_precision
-from overparam.verify.registry import Claim, Context
 from overparam.verify.search import search_counterexample
-from overparam.verify.types import Evidence
+from overparam.verify.types import Claim, Context, Evidence
 
 MODULE = "overparam.theory.identity_crisis"
 

@@ -23,9 +23,8 @@ from overparam.theory import identity_crisis as ic
 from overparam.verify import strategies as ost
 from overparam.verify.gd_checks import GDConfig, limit_tolerance
 from overparam.verify.precision import to_rational
-from overparam.verify.registry import Claim, Context
 from overparam.verify.search import search_counterexample
-from overparam.verify.types import Evidence
+from overparam.verify.types import Claim, Context, Evidence
 
 MODULE = "overparam.theory.identity_crisis"
 U = unit_roundoff(np.float64)

@@ -28,9 +28,8 @@ from overparam.verify.precision import (
     to_rational,
     with_precision,
 )
-from overparam.verify.registry import Claim, Context
 from overparam.verify.search import search_counterexample
-from overparam.verify.types import OBSERVATION, Evidence
+from overparam.verify.types import OBSERVATION, Claim, Context, Evidence
 
 MODULE = "overparam.theory.identity_crisis"
 #: Target size of the contracted initial error; the step count follows from it.

@@ -22,9 +22,8 @@ from overparam.numerics.trainer import train
 from overparam.theory import rethinking as rr
 from overparam.verify import strategies as ost
 from overparam.verify.precision import to_rational
-from overparam.verify.registry import Claim, Context
 from overparam.verify.search import search_counterexample
-from overparam.verify.types import OBSERVATION, Evidence
+from overparam.verify.types import OBSERVATION, Claim, Context, Evidence
 
 MODULE = "overparam.theory.rethinking"
 U = unit_roundoff(np.float64)
