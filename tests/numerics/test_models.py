@@ -488,3 +488,26 @@ def test_float32_step_stays_float32(loss):
     assert isinstance(value, float) and math.isfinite(value)
     assert all(g.dtype == np.float32 for g in grads.values())
     assert model.apply(params, x).dtype == np.float32
+
+
+@pytest.mark.gpu
+def test_cupy_step_matches_numpy_within_rounding():
+    import cupy as cp
+
+    model = models.serial(models.conv2d(4, 3), models.relu(), models.flatten(),
+                          models.residual(6), models.dense(3, bias=True))
+    params = model.init((5, 5, 2), seed=3)
+    on_gpu = model.init((5, 5, 2), seed=3, backend="cupy")
+    assert all(isinstance(v, cp.ndarray) and np.array_equal(cp.asnumpy(v), params[k])
+               for k, v in on_gpu.items())
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(3, 5, 5, 2)), np.array([2, 0, 1])
+    value, grads = model.loss_and_grad(params, x, y, loss="softmax_ce")
+    gvalue, ggrads = model.loss_and_grad(on_gpu, cp.asarray(x), cp.asarray(y),
+                                         loss="softmax_ce")
+    # each backend is within its rounding bound of the exact value: twice that apart
+    df, gbound = _bounds(model, params, x, y, "softmax_ce")
+    assert abs(value - gvalue) <= 2 * df * U["float64"]
+    for k in params:
+        assert isinstance(ggrads[k], cp.ndarray)
+        assert np.abs(cp.asnumpy(ggrads[k]) - grads[k]).max() <= 2 * gbound[k] * U["float64"]

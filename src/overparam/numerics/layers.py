@@ -41,14 +41,15 @@ def same_padding_2d(kernel: tuple[int, int]) -> tuple[tuple[int, int], tuple[int
 
 def _buffer(workspace: dict | None, key: tuple, shape: tuple, dtype: Any, xp: Any, *,
             zero: bool = False) -> Any:
-    """An array for ``key`` kept in ``workspace`` between calls (a fresh one without a
-    workspace, or when the kept one's shape, dtype or backend differs). A buffer made with
-    ``zero`` starts at zero; callers keep the parts they rely on being zero untouched."""
-    buf = None if workspace is None else workspace.get(key)
-    if buf is None or buf.shape != shape or buf.dtype != dtype or get_xp(buf) is not xp:
-        buf = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
-        if workspace is not None:
-            workspace[key] = buf
+    """A scratch array for ``key`` of this shape, dtype and backend, kept in ``workspace``
+    between calls (a fresh one without a workspace). A buffer made with ``zero`` starts at
+    zero; callers keep the parts they rely on being zero untouched."""
+    if workspace is None:
+        return (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
+    full_key = (key, shape, str(dtype), xp.__name__)
+    buf = workspace.get(full_key)
+    if buf is None:
+        buf = workspace[full_key] = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
     return buf
 
 
@@ -111,9 +112,11 @@ def conv2d_forward(x: Any, W: Any, *, workspace: dict | None = None) -> tuple[An
     One copy of x (the width-unfolded rows, ``_row_patches``), then K_H matrix products
     (H·W, K_W·C_in) @ (K_W·C_in, C_out) on row slices of it — the same products as im2col's
     one (H·W, K_H·K_W·C_in) product, with K_H times fewer patch entries copied.
-    ``workspace``: a dict in which the padded input and its rows are kept between calls (no
-    fresh pages to fault in on every step); the cache then refers to them and is valid until
-    the next call with the same workspace. y is always a new array.
+    ``workspace``: a dict of scratch arrays kept between calls (the padded input and its
+    rows: no fresh memory pages to fault in on every step); it may be shared by any number
+    of layers, as nothing in it outlives the call. y is always a new array; the cache holds
+    x (backward unfolds it again, which is cheaper than keeping every layer's rows: those of
+    one layer stay in cache, those of five did not).
     """
     _check_conv(x, W)
     single = x.ndim == 3
@@ -124,23 +127,25 @@ def conv2d_forward(x: Any, W: Any, *, workspace: dict | None = None) -> tuple[An
     n, h, w, _ = xb.shape
     y = _correlate_rows(R, W.reshape(kh, kw * cin, cout), h, w, workspace)
     y = y.reshape(n, h, w, cout)
-    return (y[0] if single else y), (R, xb.shape, single, W, pad)
+    return (y[0] if single else y), (xb, single, W, pad)
 
 
 def conv2d_backward(dy: Any, cache: tuple, *, need_dx: bool = True,
                     workspace: dict | None = None) -> tuple[Any, Any]:
     """Gradients (dx, dW) of ``conv2d_forward`` given dL/dy shaped like its output; dx is None
-    when ``need_dx`` is False (a network's first layer). ``workspace``: a dict for the
-    temporaries (it may be shared by all layers: nothing in it outlives the call).
+    when ``need_dx`` is False (a network's first layer). ``workspace``: a dict of scratch
+    arrays, as in ``conv2d_forward``.
 
     dW[a] = Σ_n R_aᵀ dY (one product per kernel row a); dx is the correlation of dy, padded by
     the complementary amounts, with the kernel flipped in space and transposed in channels
     (the adjoint of a "same" correlation), computed as the forward pass is.
     """
-    R, x_shape, single, W, pad = cache
+    x, single, W, pad = cache
     xp = get_xp(dy)
     kh, kw, cin, cout = W.shape
+    x_shape = x.shape
     n, h, w, _ = x_shape
+    R = _row_patches(x, pad, kw, workspace, "x")
     m = h * w
     dY = dy.reshape(n, m, cout)
     dW = xp.empty((kh, kw * cin, cout), dtype=dy.dtype)

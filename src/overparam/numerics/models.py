@@ -47,8 +47,7 @@ Shape = tuple[int, ...]
 # forward(params, x, x_free, train, workspace) -> (y, cache, y_free) and backward(params, dy,
 # cache, need_dx, workspace) -> (dx, grads). ``x_free``: x is a temporary no cache refers to,
 # so the layer may overwrite it; ``y_free`` says the same of y. dy is always such a temporary.
-# ``workspace``: a dict for temporaries kept between calls (the layer's own in forward, one
-# shared by all layers in backward).
+# ``workspace``: a dict of scratch arrays kept between calls, shared by all layers.
 
 class Layer:
     """Base of the layers ``serial`` composes (use the constructor functions below)."""
@@ -274,9 +273,9 @@ def _shape(input_shape: Any) -> Shape:
 class Model:
     """A sequential network (build it with ``serial``): its layers, and per thread a scratch
     space for the large temporaries of its convolutions (padded inputs and their unfolded
-    rows), kept between calls so that a training step does not fault in fresh memory pages
-    (at 28×28×32 that was 0.3 ms per copy, a third of a CNN step). It holds one call's worth
-    of them, never anything a call returns, and is not pickled."""
+    rows, one set per distinct shape), kept between calls so that a training step does not
+    fault in fresh memory pages (at 28×28×32 that cost 0.3 ms per copy, a third of a CNN
+    step). Nothing a call returns or caches lives there; it is not pickled."""
 
     layers: tuple[Layer, ...]
     _scratch: threading.local = field(default_factory=threading.local, init=False,
@@ -289,13 +288,11 @@ class Model:
         object.__setattr__(self, "layers", state["layers"])
         object.__setattr__(self, "_scratch", threading.local())
 
-    def _workspaces(self) -> tuple[list[dict], dict]:
-        """(one dict per layer for its forward temporaries, one shared by backward passes),
-        this thread's."""
+    def _workspace(self) -> dict:
+        """This thread's scratch arrays (see the class docstring)."""
         ws = getattr(self._scratch, "ws", None)
         if ws is None:
-            ws = ([{} for _ in self.layers], {})
-            self._scratch.ws = ws
+            ws = self._scratch.ws = {}
         return ws
 
     def output_shape(self, input_shape: Shape) -> Shape:
@@ -418,9 +415,9 @@ class Model:
         non-float parameter dtypes."""
         _, _, h, per_layer = self._prepare(params, x)
         acts, free = [], False
-        ws, _ = self._workspaces()
-        for layer, p, w in zip(self.layers, per_layer, ws, strict=True):
-            h, _, free = layer.forward(p, h, free and not return_activations, False, w)
+        ws = self._workspace()
+        for layer, p in zip(self.layers, per_layer, strict=True):
+            h, _, free = layer.forward(p, h, free and not return_activations, False, ws)
             acts.append(h)
         return (h, acts) if return_activations else h
 
@@ -443,9 +440,9 @@ class Model:
         xp, dtype, h, per_layer = self._prepare(params, x)
         n = h.shape[0]
         caches, free = [], False
-        ws, shared = self._workspaces()
-        for layer, p, w in zip(self.layers, per_layer, ws, strict=True):
-            h, cache, free = layer.forward(p, h, free, True, w)
+        ws = self._workspace()
+        for layer, p in zip(self.layers, per_layer, strict=True):
+            h, cache, free = layer.forward(p, h, free, True, ws)
             caches.append(cache)
         if loss == "mse":
             target = check_array(xp.asarray(y), "y", shape=tuple(h.shape)).astype(
@@ -460,7 +457,7 @@ class Model:
         grads: Params = {}
         first = next((i for i, p in enumerate(per_layer) if p), len(self.layers))
         for i in range(len(self.layers) - 1, first - 1, -1):
-            dh, g = self.layers[i].backward(per_layer[i], dh, caches[i], i > first, shared)
+            dh, g = self.layers[i].backward(per_layer[i], dh, caches[i], i > first, ws)
             grads.update({f"{i}/{k}": v for k, v in g.items()})
         return value, {k: grads[k] for k in params}
 
