@@ -172,6 +172,8 @@ def check_labels(y: Any, name: str, *, n: int | None = None,
         raise ValueError(f"{name}: expected labels >= 0, got {lowest}")
     if n_classes is not None and highest >= n_classes:
         raise ValueError(f"{name}: expected labels in [0, {n_classes}), got {highest}")
+    if highest > np.iinfo(np.int64).max:
+        raise ValueError(f"{name}: expected labels below 2**63, got {highest}")
     return arr.astype(xp.int64)
 
 
