@@ -232,8 +232,10 @@ def _sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # the same clean stop as Ctrl-C: staged outputs discarded
 
 
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"overparam: warning: {message}\n"
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning (e.g. a point file that cannot be used) as one line, not two with a source
+    line."""
+    print(f"overparam: warning: {message}", file=file or sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -258,10 +260,10 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     args = _parser().parse_args(argv)
     previous_term = signal.signal(signal.SIGTERM, _sigterm)
-    previous_format = warnings.formatwarning
-    warnings.formatwarning = _one_line_warning
     try:
-        return _run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return _run(args)
     except KeyboardInterrupt:
         print("overparam: interrupted", file=sys.stderr)
         return 130
@@ -273,5 +275,4 @@ def main(argv: list[str] | None = None) -> int:
         print(_os_error_line(exc), file=sys.stderr)
         return 1
     finally:
-        warnings.formatwarning = previous_format
         signal.signal(signal.SIGTERM, previous_term)

@@ -53,3 +53,55 @@ def pid_then_sleep(point: dict) -> dict:
         fh.write(f"{os.getpid()}\n")
     time.sleep(point["sleep"])
     return {"x": point["x"]}
+
+
+TINY_MODULE = '''"""A reproduction written by a test: squares of 0..n-1 plus the seed."""
+from overparam.experiments.protocol import Experiment, Outputs, Summary
+
+LOG = {log!r}
+PRESETS = {{"smoke": {{"n": 3}}, "quick": {{"n": 4}}, "paper": {{"n": 5}}}}
+
+
+def points(preset, seed, backend):
+    return [{{"x": x, "seed": seed}} for x in range(PRESETS[preset]["n"])]
+
+
+def compute_point(point, scratch=None):
+    with open(LOG, "a") as fh:
+        fh.write(f"{{point['x']}}\\n")
+    return {{"square": point["x"] ** 2 + point["seed"]}}
+
+
+def outputs(rows, *, preset, seed, backend):
+    total = sum(r["result"]["square"] for r in rows)
+
+    def draw(name, path):
+        path.write_text(f"{{total}}\\n", encoding="utf-8")
+
+    return Outputs(
+        metadata={{"total": total}}, csv_header=["x", "square"],
+        csv_rows=[[r["point"]["x"], r["result"]["square"]] for r in rows], draw=draw,
+        summary=Summary(title="tiny.squares", setup=f"{{len(rows)}} squares",
+                        differences=["no paper: a test"],
+                        comparisons=[f"sum of squares {{total}} (the paper's: none)"]))
+
+
+EXPERIMENT = Experiment(
+    id="tiny.squares", paper="T", reproduces="a test of the protocol", presets=PRESETS,
+    points=points, compute_point=compute_point, outputs=outputs,
+    figures={{"total.txt": "the sum"}}, estimated_bytes=lambda preset: 10_000)
+'''
+
+
+def install_tiny_experiment(folder: Path, monkeypatch) -> Path:
+    """Add the reproduction ``tiny.squares`` as a module of ``overparam.experiments`` (a file
+    in ``folder`` on the package's path — nothing else registers it); returns its call log."""
+    import sys
+
+    from overparam import experiments
+
+    log = folder / "tiny-calls.log"
+    (folder / "tinysquares.py").write_text(TINY_MODULE.format(log=str(log)), encoding="utf-8")
+    monkeypatch.setattr(experiments, "__path__", [*experiments.__path__, str(folder)])
+    monkeypatch.delitem(sys.modules, "overparam.experiments.tinysquares", raising=False)
+    return log

@@ -1,0 +1,45 @@
+"""The experiment protocol: a reproduction is found by its module alone, listed and run by id
+through the CLI, and writes its outputs as one set in the shared layout."""
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+from overparam.cli import main
+from overparam.common.outputs import check_output_set
+from overparam.experiments.protocol import Summary, render_summary
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sweep_points import computed, install_tiny_experiment  # noqa: E402
+
+
+def test_a_new_module_is_listed_and_reproduced_by_id(tmp_path, monkeypatch, capsys):
+    log = install_tiny_experiment(tmp_path, monkeypatch)
+    assert main(["list"]) == 0
+    assert "tiny.squares" in capsys.readouterr().out.split("experiments")[1]
+    out = tmp_path / "out"
+    assert main(["reproduce", "tiny.squares", "--preset", "smoke", "--seed", "2",
+                 "--out", str(out)]) == 0
+    assert sorted(computed(log)) == [0, 1, 2]
+    assert set(check_output_set(out)["files"]) == {"results.json", "results.csv",
+                                                   "summary.md", "total.txt"}
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    # squares of 0, 1, 2 plus the seed 2 each: 0+1+4 + 3*2 = 11, by hand
+    assert results["total"] == 11 and results["experiment"] == "tiny.squares"
+    assert [r["result"]["square"] for r in results["points"]] == [2, 3, 6]
+    with open(out / "results.csv", newline="", encoding="utf-8") as fh:
+        assert list(csv.reader(fh)) == [["x", "square"], ["0", "2"], ["1", "3"], ["2", "6"]]
+    assert (out / "total.txt").read_text() == "11\n"
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "Where this differs from the paper: no paper: a test" in summary
+    assert "- sum of squares 11 (the paper's: none)" in summary
+    assert "Figures: total.txt (the sum)." in summary
+
+
+def test_render_summary_layout():
+    text = render_summary(Summary(title="t", setup="s", differences=["d1", "d2"],
+                                  body=["| a |"], comparisons_heading="H:",
+                                  comparisons=["c"]), {"f.png": "Fig. 1"})
+    assert text == ("# t\n\ns\n\nWhere this differs from the paper: d1\nd2\n\n| a |\n\nH:\n- c"
+                    "\n\nFigures: f.png (Fig. 1).\n")
