@@ -82,9 +82,10 @@ def limit_tolerance(X: Any, Y: Any, W0: Any, W_limit: Any, result: TrainResult,
     s = to_numpy(info.singular_values)
     kept = s[: info.rank]
     E0 = float(np.linalg.norm(W0n - Wl))
-    factors = quadratic_error_factors(kept**2, result.lrs, beta=config.beta,
-                                      nesterov=config.nesterov)
-    contraction = float(factors.max()) * E0 if kept.size else 0.0
+    # X = 0 (rank 0): no direction moves and W∞ = W0, so nothing contracts
+    contraction = float(quadratic_error_factors(
+        kept**2, result.lrs, beta=config.beta, nesterov=config.nesterov).max()) * E0 \
+        if kept.size else 0.0
     max_lr = max(result.lrs) if result.lrs else 0.0
     resid = float(np.linalg.norm(Yn - Xn @ W0n)) + float(np.linalg.norm(Yn))
     dropped = s[info.rank:]
