@@ -457,6 +457,9 @@ def test_bad_data_and_params_raise_naming_them():
         model.apply({k: v for k, v in params.items() if k != "2/W"}, x)
     with pytest.raises(TypeError, match="params"):
         model.apply({"0/W": params["0/W"].astype(np.float32), "2/W": params["2/W"]}, x)
+    for not_float in (params["0/W"].tolist(), params["0/W"].astype(int)):
+        with pytest.raises(TypeError, match="params"):
+            model.apply({"0/W": not_float, "2/W": params["2/W"]}, x)
 
 
 # --- workspace and dtype hygiene --------------------------------------------------------------

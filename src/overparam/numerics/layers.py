@@ -46,7 +46,7 @@ def _buffer(workspace: dict | None, key: tuple, shape: tuple, dtype: Any, xp: An
     zero; callers keep the parts they rely on being zero untouched."""
     if workspace is None:
         return (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
-    full_key = (key, shape, str(dtype), xp.__name__)
+    full_key = (key, shape, dtype, xp.__name__)
     buf = workspace.get(full_key)
     if buf is None:
         buf = workspace[full_key] = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)

@@ -37,6 +37,7 @@ LOSSES = ("mse",) + nl.LOSSES
 #: Initialisers of ``Model.init``: IC App. I's schemes (``numerics.init.SCHEMES``) and "em".
 INITS = SCHEMES + ("em",)
 DTYPES = ("float32", "float64")
+_FLOAT_DTYPES = tuple(np.dtype(d) for d in DTYPES)
 
 Params = dict[str, Any]
 Shape = tuple[int, ...]
@@ -379,7 +380,7 @@ class Model:
             first = next(iter(params.values()))
             xp = get_xp(first)
             dtype = getattr(first, "dtype", None)
-            if dtype is None or str(dtype) not in DTYPES:
+            if not isinstance(dtype, np.dtype) or dtype not in _FLOAT_DTYPES:
                 raise TypeError(f"params: expected float32 or float64 arrays, got "
                                 f"{type(first).__name__} of dtype {dtype}")
             x = check_array(xp.asarray(x), "x")
