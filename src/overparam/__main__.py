@@ -1,3 +1,8 @@
+"""``python -m overparam``: the ``overparam`` command; without arguments it prints the usage
+(every subcommand and the exit codes) and exits 0."""
+
+import sys
+
 from overparam.cli import main
 
-raise SystemExit(main())
+raise SystemExit(main(sys.argv[1:] or ["--help"]))
