@@ -141,3 +141,51 @@ def test_em_scheme_puts_the_normal_on_one_layer():
     W1, W2 = em_initialize([(256, 100), (10, 256)], sigma=4.0, seed=3)
     assert abs(W1.std() - 4.0) <= 5 * 4.0 / math.sqrt(2 * W1.size)
     assert np.abs(W2).max() <= math.sqrt(6 / 266)
+
+
+@pytest.mark.parametrize("name", ["relu", "sin", "sigmoid", "identity", "linear"])
+def test_activations_in_place_compute_the_same_numbers(name):
+    # the same operations on the same numbers, in place or not: equal bit for bit
+    rng = np.random.default_rng(0)
+    x, dy = rng.normal(size=(4, 5)).astype(np.float32), rng.normal(size=(4, 5)).astype(np.float32)
+    y, cache = nl.activation_forward(name, x)
+    dx = nl.activation_backward(dy, cache)
+    x2, dy2 = x.copy(), dy.copy()
+    y2, cache2 = nl.activation_forward(name, x2, inplace=True)
+    dx2 = nl.activation_backward(dy2, cache2, inplace=True)
+    assert np.array_equal(y, y2) and np.array_equal(dx, dx2)
+    assert y.dtype == dx.dtype == np.float32
+    assert y2 is x2 and dx2 is dy2 or name in ("identity", "linear")  # in x's memory
+
+
+def test_unknown_activation_and_loss_names_raise():
+    with pytest.raises(ValueError, match="activation"):
+        nl.activation_forward("tanh", np.ones(3))
+    with pytest.raises(ValueError, match="activation"):
+        nl.activation("softplus", np.ones(3))
+    with pytest.raises(ValueError, match="loss"):
+        nl.loss_and_logit_gradient("l1", np.ones((2, 3)), np.array([0, 1]))
+
+
+@pytest.mark.parametrize("name", ["softmax_ce", "hinge", "squared"])
+def test_classification_losses_keep_float32(name):
+    z = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
+    losses, G = nl.loss_and_logit_gradient(name, z, np.array([0, 3, 1, 1, 2]))
+    assert losses.dtype == G.dtype == np.float32
+
+
+def test_conv_without_dx_and_with_a_workspace_computes_the_same_numbers():
+    rng = np.random.default_rng(2)
+    x, W = rng.normal(size=(2, 5, 4, 3)), rng.normal(size=(3, 2, 3, 4))
+    dy = rng.normal(size=(2, 5, 4, 4))
+    y, cache = nl.conv2d_forward(x, W)
+    dx, dW = nl.conv2d_backward(dy, cache)
+    ws = {}
+    for _ in range(2):  # the second pass reuses the scratch arrays of the first
+        y2, cache2 = nl.conv2d_forward(x, W, workspace=ws)
+        none, dW2 = nl.conv2d_backward(dy, cache2, need_dx=False, workspace=ws)
+        _, dW3 = nl.conv2d_backward(dy, cache2, workspace=ws)
+        assert none is None
+        assert np.array_equal(y, y2) and np.array_equal(dW, dW2) and np.array_equal(dW, dW3)
+    assert np.array_equal(nl.conv2d(x[0], W), y[0])
+    assert dx.shape == x.shape
