@@ -320,6 +320,7 @@ refuse(la.lemma2_limit, {"X": XS, "Y": np.ones((3, 1))}, "X", np.ones((3, 2)), V
        kind="rank")
 refuse(la.lemma2_limit, {"X": XS, "Y": np.ones((2, 1))}, "X", np.eye(2), VE, kind="N<=D")
 entry(la.scaled_norm, {"a": V3}, arrays={"a": {"ndim": False}})
+entry(la.binary_exponent, {"A": V3}, arrays={"A": {"ndim": False, "empty": False}})
 entry(la.unit_vector, {"X": V3}, arrays={"X": {"ndim": False}})
 refuse(la.unit_vector, {"X": V3}, "X", np.zeros(3), VE, kind="zero")
 entry(la.project_onto_span, {"v": np.ones((2, 3)), "X": V3}, arrays={"v": {}, "X": {}})
@@ -502,6 +503,10 @@ right(ke.kernel_matrix,
       lambda K: np.array_equal(K, np.eye(2)), "entries-1e200")
 right(la.scaled_norm, lambda: la.scaled_norm(np.array([3e200, 4e200])),
       lambda v: v == pytest.approx(5e200, rel=1e-15), "1e200")
+right(la.binary_exponent, lambda: [la.binary_exponent(np.array(v)) for v in
+                                   ([5e-324], [-1.0], [0.75, 3.0], [0.0], np.zeros(0))],
+      # by hand: 5e-324 = ½·2^−1073, 1 = ½·2^1, 3 = ¾·2^2; zero and empty give 0
+      lambda e: e == [-1073, 1, 2, 0, 0], "by-hand")
 right(la.unit_vector, lambda: la.unit_vector(np.array([3e-200, 4e-200])),
       lambda u: np.allclose(u, [0.6, 0.8], rtol=1e-15, atol=0), "1e-200")
 right(la.lemma2_limit,

@@ -163,3 +163,22 @@ def test_non_finite_systems_are_refused(bad):
 def test_zero_vector_has_no_direction():
     with pytest.raises(ValueError, match="^X: expected a non-zero vector"):
         unit_vector(np.zeros(3))
+
+
+def test_subnormal_systems_are_solved_at_full_precision():
+    # the SVD of subnormal entries is inaccurate (σ = [1e-323, 5e-324] for the matrix below):
+    # the solve works on X·2^1074 (exact) and scales back, so X⁺Y is right to a few ulps of
+    # the integer pattern's κ = 3.2 (X⁺Y ~ 6e23 here: Y ~ 3e-300 keeps it in range)
+    pattern = np.array([[0.0, 1.0], [1.0, 1.0], [1.0, 1.0]])
+    X, Y = pattern * 5e-324, np.array([[3e-300], [1e-300], [2e-300]])
+    got = lemma2_limit(X, Y)
+    exact = _exact_pinv_apply(X, Y)
+    assert np.linalg.norm(got - exact) <= 64 * unit_roundoff(np.float64) * np.linalg.norm(
+        exact)
+    assert numerical_rank(X).rank == 2
+
+
+def test_a_solution_beyond_float64_is_refused():
+    X = np.array([[1.0, 0.0], [0.0, 1e-15], [0.0, 0.0]])
+    with pytest.raises(ValueError, match="^Y: the least-squares solution X⁺Y exceeds"):
+        lemma2_limit(X, np.array([[1e300], [1e300], [0.0]]))

@@ -230,3 +230,17 @@ def test_chi2_union_m_refuses_delta_outside_the_open_unit_interval(delta):
     # delta = 0 used to raise ZeroDivisionError; delta > 1 gave an M without meaning
     with pytest.raises(ValueError, match="^delta: expected"):
         ic.chi2_union_m(10, 3, delta)
+
+
+@pytest.mark.parametrize("noise_scale, x_scale", [(5e-324, 1.0), (1.0, 1e-310), (1e300, 1e300)])
+def test_rho_mixture_is_invariant_to_the_scales_of_noise_and_image(noise_scale, x_scale):
+    # the image is invariant under noise → c·noise, and X → c·X scales it by c: a subnormal
+    # noise used to give ‖X‖/‖img‖ = inf and NaN pixels
+    rng = np.random.default_rng(4)
+    X, R = rng.random((3, 3)), np.zeros((3, 3))
+    R[0, 1], R[2, 0] = 1.0, -1.0
+    ref = ic.rho_mixture(X, 0.3, R)
+    got = ic.rho_mixture(X * x_scale, 0.3, R * noise_scale)
+    assert np.all(np.isfinite(got))
+    # a subnormal result keeps only the bits above 2^-1074: absolute error ≤ 2^-1074 per pixel
+    np.testing.assert_allclose(got, ref * x_scale, rtol=64 * U, atol=2.0**-1074 * 4)

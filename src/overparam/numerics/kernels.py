@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from overparam.numerics.backend import get_xp, unit_roundoff
+from overparam.numerics.linalg import binary_exponent
 from overparam.numerics.validation import check_array, check_choice, check_scalar, memory_for
 
 KERNELS = ("linear", "rbf")
@@ -44,7 +45,7 @@ def kernel_matrix(A: Any, B: Any | None = None, *, kind: str = "linear", gamma: 
     if kind == "rbf":
         # scaled exactly by a power of two so that ‖a‖² cannot overflow (inf − inf = NaN for
         # entries ~1e200); γ·d²·2^2e is then formed by ldexp, which saturates to inf (K = 0)
-        e = int(np.frexp(max(float(xp.abs(A).max()), float(xp.abs(B).max())))[1])
+        e = max(binary_exponent(A), binary_exponent(B))
         A, B = xp.ldexp(A, -e), xp.ldexp(B, -e)
         b_sq = (B * B).sum(axis=1)
     for s in range(0, n, rows):

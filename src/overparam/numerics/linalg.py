@@ -5,8 +5,11 @@ All functions take NumPy or CuPy arrays and return arrays on the same backend.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from overparam.numerics.backend import get_xp, unit_roundoff
 from overparam.numerics.validation import check_array
@@ -51,7 +54,21 @@ def numerical_rank(X: Any) -> RankInfo:
     """Numerical rank of a 2-D array ``X`` (N, D) from its singular values (see RankInfo)."""
     X = check_array(X, "X", ndim=2)
     xp = get_xp(X)
-    return rank_from_singular_values(xp.linalg.svd(X, compute_uv=False), X.shape, X.dtype)
+    # the SVD of subnormal or huge entries is inaccurate: decompose X·2^−e (exact), scale back
+    e = binary_exponent(X)
+    info = rank_from_singular_values(xp.linalg.svd(xp.ldexp(X, -e), compute_uv=False),
+                                     X.shape, X.dtype)
+    return RankInfo(rank=info.rank, singular_values=xp.ldexp(info.singular_values, e),
+                    threshold=math.ldexp(info.threshold, e))
+
+
+def binary_exponent(A: Any) -> int:
+    """e with max|A| = f·2^e, f ∈ [½, 1) (0 for a zero or empty array): scaling A by 2^−e
+    (``ldexp``) is exact and brings its largest entry into [½, 1), so subnormal or huge
+    entries can be worked with at full precision. A: any shape, finite real values."""
+    A = check_array(A, "A", allow_empty=True, dtype="numeric")
+    m = float(get_xp(A).abs(A).max()) if A.size else 0.0
+    return math.frexp(m)[1] if m > 0 else 0
 
 
 def _check_system(X: Any, Y: Any, W0: Any | None) -> tuple[Any, Any, Any, Any]:
@@ -85,14 +102,25 @@ def gd_limit_least_squares(X: Any, Y: Any, W0: Any) -> Any:
 
 def _pinv_apply(X: Any, R: Any, need_rank: int | None) -> Any:
     """X⁺R through an SVD truncated at ``numerical_rank``'s threshold. With ``need_rank``,
-    returns None when the numerical rank is below it (the caller raises)."""
+    returns None when the numerical rank is below it (the caller raises).
+
+    X and R are scaled exactly by powers of two first (the SVD of subnormal entries is
+    inaccurate), and the result scaled back by ``ldexp``, which saturates to ±inf rather
+    than forming inf − inf; a solution beyond float64 raises ValueError."""
     xp = get_xp(X)
-    U, s, Vt = xp.linalg.svd(X, full_matrices=False)
+    ex, er = binary_exponent(X), binary_exponent(R)
+    U, s, Vt = xp.linalg.svd(xp.ldexp(X, -ex), full_matrices=False)
     r = rank_from_singular_values(s, X.shape, X.dtype).rank
     if need_rank is not None and r < need_rank:
         return None
-    coeff = (U[:, :r].T @ R) / (s[:r] if R.ndim == 1 else s[:r, None])
-    return Vt[:r].T @ coeff
+    Rs = xp.ldexp(R, -er)
+    coeff = (U[:, :r].T @ Rs) / (s[:r] if R.ndim == 1 else s[:r, None])
+    with np.errstate(over="ignore"):
+        out = xp.ldexp(Vt[:r].T @ coeff, er - ex)
+    if not bool(xp.all(xp.isfinite(out))):
+        raise ValueError("Y: the least-squares solution X⁺Y exceeds the float64 range "
+                         "(X is too close to rank-deficient at this scale of Y)")
+    return out
 
 
 def lemma1_limit(X: Any, Y: Any, W0: Any) -> Any:

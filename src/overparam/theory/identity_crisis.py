@@ -22,6 +22,7 @@ from scipy.optimize import brentq
 
 from overparam.numerics.backend import default_rng, get_xp
 from overparam.numerics.linalg import (
+    binary_exponent,
     gd_limit_least_squares,
     lemma1_limit,
     lemma2_limit,
@@ -314,7 +315,7 @@ def _centred_unit(v: Any, name: str) -> Any:
     if _is_constant(v):
         raise ValueError(f"{name}: the correlation of a constant image is undefined")
     xp = get_xp(v)
-    v = xp.ldexp(v, -int(np.frexp(float(xp.abs(v).max()))[1]))
+    v = xp.ldexp(v, -binary_exponent(v))
     v = v - v.mean()
     return v / scaled_norm(v)
 
@@ -332,17 +333,22 @@ def rho_mixture(X: Any, rho: float, noise: Any) -> Any:
     component from zero; the factor is the centring's loss of digits on a near-constant X).
     """
     xp = get_xp(X, noise)
-    X = check_array(X, "X", xp=xp, dtype="float64")
+    X0 = check_array(X, "X", xp=xp, dtype="float64")
     rho = check_scalar(rho, "rho", low=0.0, high=1.0)
-    xc = X.ravel() - X.mean()
-    nxc = scaled_norm(xc)
-    if _is_constant(X) or float(nxc) == 0.0:
+    if _is_constant(X0):
         raise ValueError("X: a constant image has no defined correlation")
     if float(rho) == 1.0:
-        return X.copy()
+        return X0.copy()
     R = check_array(noise, "noise", xp=xp, dtype="float64")
-    if R.shape != X.shape:
-        raise ValueError(f"noise: expected shape {tuple(X.shape)}, got {tuple(R.shape)}")
+    if R.shape != X0.shape:
+        raise ValueError(f"noise: expected shape {tuple(X0.shape)}, got {tuple(R.shape)}")
+    # the image is invariant under X → cX and noise → cR (c > 0): work with both scaled
+    # exactly by powers of two, so subnormal or huge pixels lose no digits, and put X's
+    # scale back at the end with ldexp (which saturates instead of forming inf·0)
+    ex = binary_exponent(X0)
+    X, R = xp.ldexp(X0, -ex), xp.ldexp(R, -binary_exponent(R))
+    xc = X.ravel() - X.mean()
+    nxc = scaled_norm(xc)
     rc = R.ravel() - R.mean()
     xhat = xc / nxc
     a = rc @ xhat
@@ -356,7 +362,7 @@ def rho_mixture(X: Any, rho: float, noise: Any) -> Any:
                          "no α gives ρ < 1")
     alpha = (rho * perp / np.sqrt(1.0 - rho * rho) - a) / nxc
     img = R + alpha * X
-    return img * (scaled_norm(X) / scaled_norm(img))
+    return xp.ldexp(img * (scaled_norm(X) / scaled_norm(img)), ex)
 
 
 def rho_image(X: Any, rho: float, *, seed: int | np.random.Generator) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from overparam.numerics.backend import default_rng, get_xp, to_numpy
-from overparam.numerics.linalg import gd_limit_least_squares
+from overparam.numerics.linalg import binary_exponent, gd_limit_least_squares
 from overparam.numerics.validation import check_array, check_choice, check_scalar
 
 __all__ = [
@@ -202,8 +202,7 @@ def depth2_interpolant(Z: Any, y: Any, *, mode: str = "float", candidates: int =
         if score > best_score:
             best, best_score = a, score
     # 2^s·max|Z| ∈ [½, 1), s clamped so 2^s and 2^s·|a_i| stay finite
-    scale = math.ldexp(1.0, max(-1000, min(1000, -math.frexp(float(np.abs(Zn).max()))[1])))
-    a = best * scale if np.abs(Zn).max() > 0 else best
+    a = best * math.ldexp(1.0, max(-1000, min(1000, -binary_exponent(Zn))))
     xs = Zn @ a
     order = np.argsort(xs, kind="stable")
     if mode == "exact":
