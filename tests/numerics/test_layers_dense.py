@@ -189,3 +189,14 @@ def test_conv_without_dx_and_with_a_workspace_computes_the_same_numbers():
         assert np.array_equal(y, y2) and np.array_equal(dW, dW2) and np.array_equal(dW, dW3)
     assert np.array_equal(nl.conv2d(x[0], W), y[0])
     assert dx.shape == x.shape
+
+
+def test_workspace_keeps_at_most_its_budget(monkeypatch):
+    monkeypatch.setattr(nl, "WORKSPACE_BYTES", 5000)
+    x, W = np.ones((1, 6, 6, 4)), np.ones((3, 3, 4, 2))  # rows: 8·6·3·4 doubles = 4608 bytes
+    ws = {}
+    y, cache = nl.conv2d_forward(x, W, workspace=ws)
+    nl.conv2d_backward(np.ones_like(y), cache, workspace=ws)
+    kept = [v for k, v in ws.items() if k != "bytes"]
+    assert ws["bytes"] == sum(v.nbytes for v in kept) <= 5000
+    assert np.array_equal(y, nl.conv2d_forward(x, W)[0])

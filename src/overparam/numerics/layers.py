@@ -39,17 +39,26 @@ def same_padding_2d(kernel: tuple[int, int]) -> tuple[tuple[int, int], tuple[int
     return tuple(((k - 1) // 2, k // 2) for k in kernel)  # type: ignore[return-value]
 
 
+#: The most memory a workspace keeps between calls; larger scratch arrays (an evaluation pass
+#: over a big batch) are made afresh each time, where faulting pages in costs little beside
+#: the arithmetic.
+WORKSPACE_BYTES = 2**27
+
+
 def _buffer(workspace: dict | None, key: tuple, shape: tuple, dtype: Any, xp: Any, *,
             zero: bool = False) -> Any:
     """A scratch array for ``key`` of this shape, dtype and backend, kept in ``workspace``
-    between calls (a fresh one without a workspace). A buffer made with ``zero`` starts at
-    zero; callers keep the parts they rely on being zero untouched."""
-    if workspace is None:
-        return (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
+    between calls while the workspace holds at most ``WORKSPACE_BYTES`` (a fresh one without
+    a workspace or beyond that). A buffer made with ``zero`` starts at zero; callers keep the
+    parts they rely on being zero untouched."""
     full_key = (key, shape, dtype, xp.__name__)
-    buf = workspace.get(full_key)
+    buf = None if workspace is None else workspace.get(full_key)
     if buf is None:
-        buf = workspace[full_key] = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
+        buf = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
+        if workspace is not None:
+            kept = workspace.get("bytes", 0) + buf.nbytes
+            if kept <= WORKSPACE_BYTES:
+                workspace[full_key], workspace["bytes"] = buf, kept
     return buf
 
 

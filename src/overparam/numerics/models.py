@@ -277,10 +277,11 @@ def _shape(input_shape: Any) -> Shape:
 class Model:
     """A sequential network (build it with ``serial``): its layers, and per thread a scratch
     space for the large temporaries of its convolutions (padded inputs and their unfolded
-    rows, one set per distinct shape), kept between calls so that a training step does not
-    fault in fresh memory pages (on the 2-core development machine under load, the copies of
-    the 5-layer CNN benchmark took 3.3 ms per step in fresh memory, 1.0 ms in reused).
-    Nothing a call returns or caches lives there; it is not pickled."""
+    rows, one set per distinct shape, at most ``layers.WORKSPACE_BYTES`` in all), kept
+    between calls so that a training step does not fault in fresh memory pages (on the
+    2-core development machine under load, the copies of the 5-layer CNN benchmark took
+    3.3 ms per step in fresh memory, 1.0 ms in reused). Nothing a call returns or caches
+    lives there; it is not pickled."""
 
     layers: tuple[Layer, ...]
     _scratch: threading.local = field(default_factory=threading.local, init=False,
