@@ -188,6 +188,7 @@ def main() -> None:
         print("bench_engine: PyTorch is not installed (pip install torch); nothing timed.")
         return
     torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()
     rows = []
     for name in CASES:
         for dtype in ("float32", "float64"):
@@ -203,7 +204,9 @@ def main() -> None:
         "benchmark": "engine", "what": "loss_and_grad + in-place SGD vs torch autograd + "
         "torch.optim.SGD, same weights, interleaved, medians",
         "threads": args.threads, "torch_threads": torch.get_num_threads(), "blas": _blas(),
-        "repeats": args.repeats, "warmup": args.warmup, "cpu": _cpu_model(),
+        "repeats": args.repeats, "warmup": args.warmup,
+        "load_average_1min": {"start": load_start[0], "end": os.getloadavg()[0]},
+        "cpu": _cpu_model(),
         "cpus": os.cpu_count(), "machine": platform.platform(),
         "python": platform.python_version(), "numpy": np.__version__,
         "torch": torch.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
