@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from overparam.numerics.backend import get_xp
+from overparam.numerics.patches import same_padding
 
 ACTIVATIONS = ("relu", "sin", "sigmoid", "identity")
 #: "linear" is accepted everywhere as another name for "identity" (EM's and IC's word).
@@ -32,12 +33,6 @@ def _activation_name(name: str) -> str:
 
 
 # --- convolution ---------------------------------------------------------------------------
-
-def same_padding_2d(kernel: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Zero padding ((top, bottom), (left, right)) that keeps H×W at stride 1: K//2 on each side
-    for odd K; for even K the extra row/column goes after (TensorFlow's "SAME")."""
-    return tuple(((k - 1) // 2, k // 2) for k in kernel)  # type: ignore[return-value]
-
 
 #: The most memory a workspace keeps between calls; larger scratch arrays (an evaluation pass
 #: over a big batch) are made afresh each time, where faulting pages in costs little beside
@@ -110,7 +105,7 @@ def _check_conv(x: Any, W: Any) -> None:
 def conv2d(x: Any, W: Any) -> Any:
     """Stride-1 "same" convolution (cross-correlation, as deep-learning frameworks compute it),
     no bias: y[i, j, o] = Σ_{a,b,c} W[a, b, c, o] · x_pad[i + a, j + b, c], padding as
-    ``same_padding_2d``. x (N, H, W, C_in) or (H, W, C_in); W (K_H, K_W, C_in, C_out).
+    ``same_padding``. x (N, H, W, C_in) or (H, W, C_in); W (K_H, K_W, C_in, C_out).
     Returns y (..., H, W, C_out). The forward pass alone (no cache)."""
     return conv2d_forward(x, W)[0]
 
@@ -131,7 +126,7 @@ def conv2d_forward(x: Any, W: Any, *, workspace: dict | None = None) -> tuple[An
     single = x.ndim == 3
     xb = x[None] if single else x
     kh, kw, cin, cout = W.shape
-    pad = same_padding_2d((kh, kw))
+    pad = same_padding((kh, kw))
     R = _row_patches(xb, pad, kw, workspace, "x")
     n, h, w, _ = xb.shape
     y = _correlate_rows(R, W.reshape(kh, kw * cin, cout), h, w, workspace)
