@@ -105,7 +105,7 @@ def _check_conv(x: Any, W: Any) -> None:
 def conv2d(x: Any, W: Any) -> Any:
     """Stride-1 "same" convolution (cross-correlation, as deep-learning frameworks compute it),
     no bias: y[i, j, o] = Σ_{a,b,c} W[a, b, c, o] · x_pad[i + a, j + b, c], padding as
-    ``same_padding``. x (N, H, W, C_in) or (H, W, C_in); W (K_H, K_W, C_in, C_out).
+    ``patches.same_padding``. x (N, H, W, C_in) or (H, W, C_in); W (K_H, K_W, C_in, C_out).
     Returns y (..., H, W, C_out). The forward pass alone (no cache)."""
     return conv2d_forward(x, W)[0]
 

@@ -60,17 +60,21 @@ class Layer:
     weights: tuple[str, ...] = ()  # initialised by the scheme; other parameters start at 0
 
     def output_shape(self, in_shape: Shape) -> Shape:
+        """One example's output shape for one example's input shape."""
         return in_shape
 
     def param_shapes(self, in_shape: Shape) -> dict[str, Shape]:
+        """{local name: shape} of this layer's parameters for that input shape."""
         return {}
 
     def forward(self, p: Params, x: Any, x_free: bool, train: bool,
                 workspace: dict | None = None) -> tuple[Any, Any, bool]:
+        """(y, cache or None unless ``train``, whether y is free), see the comment above."""
         raise NotImplementedError
 
     def backward(self, p: Params, dy: Any, cache: Any, need_dx: bool,
                  workspace: dict | None = None) -> tuple[Any, Params]:
+        """(dL/dx or None unless ``need_dx``, {local name: dL/dparam}); may overwrite dy."""
         raise NotImplementedError
 
 
