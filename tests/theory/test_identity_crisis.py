@@ -244,3 +244,28 @@ def test_rho_mixture_is_invariant_to_the_scales_of_noise_and_image(noise_scale, 
     assert np.all(np.isfinite(got))
     # a subnormal result keeps only the bits above 2^-1074: absolute error ≤ 2^-1074 per pixel
     np.testing.assert_allclose(got, ref * x_scale, rtol=64 * U, atol=2.0**-1074 * 4)
+
+
+def test_forward_passes_that_leave_float64_raise_instead_of_returning_nan():
+    # two layers of 1e200: the hidden value 1e400 is inf, and inf − inf in the output NaN
+    W = [np.array([[1e200], [-1e200]]), np.array([[1e200, 1e200]])]
+    with pytest.raises(ValueError, match="^x: the forward pass overflows float64"):
+        ic.fcn_forward(W, np.array([1.0]), activation="linear")
+    big = [np.full((1, 1, 1, 1), 1e200), np.full((1, 1, 1, 1), -1e200)]
+    with pytest.raises(ValueError, match="^image: the forward pass overflows float64"):
+        ic.cnn_forward(big, np.ones((2, 2, 1)))
+
+
+def test_projection_and_prediction_near_the_float64_limit():
+    # x = X = [1.7e308, 1.7e308]: ⟨x, u⟩ = 2.4e308 overflowed; x lies in span{X}, so with
+    # W0 = I Theorem 1's prediction is x itself (Π∥x = x)
+    x = np.array([1.7e308, 1.7e308])
+    f = ic.fcn1_predict(np.eye(2), x, x)
+    np.testing.assert_allclose(f, x, rtol=8 * U)
+
+
+def test_the_thm2_bound_beyond_float64_is_inf_not_an_overflow_error():
+    # B = 1e300: B² = 1e600; a bound of +inf is vacuous but true (float ** raised)
+    img = np.ones((4, 4, 1))  # a constant image: its patch matrix has nullity n > 0
+    assert ic.conv1_dims(img, 3).n > 0
+    assert ic.conv1_mse_bound(img, 3, sigma=1.0, delta=0.5, B=1e300) == float("inf")

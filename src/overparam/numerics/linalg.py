@@ -192,9 +192,15 @@ def unit_vector(X: Any) -> Any:
 
 def project_onto_span(v: Any, X: Any) -> Any:
     """Orthogonal projection of the rows of ``v`` (n, d) or a vector (d,) onto span{X}, X (d,)
-    non-zero (through ``unit_vector``, so any non-zero magnitude works)."""
+    non-zero (through ``unit_vector``, so any non-zero magnitude works). v is scaled by a
+    power of two while projecting, so ⟨v, u⟩ cannot overflow for entries near 1.8e308."""
     u = unit_vector(check_array(X, "X", ndim=1))
     v = check_array(v, "v", xp=get_xp(u), ndim=(1, 2))
     if v.shape[-1] != u.shape[0]:
         raise ValueError(f"v: expected last dimension {u.shape[0]}, got shape {tuple(v.shape)}")
-    return (v @ u)[..., None] * u if v.ndim == 2 else (v @ u) * u
+    xp = get_xp(u)
+    e = binary_exponent(v)
+    vs = xp.ldexp(v, -e)
+    par = (vs @ u)[..., None] * u if v.ndim == 2 else (vs @ u) * u
+    with np.errstate(over="ignore"):
+        return xp.ldexp(par, e)

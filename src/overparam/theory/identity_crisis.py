@@ -109,7 +109,9 @@ def fcn1_predict(W0: Any, X: Any, x: Any) -> Any:
     if x.shape[-1] != X.shape[0]:
         raise ValueError(f"x: expected last dimension {X.shape[0]}, got shape {tuple(x.shape)}")
     par = project_onto_span(x, X)
-    return par + (x - par) @ W0.T
+    with np.errstate(over="ignore", invalid="ignore"):
+        f = par + (x - par) @ W0.T
+    return _finite_output(f, "x")
 
 
 def linear_identity_weights(d: int, depth: int, *, hidden: int | None = None) -> list[np.ndarray]:
@@ -153,7 +155,7 @@ def fcn_forward(weights: list[Any], x: Any, *, activation: str = "relu") -> Any:
         h = h @ xp.asarray(W).T
         if activation == "relu" and i < len(weights) - 1:
             h = xp.maximum(h, 0)
-    return h
+    return _finite_output(h, "x")
 
 
 def conv_identity_kernel(kernel: tuple[int, int], channels: int) -> np.ndarray:
@@ -199,6 +201,14 @@ def cnn_forward(kernels: list[Any], image: Any, *, activation: str = "relu") -> 
         h = conv2d_same(h, xp.asarray(K))
         if activation == "relu" and i < len(kernels) - 1:
             h = xp.maximum(h, 0)
+    return _finite_output(h, "image")
+
+
+def _finite_output(h: Any, name: str) -> Any:
+    """h, unless the forward pass left float64 (then inf − inf gives NaN): ValueError."""
+    if not bool(get_xp(h).all(get_xp(h).isfinite(h))):
+        raise ValueError(f"{name}: the forward pass overflows float64 (inputs times weights "
+                         f"beyond 1.8e308); rescale the input or the weights")
     return h
 
 
@@ -530,7 +540,10 @@ def conv1_mse_bound(
     C = int(image.shape[2])
     M = chi2_union_m(dims.n, C, delta)
     inner = 2 * math.log(dims.n / delta) + C * (1 + math.log(M))
-    return dims.n * kh * kw * B**2 * (sigma * math.sqrt(inner) + math.sqrt(C)) ** 2
+    # products, not **: a bound beyond float64 is inf (vacuous, still true), where float
+    # ** raises OverflowError
+    root = sigma * math.sqrt(inner) + math.sqrt(C)
+    return dims.n * kh * kw * (B * B) * (root * root)
 
 
 def thm2_proof_case(image: Any, kernel_size: int | tuple[int, int]) -> dict:
