@@ -266,6 +266,6 @@ def test_projection_and_prediction_near_the_float64_limit():
 
 def test_the_thm2_bound_beyond_float64_is_inf_not_an_overflow_error():
     # B = 1e300: B² = 1e600; a bound of +inf is vacuous but true (float ** raised)
-    img = np.ones((4, 4, 1))  # a constant image: its patch matrix has nullity n > 0
-    assert ic.conv1_dims(img, 3).n > 0
-    assert ic.conv1_mse_bound(img, 3, sigma=1.0, delta=0.5, B=1e300) == float("inf")
+    img = np.random.default_rng(0).random((2, 2, 1))  # 4 patches of length 25: n ≥ 21
+    assert ic.conv1_dims(img, 5).n >= 21
+    assert ic.conv1_mse_bound(img, 5, sigma=1.0, delta=0.5, B=1e300) == float("inf")
