@@ -457,6 +457,10 @@ def test_bad_data_and_params_raise_naming_them():
         model.apply({k: v for k, v in params.items() if k != "2/W"}, x)
     with pytest.raises(TypeError, match="params"):
         model.apply({"0/W": params["0/W"].astype(np.float32), "2/W": params["2/W"]}, x)
+    huge = {k: v * 1e200 for k, v in params.items()}  # |output| ~ 1e400: beyond float64
+    with np.errstate(over="ignore"), pytest.raises(ValueError,
+                                                  match="params: expected a finite output"):
+        model.apply(huge, x)
     for not_float in (params["0/W"].tolist(), params["0/W"].astype(int)):
         with pytest.raises(TypeError, match="params"):
             model.apply({"0/W": not_float, "2/W": params["2/W"]}, x)

@@ -421,14 +421,18 @@ class Model:
         """The network's output for a batch x (N, …) — or, with ``return_activations``,
         (output, [the output of each layer]) (what layer probes and representation alignment
         read: the list has one entry per layer, the last is the output). Raises ValueError
-        when params do not fit x (names, shapes) or x holds NaN/inf; TypeError for mixed or
-        non-float parameter dtypes."""
-        _, _, h, per_layer = self._prepare(params, x)
+        when params do not fit x (names, shapes), when x holds NaN/inf, or when the output is
+        not finite (params or x so large that the network leaves the dtype's range: never a
+        silent NaN); TypeError for mixed or non-float parameter dtypes."""
+        xp, dtype, h, per_layer = self._prepare(params, x)
         acts, free = [], False
         ws = self._workspace()
         for layer, p in zip(self.layers, per_layer, strict=True):
             h, _, free = layer.forward(p, h, free and not return_activations, False, ws)
             acts.append(h)
+        if not bool(xp.all(xp.isfinite(h))):
+            raise ValueError(f"params: expected a finite output, got overflow: weights and x "
+                             f"take the network beyond {dtype}'s range")
         return (h, acts) if return_activations else h
 
     def loss_and_grad(self, params: Mapping[str, Any], x: Any, y: Any, *, loss: str,
