@@ -88,3 +88,18 @@ def test_kernel_parameters_are_checked(kwargs, match):
 def test_rbf_with_gamma_zero_is_all_ones():
     np.testing.assert_array_equal(kernel_matrix(np.eye(3), kind="rbf", gamma=0.0),
                                   np.ones((3, 3)))
+
+
+def test_residuals_of_huge_right_hand_sides_are_not_nan():
+    # ‖y‖ for entries 7.7e153 overflowed numpy's norm (the squares), giving inf/inf = NaN
+    alpha, info = solve_kernel_system(np.zeros((3, 3)), np.full(3, 7.7e153))
+    assert np.array_equal(alpha, np.zeros(3)) and info.relative_residual == 1.0
+    alpha, info = solve_kernel_system(np.eye(3), np.full(3, 1.7e308))
+    assert np.array_equal(alpha, np.full(3, 1.7e308)) and info.relative_residual == 0.0
+
+
+def test_a_solution_beyond_float64_is_refused():
+    # α = 7e8 / 4e-300 ≈ 1.8e308 along the one kept eigenvector: not representable
+    K = np.diag([3.97e-300, 0.0, 0.0])
+    with pytest.raises(ValueError, match="^y: the minimum-norm solution α exceeds"):
+        solve_kernel_system(K, np.full(3, 7.2e8))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from overparam.numerics.backend import get_xp, unit_roundoff
-from overparam.numerics.linalg import binary_exponent
+from overparam.numerics.linalg import binary_exponent, scaled_norm
 from overparam.numerics.validation import check_array, check_choice, check_scalar, memory_for
 
 KERNELS = ("linear", "rbf")
@@ -108,6 +108,21 @@ def _check_symmetric(K: Any, xp: Any) -> None:
                          f"{SYMMETRY_TOLERANCE:g}·max|K| = {SYMMETRY_TOLERANCE * scale:.3g}")
 
 
+def _norm(v: Any) -> float:
+    """‖v‖ without overflow of the squares (entries ~1e154 and above); inf if v is not
+    finite (a failed solve), so comparisons and residual ratios stay NaN-free."""
+    xp = get_xp(v)
+    return float(scaled_norm(v)) if bool(xp.all(xp.isfinite(v))) else float("inf")
+
+
+def _relative_residual(r: Any, y: Any) -> float:
+    """‖r‖/‖y‖ (‖r‖ if y = 0), both scaled by the same power of two first: ‖y‖ itself may
+    exceed float64 when its entries are near 1.8e308."""
+    xp = get_xp(y)
+    e = binary_exponent(y)
+    return _norm(xp.ldexp(r, -e)) / (_norm(xp.ldexp(y, -e)) or 1.0)
+
+
 def solve_kernel_system(K: Any, y: Any, *, float32: bool = False,
                         max_refinement: int = 10) -> tuple[Any, SolveInfo]:
     """Solve Kα = y for a symmetric positive semi-definite K (n, n), y (n,) or (n, k).
@@ -127,7 +142,6 @@ def solve_kernel_system(K: Any, y: Any, *, float32: bool = False,
         raise ValueError(f"K, y: expected K (n, n) and y (n, ...), got {K.shape}, {y.shape}")
     max_refinement = check_scalar(max_refinement, "max_refinement", integer=True, low=0)
     _check_symmetric(K, xp)
-    ynorm = float(xp.linalg.norm(y)) or 1.0
     solve = _cholesky_solve(K.astype(xp.float32) if float32 else K, y, xp)
     if solve is not None:
         alpha = solve(y.astype(xp.float32) if float32 else y).astype(xp.float64)
@@ -139,12 +153,11 @@ def solve_kernel_system(K: Any, y: Any, *, float32: bool = False,
                 r = y - K @ alpha
                 d = solve(r.astype(xp.float32)).astype(xp.float64)
                 alpha = alpha + d
-                size = float(xp.linalg.norm(d))
-                if size >= prev or size <= unit_roundoff(np.float64) * float(
-                        xp.linalg.norm(alpha)):
+                size = _norm(d)
+                if size >= prev or size <= unit_roundoff(np.float64) * _norm(alpha):
                     break
                 prev = size
-        res = float(xp.linalg.norm(K @ alpha - y)) / ynorm
+        res = _relative_residual(K @ alpha - y, y)
         if bool(xp.all(xp.isfinite(alpha))):
             return alpha, SolveInfo("cholesky", steps, res)
     lam, V = xp.linalg.eigh(K)
@@ -155,6 +168,10 @@ def solve_kernel_system(K: Any, y: Any, *, float32: bool = False,
     keep = lam > thr
     inv = xp.where(keep, 1.0 / xp.where(keep, lam, 1.0), 0.0)
     coef = V.T @ y
-    alpha = V @ (inv[:, None] * coef if y.ndim == 2 else inv * coef)
-    res = float(xp.linalg.norm(K @ alpha - y)) / ynorm
+    with np.errstate(over="ignore", invalid="ignore"):
+        alpha = V @ (inv[:, None] * coef if y.ndim == 2 else inv * coef)
+    if not bool(xp.all(xp.isfinite(alpha))):
+        raise ValueError("y: the minimum-norm solution α exceeds the float64 range (K's "
+                         "smallest kept eigenvalues are too small for this y)")
+    res = _relative_residual(K @ alpha - y, y)
     return alpha, SolveInfo("eigh-pinv", 0, res, int((~keep).sum()), thr)
