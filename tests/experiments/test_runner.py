@@ -154,3 +154,21 @@ def test_local_workers_do_not_outlive_a_killed_sweep(tmp_path):
     while any(_alive(p) for p in workers) and time.time() < deadline:
         time.sleep(0.05)
     assert not any(_alive(p) for p in workers)
+
+
+def test_a_scheduler_lost_mid_sweep_is_one_executor_error_keeping_finished_points(tmp_path):
+    distributed = pytest.importorskip("dask.distributed", reason="needs overparam[dist]")
+    import threading
+
+    from overparam.experiments.runner import ExecutorError
+
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                       dashboard_address=None)
+    pts = [{"x": x, "seed": x, "sleep": 1.0} for x in range(6)]
+    threading.Timer(1.5, cluster.close).start()  # the scheduler goes away after a point
+    start = time.perf_counter()
+    with pytest.raises(ExecutorError, match="--resume"):
+        run_sweep(pts, noisy_square, tmp_path, executor="dask",
+                  scheduler=cluster.scheduler_address, progress=False)
+    assert time.perf_counter() - start < 30
+    assert 1 <= len(list((tmp_path / "points").glob("*.json"))) < 6
