@@ -514,6 +514,29 @@ right(la.lemma2_limit,
                               np.array([1.0, 2.0, 3.0, 4.0])),
       # exact rationals by hand (lower-triangular solve of the first three rows)
       lambda w: np.allclose(w, [-1000.0, -9002000.0, -27009001.0], rtol=1e-6), "cond-4e8")
+right(ke.solve_kernel_system,
+      lambda: ke.solve_kernel_system(np.eye(3), np.full(3, 1.7e308)),
+      lambda r: np.array_equal(r[0], np.full(3, 1.7e308)) and r[1].relative_residual == 0.0,
+      "y-1.7e308")
+right(ic.conv1_mse_bound,
+      lambda: ic.conv1_mse_bound(IMG1[:2, :2], 5, sigma=1.0, delta=0.5, B=1e300),
+      lambda b: b == INF, "B-1e300")  # B² = 1e600: the bound is +inf (vacuous, true)
+right(ic.fcn1_predict,
+      lambda: ic.fcn1_predict(np.eye(2), np.array([1.7e308, 1.7e308]),
+                              np.array([1.7e308, 1.7e308])),
+      # x in span{X}: the prediction is x itself
+      lambda f: np.allclose(f, 1.7e308, rtol=1e-15, atol=0), "x-1.7e308")
+right(ic.rho_mixture,
+      lambda: (ic.rho_mixture(RHO["X"], 0.3, RHO["noise"] * 5e-324),
+               ic.rho_mixture(RHO["X"], 0.3, RHO["noise"])),
+      # invariant under noise → c·noise: a subnormal noise gives the same image
+      lambda pair: np.allclose(pair[0], pair[1], rtol=1e-13, atol=0), "noise-5e-324")
+right(la.gd_limit_least_squares,
+      lambda: la.gd_limit_least_squares(np.array([[5e-324, 0.0], [0.0, 5e-324]]),
+                                        np.array([1e-300, 2e-300]), np.zeros(2)),
+      # X = 2^-1074·I: W = Y·2^1074 exactly (up to the rounding of Y's scaling)
+      lambda w: np.allclose(w, [1e-300 * 2.0**1074, 2e-300 * 2.0**1074], rtol=1e-15,
+                            atol=0), "subnormal-X")
 right(tr.params_norm, lambda: (tr.params_norm({"w": np.array([3e200, 4e200])}),
                                tr.params_norm({"w": np.array([NAN])})),
       lambda v: v[0] == pytest.approx(5e200, rel=1e-15) and v[1] == math.inf, "extremes")
