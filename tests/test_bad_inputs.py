@@ -179,6 +179,7 @@ refuse(ic.pearson_correlation, {"a": np.arange(9.0), "b": np.arange(9.0)}, "a",
 refuse(ic.pearson_correlation, {"a": np.arange(9.0), "b": np.arange(9.0)}, "b",
        np.arange(8.0), VE, kind="size")
 RHO = {"X": rng.random((3, 3)), "rho": 0.5, "noise": rng.random((3, 3))}
+INT_NOISE = np.array([[1.0, 3.0, 2.0], [0.0, 4.0, 1.0], [2.0, 2.0, 3.0]])
 entry(ic.rho_mixture, RHO, arrays={"X": {"ndim": False}, "noise": {"ndim": False}},
       scalars={"rho": [(-0.1, VE), (1.1, VE), (NAN, VE), ("a", TE)]})
 refuse(ic.rho_mixture, RHO, "noise", np.ones((2, 2)), VE, kind="shape")
@@ -527,16 +528,17 @@ right(ic.fcn1_predict,
       # x in span{X}: the prediction is x itself
       lambda f: np.allclose(f, 1.7e308, rtol=1e-15, atol=0), "x-1.7e308")
 right(ic.rho_mixture,
-      lambda: (ic.rho_mixture(RHO["X"], 0.3, RHO["noise"] * 5e-324),
-               ic.rho_mixture(RHO["X"], 0.3, RHO["noise"])),
-      # invariant under noise → c·noise: a subnormal noise gives the same image
+      lambda: (ic.rho_mixture(RHO["X"], 0.3, INT_NOISE * 5e-324),
+               ic.rho_mixture(RHO["X"], 0.3, INT_NOISE)),
+      # invariant under noise → c·noise: a subnormal noise (small integers times 2^-1074,
+      # exact) gives the same image
       lambda pair: np.allclose(pair[0], pair[1], rtol=1e-13, atol=0), "noise-5e-324")
 right(la.gd_limit_least_squares,
       lambda: la.gd_limit_least_squares(np.array([[5e-324, 0.0], [0.0, 5e-324]]),
                                         np.array([1e-300, 2e-300]), np.zeros(2)),
-      # X = 2^-1074·I: W = Y·2^1074 exactly (up to the rounding of Y's scaling)
-      lambda w: np.allclose(w, [1e-300 * 2.0**1074, 2e-300 * 2.0**1074], rtol=1e-15,
-                            atol=0), "subnormal-X")
+      # X = 2^-1074·I: W = Y·2^1074, exactly
+      lambda w: w.tolist() == [math.ldexp(1e-300, 1074), math.ldexp(2e-300, 1074)],
+      "subnormal-X")
 right(tr.params_norm, lambda: (tr.params_norm({"w": np.array([3e200, 4e200])}),
                                tr.params_norm({"w": np.array([NAN])})),
       lambda v: v[0] == pytest.approx(5e200, rel=1e-15) and v[1] == math.inf, "extremes")
