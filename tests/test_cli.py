@@ -284,6 +284,13 @@ def test_scheduler_without_dask_executor_is_an_error(tmp_path, capsys):
     assert not (tmp_path / "results.json").exists()
 
 
+def test_workers_without_local_executor_is_an_error(tmp_path, capsys):
+    assert main(["reproduce", "ic.fcn-depth", "--preset", "smoke", "--workers", "2",
+                 "--out", str(tmp_path)]) == 2
+    assert "--workers" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "points").exists()
+
+
 def test_unreachable_scheduler_is_one_line_within_10_s(tmp_path):
     pytest.importorskip("dask.distributed", reason="needs overparam[dist]")
     start = time.perf_counter()

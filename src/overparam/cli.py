@@ -173,6 +173,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     from overparam.experiments.runner import ExecutorError
 
     out = args.out or Path("reproductions") / f"{args.experiment}-{args.preset}"
+    if args.workers is not None and args.executor != "local":
+        return _usage_error("--workers: only with --executor local")
     try:
         experiment = get_experiment(args.experiment)
         result = reproduce(experiment, out, preset=args.preset, seed=args.seed,

@@ -104,11 +104,9 @@ def test_kill_9_inside_a_point_continues_from_its_checkpoint(tmp_path):
     assert not list((out / "points").glob(".*.scratch"))  # removed once the result is written
 
 
-def test_executor_options_belong_to_their_executor(tmp_path):
+def test_a_scheduler_belongs_to_the_dask_executor(tmp_path):
     with pytest.raises(ValueError, match="scheduler"):
         run_sweep([{"x": 1}], noisy_square, tmp_path, scheduler="tcp://127.0.0.1:9")
-    with pytest.raises(ValueError, match="workers"):
-        run_sweep([{"x": 1}], noisy_square, tmp_path, executor="serial", workers=2)
 
 
 def test_an_unreachable_scheduler_is_one_clear_error_within_10_s(tmp_path):

@@ -190,8 +190,6 @@ def run_sweep(
         raise ValueError(f"executor: expected one of {EXECUTORS}, got {executor!r}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers: expected >= 1, got {workers}")
-    if workers is not None and executor != "local":
-        raise ValueError(f"workers: only for executor='local', got executor={executor!r}")
     if scheduler is not None and executor != "dask":
         raise ValueError(f"scheduler: only for executor='dask', got executor={executor!r}")
     keys = [point_key(p) for p in points]
