@@ -43,3 +43,21 @@ def test_render_summary_layout():
                                   comparisons=["c"]), {"f.png": "Fig. 1"})
     assert text == ("# t\n\ns\n\nWhere this differs from the paper: d1\nd2\n\n| a |\n\nH:\n- c"
                     "\n\nFigures: f.png (Fig. 1).\n")
+
+
+def test_a_declaration_without_the_three_presets_or_with_clashing_figures_is_refused():
+    import pytest
+
+    from overparam.experiments.protocol import Experiment
+
+    def nothing(*args, **kwargs):
+        return None
+
+    three = {"smoke": {}, "quick": {}, "paper": {}}
+    common = {"id": "x.y", "paper": "X", "reproduces": "-", "points": nothing,
+              "compute_point": nothing, "outputs": nothing}
+    with pytest.raises(ValueError, match="presets"):
+        Experiment(presets={"smoke": {}}, **common)
+    with pytest.raises(ValueError, match="figures"):
+        Experiment(presets=three, figures={"results.json": "Fig. 1"}, **common)
+    assert Experiment(presets=three, figures={"fig.png": "Fig. 1"}, **common).id == "x.y"
