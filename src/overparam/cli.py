@@ -265,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
-            return _run(args)
+            code = _run(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at exit
+        return code
     except KeyboardInterrupt:
         print("overparam: interrupted", file=sys.stderr)
         return 130

@@ -111,3 +111,13 @@ def test_a_non_utf8_locale_writes_utf8_and_prints_what_it_can(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "ρ-images" in readme.read_text(encoding="utf-8")
     assert readme.read_text(encoding="utf-8").startswith("ρ intro\n")
+
+
+def test_a_closed_output_pipe_is_quiet():
+    """`overparam list | head -1`: the reader goes away before the listing is written."""
+    proc = subprocess.Popen([sys.executable, "-m", "overparam", "list"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the child has printed anything (it is still importing)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    assert err == b""
