@@ -53,7 +53,7 @@ def _dtype_checked(arr: Any, name: str, dtype: str, xp: ModuleType) -> Any:
     if dtype == "float64" or kind in "biu" or arr.dtype not in (xp.float32, xp.float64):
         # float16 has 3 decimal digits and longdouble has no CuPy counterpart: both are
         # computed in float64, as are integers and booleans.
-        return arr.astype(xp.float64)
+        return arr.astype(xp.float64, copy=False)
     return arr
 
 
