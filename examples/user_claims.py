@@ -88,7 +88,10 @@ def _readout_limit(Phi, y, a0):
 def _nets(draw):
     h, d = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     a = draw(ost.vectors(h, elements=ost.reals(10.0)))
-    W = draw(ost.matrices(h, d, elements=ost.reals(10.0)))
+    # hidden units drawn independently, or all copies of one (a repeated unit is a net too)
+    W = draw(st.one_of(ost.matrices(h, d, elements=ost.reals(10.0)),
+                       ost.vectors(d, elements=ost.reals(10.0)).map(
+                           lambda w: np.tile(w, (h, 1)))))
     x = draw(ost.vectors(d, elements=ost.reals(10.0)))
     x2 = draw(ost.vectors(d, elements=ost.reals(10.0)))
     return a, W, x, x2
@@ -135,7 +138,7 @@ def _lipschitz_search(which: str):
         domain="h, d ∈ 1…4; a, W, x, x′ with entries in [−10, 10]",
         tolerance={"rule": "flag |Δf| > bound + 4(d+h+4)·u·(Σ|a||W|(|x|+|x′|) + bound) in "
                            "float; confirm (Δf)² > bound² in exact rationals"},
-        examples=(200, 2000), label=f"lipschitz_{which}_search")
+        examples=(100, 2000), label=f"lipschitz_{which}_search")
 
 
 CLAIMS = [
