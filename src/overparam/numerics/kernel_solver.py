@@ -1,0 +1,484 @@
+"""The kernel system Kα = y (RR Sec. 5, eq. 3) at the size RR solves it — 60,000 points — on a
+machine whose memory holds K only in float32.
+
+RR solved the 60,000-image MNIST system "in under 3 minutes on 24 cores, 256 GB" with one
+LAPACK call; in float64 K alone is 28.8 GB. Here:
+
+1. K is formed in float32, in place, one column panel of its lower triangle at a time (each
+   panel computed in float64 from X and rounded; no other float64 temporary). A panel is a
+   product of two *distinct* arrays (``X[a:] @ X[b:c].copy().T``): NumPy's ``X @ X.T``
+   shortcut (SYRK) has segfaulted at n ≥ 16,000 on two OpenBLAS threads (NumPy #19685,
+   OpenBLAS #2821). Only the lower triangle is ever written, so the upper half of the
+   allocation is never touched and takes no physical memory.
+2. A Cholesky factor in float32 overwrites K (LAPACK ``spotrf``, lower).
+3. Iterative refinement: r = y − Kα with K's panels recomputed in float64 from X (never
+   stored), α ← α + L⁻ᵀL⁻¹r, until ‖r‖_F/‖y‖_F ≤ ``tol`` (default 1e-6). The residual is
+   measured against the **float64 kernel** (each entry computed in float64 from X), not
+   against its float32 rounding that was factored. Each pass contracts the residual by about
+   ‖I − (L̂L̂ᵀ)⁻¹K‖ ≲ c·n·u₃₂·cond(K); measured on Fashion-MNIST at 60k
+   (``../shared/EXPERIMENTS.md``): 8e-4 → 1.7e-5 → 1.3e-6 → 2.9e-7.
+
+Peak memory: 4n² bytes for the float32 triangle that is touched (≈ 7.2 GB of the 14.4 GB
+allocation at n = 60,000), X, and one panel of at most ``block_bytes`` (plus its GEMM).
+With ``checkpoint_dir`` the factor is saved (``.npy``, written atomically) as soon as it
+exists and α after every refinement pass, so an interruption loses only the phase in flight.
+On CuPy (arrays passed as CuPy), the factor is float64 when K and its factor fit in the GPU's
+free memory, float32 with the same refinement otherwise (not exercised on this machine: no
+GPU here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from overparam.numerics.atomic import write_atomic, write_text_atomic
+from overparam.numerics.backend import get_xp, to_numpy
+from overparam.numerics.kernels import KERNELS
+from overparam.numerics.validation import check_array, check_choice, check_scalar, memory_for
+
+#: RR Sec. 5's system solved "exactly": the relative residual every solve aims for
+RESIDUAL_TOLERANCE = 1e-6
+#: what the reported residual is measured against
+RESIDUAL_REFERENCE = ("the float64 kernel: every entry recomputed in float64 from X, "
+                      "blockwise, never stored")
+FACTOR_DTYPES = ("auto", "float32", "float64")
+#: file names inside ``checkpoint_dir``
+FACTOR_FILE, FACTOR_META, SOLUTION_FILE = "factor.npy", "factor.json", "solution.npz"
+
+
+class FactorWarning(UserWarning):
+    """A checkpointed factor or solution could not be used and is recomputed."""
+
+
+@dataclass
+class KernelSolveInfo:
+    """How ``solve_kernel_interpolation`` went.
+
+    ``residual_history``: ‖y − (K + ridge·I)α‖_F/‖y‖_F after the first solve and after each
+    refinement pass, against ``residual_reference`` (the float64 kernel); ``refinement_steps``
+    corrections were applied; ``converged``: the last residual is ≤ ``tolerance``.
+    ``norm``: √(trace αᵀKα) (the RKHS norm of the interpolant, summed over the columns of y).
+    ``seconds``: wall time per phase ("kernel", "factor", "solve", "residual" summed over
+    passes, "checkpoint"); ``resumed``: phases taken from ``checkpoint_dir``."""
+
+    n: int
+    outputs: int
+    kind: str
+    gamma: float
+    ridge: float
+    factor_dtype: str
+    tolerance: float
+    residual_history: list[float]
+    refinement_steps: int
+    converged: bool
+    norm: float
+    residual_reference: str = RESIDUAL_REFERENCE
+    seconds: dict[str, float] = field(default_factory=dict)
+    resumed: list[str] = field(default_factory=list)
+
+    @property
+    def relative_residual(self) -> float:
+        """The final relative residual against the float64 kernel."""
+        return self.residual_history[-1]
+
+    def as_dict(self) -> dict:
+        """JSON-ready fields (with ``relative_residual``)."""
+        out = dict(self.__dict__)
+        out["relative_residual"] = self.relative_residual
+        return out
+
+
+# --- kernel blocks ------------------------------------------------------------------------
+
+def squared_norms(X: Any) -> Any:
+    """‖x_i‖² of the rows of X (n, d), float64 — computed once, reused by every block."""
+    xp = get_xp(X)
+    return xp.einsum("ij,ij->i", X, X)
+
+
+def kernel_block(A: Any, B: Any, sq_a: Any, sq_b: Any, *, kind: str, gamma: float) -> Any:
+    """K[i, j] = k(a_i, b_j) in float64 for rows of A (m, d) and B (p, d) with their squared
+    norms ``sq_a`` (m,), ``sq_b`` (p,): "linear" ⟨a, b⟩, "rbf" exp(−γ‖a − b‖²) with
+    ‖a − b‖² = ‖a‖² + ‖b‖² − 2⟨a, b⟩ (clipped at 0). B must not share memory with A (pass
+    a ``.copy()``): the product is then a plain GEMM, never NumPy's SYRK shortcut. Inputs
+    are trusted (the public entry points check them); one (m, p) temporary is made."""
+    xp = get_xp(A, B)
+    G = A @ B.T
+    if kind == "rbf":
+        G *= -2.0
+        G += sq_a[:, None]
+        G += sq_b[None, :]
+        xp.maximum(G, 0.0, out=G)
+        G *= -gamma
+        xp.exp(G, out=G)
+    return G
+
+
+def _panel_width(n: int, block_bytes: int) -> int:
+    """Columns per panel so that an n-row float64 panel stays within ``block_bytes``."""
+    return int(max(1, min(n, block_bytes // (8 * n))))
+
+
+def _panels(n: int, width: int) -> list[tuple[int, int]]:
+    return [(c, min(n, c + width)) for c in range(0, n, width)]
+
+
+def _lower_panel(X: Any, sq: Any, c0: int, c1: int, kind: str, gamma: float,
+                 ridge: float) -> Any:
+    """K[c0:, c0:c1] + ridge·I (its diagonal part) in float64: the panel of the lower
+    triangle in columns c0..c1 (rows above c0 belong to the upper triangle)."""
+    xp = get_xp(X)
+    P = kernel_block(X[c0:], X[c0:c1].copy(), sq[c0:], sq[c0:c1], kind=kind, gamma=gamma)
+    if ridge:
+        idx = xp.arange(c1 - c0)
+        P[idx, idx] += ridge
+    return P
+
+
+def _bar(total: int, desc: str, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="panel", leave=False, dynamic_ncols=True,
+                disable=not progress)
+
+
+def build_lower(X: Any, sq: Any, *, kind: str, gamma: float, ridge: float, dtype: Any,
+                block_bytes: int, progress: bool) -> Any:
+    """The lower triangle of K + ridge·I in ``dtype``, Fortran order (what LAPACK factors in
+    place); the strict upper triangle is left unwritten (never touched on NumPy, so it takes
+    no physical memory)."""
+    xp = get_xp(X)
+    n = X.shape[0]
+    with memory_for("X", f"a {n}×{n} {np.dtype(dtype).name} kernel matrix"):
+        K = xp.empty((n, n), dtype=dtype, order="F")
+    width = _panel_width(n, block_bytes)
+    with _bar(len(_panels(n, width)), f"kernel {np.dtype(dtype).name} n={n}", progress) as bar:
+        for c0, c1 in _panels(n, width):
+            K[c0:, c0:c1] = _lower_panel(X, sq, c0, c1, kind, gamma, ridge)
+            bar.update(1)
+    return K
+
+
+def kernel_times(X: Any, sq: Any, alpha: Any, *, kind: str, gamma: float, ridge: float,
+                 block_bytes: int, progress: bool = False) -> Any:
+    """(K + ridge·I) α in float64 for α (n, k), K's entries computed in float64 from X panel
+    by panel and never stored: each lower panel K[c0:, c0:c1] serves its own columns and, by
+    symmetry, the rows c0..c1 of the columns below it — every entry is computed once."""
+    xp = get_xp(X, alpha)
+    n = X.shape[0]
+    out = xp.zeros(alpha.shape, dtype=xp.float64)
+    width = _panel_width(n, block_bytes)
+    with _bar(len(_panels(n, width)), f"residual float64 n={n}", progress) as bar:
+        for c0, c1 in _panels(n, width):
+            P = _lower_panel(X, sq, c0, c1, kind, gamma, ridge)
+            out[c0:] += P @ alpha[c0:c1]
+            out[c0:c1] += P[c1 - c0:].T @ alpha[c1:]
+            bar.update(1)
+    return out
+
+
+def kernel_predict(X_new: Any, X: Any, alpha: Any, *, kind: str, gamma: float = 1.0,
+                   block_bytes: int = 256 * 2**20, progress: bool = False) -> Any:
+    """f(x) = Σ_i α_i k(x, x_i) for the rows of X_new (m, d): K(X_new, X) α in float64, in
+    row blocks of at most ``block_bytes``. X (n, d), α (n,) or (n, k); returns (m,) or
+    (m, k)."""
+    xp = get_xp(X_new, X, alpha)
+    X_new = check_array(X_new, "X_new", xp=xp, ndim=2, dtype="float64")
+    X = check_array(X, "X", xp=xp, ndim=2, dtype="float64")
+    alpha = check_array(alpha, "alpha", xp=xp, ndim=(1, 2), dtype="float64")
+    if X_new.shape[1] != X.shape[1]:
+        raise ValueError(f"X_new: expected {X.shape[1]} columns like X, got {X_new.shape[1]}")
+    if alpha.shape[0] != X.shape[0]:
+        raise ValueError(f"alpha: expected {X.shape[0]} rows (one per row of X), "
+                         f"got {alpha.shape[0]}")
+    check_choice(kind, "kind", KERNELS)
+    gamma = check_scalar(gamma, "gamma", low=0.0, low_open=kind == "rbf")
+    block_bytes = check_scalar(block_bytes, "block_bytes", integer=True, low=1)
+    sq, sq_new = squared_norms(X), squared_norms(X_new)
+    a2 = alpha.reshape(X.shape[0], -1)
+    out = xp.empty((X_new.shape[0], a2.shape[1]))
+    rows = _panel_width(X.shape[0], block_bytes)
+    with _bar(len(_panels(X_new.shape[0], rows)), "predict", progress) as bar:
+        for r0, r1 in _panels(X_new.shape[0], rows):
+            out[r0:r1] = kernel_block(X_new[r0:r1], X, sq_new[r0:r1], sq, kind=kind,
+                                      gamma=gamma) @ a2
+            bar.update(1)
+    return out if alpha.ndim == 2 else out[:, 0]
+
+
+# --- factor and solve ---------------------------------------------------------------------
+
+def _factor_in_place(K: Any, xp: Any) -> Any:
+    """The lower Cholesky factor of K (only its lower triangle is read), overwriting K on
+    NumPy (LAPACK ?potrf); a new array on CuPy. ValueError when K is not positive definite
+    at this precision."""
+    n = K.shape[0]
+    if xp is np:
+        from scipy.linalg import lapack
+
+        potrf = lapack.spotrf if K.dtype == np.float32 else lapack.dpotrf
+        L, info = potrf(K, lower=1, clean=0, overwrite_a=1)
+        if info == 0 and not np.shares_memory(L, K):
+            raise RuntimeError("LAPACK potrf copied K instead of factoring it in place")
+    else:
+        L = xp.linalg.cholesky(xp.tril(K))
+        info = 0 if bool(xp.all(xp.isfinite(L))) else 1
+    if info > 0:
+        raise ValueError(
+            f"X: the kernel matrix is not positive definite in {K.dtype} (the leading minor "
+            f"of order {info} of {n} failed): points too close together for this bandwidth or "
+            f"a linear kernel with more points than features; pass ridge > 0 or use "
+            f"numerics.kernels.solve_kernel_system's pseudo-inverse")
+    if info < 0:
+        raise RuntimeError(f"LAPACK potrf: argument {-info} was illegal")
+    return L
+
+
+def _solve_with_factor(L: Any, b: Any, xp: Any) -> Any:
+    """(L Lᵀ)⁻¹ b in float64 for b (n, k) float64, the triangular solves in L's dtype. b is
+    scaled by a power of two first, so casting it to float32 neither underflows nor
+    overflows (the solve is linear: the scaling is undone exactly)."""
+    top = float(xp.abs(b).max()) if b.size else 0.0
+    if top == 0.0:
+        return xp.zeros(b.shape)
+    e = math.frexp(top)[1]
+    rhs = xp.asfortranarray(xp.ldexp(b, -e).astype(L.dtype))
+    if xp is np:
+        from scipy.linalg import lapack
+
+        potrs = lapack.spotrs if L.dtype == np.float32 else lapack.dpotrs
+        x, info = potrs(L, rhs, lower=1)
+        if info != 0:
+            raise RuntimeError(f"LAPACK potrs: info = {info}")
+    else:
+        import cupyx.scipy.linalg as cla
+
+        x = cla.solve_triangular(L.T, cla.solve_triangular(L, rhs, lower=True), lower=False)
+    return xp.ldexp(x.astype(xp.float64), e)
+
+
+def _norm(a: Any) -> float:
+    xp = get_xp(a)
+    top = float(xp.abs(a).max()) if a.size else 0.0
+    return 0.0 if top == 0.0 else top * float(xp.linalg.norm((a / top).ravel()))
+
+
+def _auto_dtype(n: int, xp: Any) -> str:
+    """float32 on NumPy (this machine's memory); on CuPy float64 when K and its factor
+    (2·8n² bytes) fit in 90 % of the GPU's free memory."""
+    if xp is np:
+        return "float32"
+    free, _ = xp.cuda.runtime.memGetInfo()
+    return "float64" if 2 * 8 * n * n <= 0.9 * free else "float32"
+
+
+# --- checkpoints --------------------------------------------------------------------------
+
+def _digest(*arrays: Any, **scalars: Any) -> str:
+    h = hashlib.sha256(json.dumps(scalars, sort_keys=True).encode())
+    for a in arrays:
+        a = np.ascontiguousarray(to_numpy(a))
+        h.update(str((a.shape, a.dtype.str)).encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def _load_factor(folder: Path, key: str, n: int, dtype: str) -> np.ndarray | None:
+    """The checkpointed factor if ``folder`` holds one of this system (same key, shape and
+    dtype, complete); None otherwise (with a FactorWarning when a file was there but
+    unusable). Only the lower triangle is copied into memory."""
+    path, meta_path = folder / FACTOR_FILE, folder / FACTOR_META
+    if not path.exists() or not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("key") != key:
+            return None  # another system's factor: not this run's to use
+        stored = np.load(path, mmap_mode="r")
+        if stored.shape != (n, n) or stored.dtype != np.dtype(dtype) \
+                or not stored.flags.f_contiguous:
+            raise ValueError(f"holds {stored.dtype} {stored.shape}, expected {dtype} {(n, n)}")
+        if meta.get("sha256_diagonal") != _digest(np.diagonal(stored).copy()):
+            raise ValueError("its diagonal does not match the recorded checksum")
+    except (OSError, ValueError, json.JSONDecodeError) as exc:
+        warnings.warn(f"{path}: unusable factor checkpoint ({exc}); the factor is recomputed",
+                      FactorWarning, stacklevel=3)
+        return None
+    L = np.empty((n, n), dtype=dtype, order="F")
+    for c0, c1 in _panels(n, _panel_width(n, 256 * 2**20)):
+        L[c0:, c0:c1] = stored[c0:, c0:c1]
+    return L
+
+
+def _save_factor(folder: Path, key: str, L: np.ndarray) -> None:
+    """factor.npy (atomically: a reader never sees half a file), then factor.json naming the
+    system it belongs to — written last, so a factor without it is never trusted."""
+    (folder / FACTOR_META).unlink(missing_ok=True)
+    write_atomic(folder / FACTOR_FILE, lambda fh: np.save(fh, L))
+    write_text_atomic(folder / FACTOR_META, json.dumps({
+        "key": key, "n": L.shape[0], "dtype": L.dtype.name,
+        "sha256_diagonal": _digest(np.diagonal(L).copy())}))
+
+
+def _load_solution(folder: Path, key: str
+                   ) -> tuple[np.ndarray, np.ndarray, list[float], int] | None:
+    """(α, its residual y − (K + λI)α, the residual history, passes) checkpointed for this
+    system; None when there is none (FactorWarning when the file is unusable)."""
+    path = folder / SOLUTION_FILE
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as data:
+            if str(data["key"]) != key:
+                return None
+            return (data["alpha"].copy(), data["residual"].copy(), data["history"].tolist(),
+                    int(data["steps"]))
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        warnings.warn(f"{path}: unusable solution checkpoint ({exc}); refinement restarts "
+                      f"from the factor", FactorWarning, stacklevel=3)
+        return None
+
+
+def _save_solution(folder: Path, key: str, alpha: Any, r: Any, history: list[float],
+                   steps: int) -> None:
+    write_atomic(folder / SOLUTION_FILE, lambda fh: np.savez(
+        fh, key=np.array(key), alpha=to_numpy(alpha), residual=to_numpy(r),
+        history=np.array(history), steps=np.array(steps)))
+
+
+# --- the solver ---------------------------------------------------------------------------
+
+def _checked(X, y, kind, gamma, ridge, tol, max_refinement, factor_dtype, block_bytes):
+    xp = get_xp(X, y)
+    X = check_array(X, "X", xp=xp, ndim=2, dtype="float64")
+    y = check_array(y, "y", xp=xp, ndim=(1, 2), dtype="float64")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"y: expected {X.shape[0]} rows (one per row of X), got {y.shape[0]}")
+    check_choice(kind, "kind", KERNELS)
+    gamma = check_scalar(gamma, "gamma", low=0.0, low_open=kind == "rbf")
+    ridge = check_scalar(ridge, "ridge", low=0.0)
+    tol = check_scalar(tol, "tol", low=0.0, high=1.0, low_open=True, high_open=True)
+    max_refinement = check_scalar(max_refinement, "max_refinement", integer=True, low=0)
+    check_choice(factor_dtype, "factor_dtype", FACTOR_DTYPES)
+    block_bytes = check_scalar(block_bytes, "block_bytes", integer=True, low=1)
+    if _norm(y) == 0.0:
+        raise ValueError("y: expected a non-zero right-hand side (α = 0 solves y = 0)")
+    return xp, X, y, gamma, ridge, tol, max_refinement, block_bytes
+
+
+def solve_kernel_interpolation(
+    X: Any, y: Any, *, kind: str = "rbf", gamma: float = 1.0, ridge: float = 0.0,
+    tol: float = RESIDUAL_TOLERANCE, max_refinement: int = 10, factor_dtype: str = "auto",
+    block_bytes: int = 256 * 2**20, checkpoint_dir: str | Path | None = None,
+    progress: bool = True,
+) -> tuple[Any, KernelSolveInfo]:
+    """Solve (K + ridge·I) α = y with K[i, j] = k(x_i, x_j) formed from X without ever
+    storing K in float64 (RR Sec. 5, eq. 3; ``ridge`` = 0 is RR's interpolation).
+
+    Args:
+        X: (n, d) data (NumPy or CuPy; converted to float64).
+        y: (n,) or (n, k) targets (e.g. one-hot labels).
+        kind: "rbf" (exp(−γ‖x − x′‖²), γ > 0) or "linear" (⟨x, x′⟩; pass random features
+            as X for the linear kernel on random features).
+        ridge: λ ≥ 0 added to K's diagonal.
+        tol: target relative residual ‖y − (K + λI)α‖_F/‖y‖_F against the float64 kernel.
+        max_refinement: at most this many refinement passes after the first solve; they stop
+            once the residual is ≤ ``tol`` or stops decreasing.
+        factor_dtype: "float32" (in place, 4n² bytes), "float64" (8n²), or "auto" (float32
+            on NumPy; on CuPy float64 when it fits in GPU memory).
+        block_bytes: the largest float64 panel made at once.
+        checkpoint_dir: an existing directory: the factor (factor.npy + factor.json) and the
+            solution after each pass (solution.npz) are kept there and reused by a later call
+            on the same X, kernel and ridge (same y for the solution).
+        progress: tqdm bars on stderr for every long phase.
+
+    Returns:
+        (α float64 shaped like y, ``KernelSolveInfo``). ``info.converged`` is False when the
+        passes ran out or stalled above ``tol`` (the residual history says how far it got).
+
+    Raises ValueError for bad inputs (naming the argument), a K not positive definite at the
+    factor's precision, or a K that does not fit in memory.
+    """
+    xp, X, y, gamma, ridge, tol, max_refinement, block_bytes = _checked(
+        X, y, kind, gamma, ridge, tol, max_refinement, factor_dtype, block_bytes)
+    folder = None
+    if checkpoint_dir is not None:
+        folder = Path(checkpoint_dir)
+        if not folder.is_dir():
+            raise ValueError(f"checkpoint_dir: expected an existing directory, got {folder}")
+    n = X.shape[0]
+    dtype = _auto_dtype(n, xp) if factor_dtype == "auto" else factor_dtype
+    Y = y.reshape(n, -1)
+    seconds = {"kernel": 0.0, "factor": 0.0, "solve": 0.0, "residual": 0.0, "checkpoint": 0.0}
+    resumed: list[str] = []
+    sq = squared_norms(X)
+    fkey = _digest(X, kind=kind, gamma=gamma, ridge=ridge, dtype=dtype) if folder else ""
+    skey = _digest(X, Y, kind=kind, gamma=gamma, ridge=ridge, dtype=dtype, tol=tol) \
+        if folder else ""
+
+    L = _load_factor(folder, fkey, n, dtype) if folder is not None and xp is np else None
+    if L is not None:
+        resumed.append("factor")
+    else:
+        t0 = time.perf_counter()
+        K = build_lower(X, sq, kind=kind, gamma=gamma, ridge=ridge, dtype=dtype,
+                        block_bytes=block_bytes, progress=progress)
+        seconds["kernel"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with _bar(1, f"Cholesky {dtype} n={n} (one LAPACK call)", progress) as bar:
+            L = _factor_in_place(K, xp)
+            bar.update(1)
+        del K
+        seconds["factor"] = time.perf_counter() - t0
+        if folder is not None and xp is np:
+            t0 = time.perf_counter()
+            _save_factor(folder, fkey, L)
+            seconds["checkpoint"] += time.perf_counter() - t0
+
+    saved = _load_solution(folder, skey) if folder is not None else None
+    if saved is not None:
+        alpha, r = xp.asarray(saved[0]), xp.asarray(saved[1])
+        history, steps = saved[2], saved[3]
+        resumed.append("solution")
+    else:
+        t0 = time.perf_counter()
+        alpha = _solve_with_factor(L, Y, xp)
+        seconds["solve"] += time.perf_counter() - t0
+        r, history, steps = None, [], 0
+    y_norm = _norm(Y)
+    while True:
+        if r is None:
+            t0 = time.perf_counter()
+            r = Y - kernel_times(X, sq, alpha, kind=kind, gamma=gamma, ridge=ridge,
+                                 block_bytes=block_bytes, progress=progress)
+            seconds["residual"] += time.perf_counter() - t0
+            history.append(_norm(r) / y_norm)
+            if folder is not None:
+                t0 = time.perf_counter()
+                _save_solution(folder, skey, alpha, r, history, steps)
+                seconds["checkpoint"] += time.perf_counter() - t0
+        stalled = len(history) >= 2 and history[-1] >= history[-2]
+        if history[-1] <= tol or steps >= max_refinement or stalled:
+            break
+        t0 = time.perf_counter()
+        alpha = alpha + _solve_with_factor(L, r, xp)
+        seconds["solve"] += time.perf_counter() - t0
+        steps, r = steps + 1, None
+    K_alpha = Y - r
+    # αᵀKα = αᵀ(Kα + λα) − λ‖α‖² with (K + λI)α computed in the last pass
+    quad = float((alpha * K_alpha).sum()) - ridge * float((alpha * alpha).sum())
+    info = KernelSolveInfo(
+        n=n, outputs=Y.shape[1], kind=kind, gamma=gamma, ridge=ridge, factor_dtype=dtype,
+        tolerance=tol, residual_history=[float(h) for h in history], refinement_steps=steps,
+        converged=history[-1] <= tol, norm=math.sqrt(max(quad, 0.0)), seconds=seconds,
+        resumed=resumed)
+    return (alpha if y.ndim == 2 else alpha[:, 0]), info
