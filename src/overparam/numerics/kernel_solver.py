@@ -99,6 +99,20 @@ class KernelSolveInfo:
 
 # --- kernel blocks ------------------------------------------------------------------------
 
+def bandwidth_rule(X: Any) -> float:
+    """γ = 1/(d · mean per-feature variance) for the RBF kernel exp(−γ‖x − x′‖²) on X (n, d):
+    two independent rows are 2·d·(mean variance) apart in squared distance on average, so
+    γ·E‖x − x′‖² = 2 (the rule measured in ``../shared/EXPERIMENTS.md``: on Fashion-MNIST
+    pixels /255, cond(K) ≈ 2.6e5 → 2.1e6 from n = 2k to 10k). RR does not state its bandwidth.
+    Raises ValueError when every feature is constant (no scale to take)."""
+    X = check_array(X, "X", ndim=2, dtype="float64")
+    xp = get_xp(X)
+    v = float(xp.var(X, axis=0).mean())
+    if not v > 0:
+        raise ValueError("X: expected features that vary across rows, got constant columns")
+    return 1.0 / (X.shape[1] * v)
+
+
 def squared_norms(X: Any) -> Any:
     """‖x_i‖² of the rows of X (n, d), float64 — computed once, reused by every block."""
     xp = get_xp(X)
