@@ -458,7 +458,8 @@ def curves_figure(path: Path, rows: list, title: str, *, label) -> None:
     keys = [("train_acc", "train accuracy", False), ("test_acc", "test accuracy", False),
             ("grad_ratio", "‖∇W1‖/‖W1‖", True), ("omega_grad", "Ω in-class, gradients", False),
             ("omega_rep", "Ω in-class, representations", False)]
-    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.4))
+    fig, grid = plt.subplots(2, 3, figsize=(13, 7))
+    axes, legend_ax = grid.ravel()[:len(keys)], grid.ravel()[-1]
     cmap = plt.get_cmap("viridis")
     for i, r in enumerate(rows):
         hist = r["result"]["history"]
@@ -472,6 +473,8 @@ def curves_figure(path: Path, rows: list, title: str, *, label) -> None:
             ax.set_title(name, fontsize=9)
             if log:
                 ax.set_yscale("log")
-    axes[0].legend(fontsize=6, title="σ", title_fontsize=7)
+    legend_ax.axis("off")
+    legend_ax.legend(*axes[0].get_legend_handles_labels(), title="σ", fontsize=8,
+                     loc="center", ncol=2)
     fig.suptitle(title, fontsize=10)
     save(fig, path)

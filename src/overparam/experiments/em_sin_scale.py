@@ -234,6 +234,10 @@ def _findings(res, sig, ok, test, best, og, orep, ratio, band) -> list[str]:
         f"{max(res[s]['final']['train_acc'] for s in sig):.3f}; the rest stopped at the epoch "
         f"cap or diverged, see the table): "
         f"{'shown' if len(fitted) == len(sig) else 'not shown at this budget'}.")
+    gaps = {s: res[s]["final"]["train_acc"] - res[s]["final"]["test_acc"] for s in ok}
+    lines.append(
+        "memorisation at the cap (train − test accuracy): " + ", ".join(
+            f"σ = {s:g}: {g:.3f}" for s, g in gaps.items()) + ".")
     at_chance = em.chance_sigma(ok, test, band)
     top = max(test) if test else 0.0
     shown = at_chance is not None and top > band
