@@ -59,7 +59,7 @@ def key_number(claim: dict) -> str:
             elif v == "inf":
                 worst = float("inf")
         if ev["kind"] == "counterexample-search":
-            examples += int(m.get("examples", 0))
+            examples += int(m.get("distinct_examples", m.get("examples", 0)))
     parts = []
     if worst is not None:
         parts.append(f"worst err/tol {worst:.3g}")
