@@ -118,3 +118,30 @@ def test_user_suite_example_runs_under_pytest(pytester):
     result.stdout.fnmatch_lines(["*test_claim?ic.params:params_table? PASSED*",
                                  "*test_claim?user.two-layer.second-moment:second_moment_mc? "
                                  "PASSED*"])
+
+
+def _docs_hooks():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("overparam_docs_hooks",
+                                                  EXAMPLES.parent / "docs" / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docs_pages_are_generated_for_every_claim_and_public_module():
+    hooks = _docs_hooks()
+    pages = hooks.generated_pages()
+    report = json.loads(hooks.REPORT.read_text())
+    for claim in report["claims"]:
+        slug = hooks.PAPERS[claim["paper"]][0]
+        assert f"## {claim['id']}\n" in pages[f"papers/{slug}.md"], claim["id"]
+    # every module of the package outside verify.checks, found by walking the source tree
+    src = EXAMPLES.parent / "src"
+    modules = {".".join(p.relative_to(src).with_suffix("").parts).removesuffix(".__init__")
+               for p in src.rglob("*.py")}
+    public = {m for m in modules if not any(part.startswith("_") for part in m.split("."))
+              and not m.startswith("overparam.verify.checks")}
+    assert {f"api/{m}.md" for m in public} <= set(pages)
+    assert all(f"::: {m}" in pages[f"api/{m}.md"] for m in public)

@@ -200,7 +200,9 @@ def monte_carlo_check(sample: Callable[[np.random.Generator, int], Any], *,
     Args:
         sample: (Generator, n) → array of n draws (finite reals).
         draws: the number of draws, an int or (quick, full) by ``--level``.
-        expected, upper, lower: the claim (give ``expected`` alone, or ``upper``/``lower``).
+        expected: the claimed mean (give it alone).
+        upper: the claimed upper bound on the mean (with or without ``lower``).
+        lower: the claimed lower bound on the mean.
         z: the number of standard errors at which the check decides (> 0).
         salt: makes this check's random stream independent of others' (``ctx.rng(salt)``).
         label: the evidence's name in a report and in test ids.
@@ -390,7 +392,8 @@ def least_squares_check(problem: Callable[[np.random.Generator], tuple],
         configs: the gradient methods (``verify.gd_checks.GDConfig``).
         informative: the largest tolerance / ‖W∞ − W0‖ that counts as informative.
         salt: independent random stream (``ctx.rng(salt)``).
-        label, describe: the evidence's name and one sentence for the report.
+        label: the evidence's name in a report and in test ids.
+        describe: one sentence on the claim's closed form, for the report.
 
     Returns:
         A check ``ctx -> Evidence`` of kind ``closed-form-vs-training``.
@@ -465,8 +468,12 @@ def search_check(strategy: Any, measure: Callable[[Any], tuple[float, dict]], *,
 
     Args:
         strategy: a hypothesis strategy over the statement's whole domain.
-        measure, recheck, entry_point, arguments, domain, tolerance: as
-            ``verify.search.search_counterexample``.
+        measure: example → (discrepancy / tolerance, metrics); above 1 is a violation.
+        recheck: example → (confirmed at higher precision?, metrics).
+        entry_point: "module:function" the counterexample re-runs.
+        arguments: example → the entry point's keyword arguments.
+        domain: the domain searched, in words, for the report.
+        tolerance: how the tolerance is derived (its "rule" in words), for the report.
         examples: the search budget per phase, an int or (quick, full).
         label: the evidence's name in a report and in test ids.
 

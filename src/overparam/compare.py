@@ -336,8 +336,11 @@ def ic_lemmas(X: Any, Y: Any, *, test: Any = None, W0: Any = None, sigma: float 
     Args:
         X: inputs (N, D); Y: targets (N, d) or (N,).
         test: test inputs (m, D) (default: 8 Gaussian vectors).
-        W0: the initial weights (D, d) (default: entries N(0, σ²), σ = 1/√D).
-        seed, method, max_steps: as ``ic_thm1``.
+        W0: the initial weights (D, d) (default: entries N(0, σ²)).
+        sigma: W0's entry scale when it is drawn (default 1/√D).
+        seed: seeds W0 and the default test inputs (int or Generator).
+        method: "gd" (the lemmas') or "heavy-ball" (the same limit, faster).
+        max_steps: the step cap (steps are derived from the spectrum).
 
     Returns:
         Comparison with predicted/trained = W∞ᵀx / W_Tᵀx per test input; no bound;
@@ -403,11 +406,14 @@ def ic_thm2(image: Any, kernel: int, *, sigma: float = 0.05, delta: float = 0.05
     Args:
         image: the training image (H, W, C).
         kernel: the kernel size K (odd or even; a K×K kernel).
-        sigma, delta: W0's entry scale and the bound's failure probability.
+        sigma: W0's entries are N(0, σ²) (the bound's σ).
+        delta: the bound's failure probability δ ∈ (0, 1).
         test: the test image (H, W, C) (default: uniform in [−1, 1]); B = its max |pixel|.
         W0: the initial kernel (K, K, C, C) (default: drawn, entries N(0, σ²) — the bound
             holds with probability ≥ 1 − δ over that draw).
-        seed, method, max_steps: as ``ic_thm1``.
+        seed: seeds W0 and the default test image (int or Generator).
+        method: "gd" (the theorem's) or "heavy-ball" (the same limit, faster).
+        max_steps: the step cap (steps are derived from the spectrum).
 
     Returns:
         Comparison with predicted/trained = the test image's outputs (H, W, C); bound = the
