@@ -1,0 +1,249 @@
+"""Reproduction ``ic.layer-probe``: IC Fig. 5 — at each layer of the CNNs ``ic.cnn-depth``
+trained on one digit (and of an untrained CNN of the deepest depth), the error of IC Sec. 3.2's
+similarity-weighted classifier on held-out MNIST digits.
+
+A test image i is classified as argmax_c Σ_j ⟨r_i, r_j⟩ [y_j = c] over the training images j
+(r = that layer's representation). The sum factors through the per-class sums
+S_c = Σ_{j: y_j = c} r_j, so the score is ⟨r_i, S_c⟩: one pass over the training images builds
+S (classes × features) per layer, one pass over the test images scores them — no n × n Gram
+matrix. The networks' weights are read from the ``ic.cnn-depth`` sweep of the same preset in
+the sibling directory ``ic.cnn-depth-<preset>`` (trained there first only when missing).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from overparam.experiments import datasets
+from overparam.experiments import ic_cnn_depth as cnn
+from overparam.experiments.protocol import Experiment, Outputs, Summary
+from overparam.experiments.protocol import reproduce as _reproduce
+from overparam.numerics.backend import get_xp, to_numpy
+from overparam.numerics.validation import check_array, check_labels
+
+N_CLASSES = 10
+#: bytes of activations one batch may hold (all layers of ``Model.apply``'s list together)
+BATCH_BYTES = 256 * 2**20
+
+PRESETS = {
+    # seconds: used by the tests (the smoke ic.cnn-depth networks; 60/40 digits)
+    "smoke": {"depths": [1, 2, 3]},
+    # the quick ic.cnn-depth networks at seven depths; 2,000 training and 500 test digits
+    "quick": {"depths": [1, 3, 5, 7, 9, 14, 20]},
+    # IC Fig. 5's depths (a GPU job); 4,000 / 1,000 digits of the MNIST 5k subset here
+    "paper": {"depths": cnn.PAPER_DEPTHS},
+}
+
+
+def class_sums(reps: np.ndarray, labels: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
+    """S (n_classes, features) with S_c = Σ_{j: labels_j = c} reps_j (reps (n, …) flattened
+    per example), in float64. Streaming: sums of batches add up."""
+    xp = get_xp(reps)
+    reps = check_array(reps, "reps", ndim=(2, 3, 4), dtype="float64")
+    labels = check_labels(xp.asarray(labels), "labels", n=reps.shape[0], n_classes=n_classes)
+    flat = reps.reshape(reps.shape[0], -1).astype(xp.float64, copy=False)
+    onehot = (labels[:, None] == xp.arange(n_classes)[None, :]).astype(xp.float64)
+    return onehot.T @ flat
+
+
+def similarity_classify(reps: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """IC Sec. 3.2's similarity-weighted classifier through per-class sums: the predicted
+    class argmax_c ⟨r_i, S_c⟩ of each test representation (reps (n, …)); ties go to the
+    smallest class. Returns integer labels (n,)."""
+    xp = get_xp(reps, sums)
+    reps = check_array(reps, "reps", ndim=(2, 3, 4), dtype="float64")
+    sums = check_array(sums, "sums", ndim=2, dtype="float64")
+    flat = reps.reshape(reps.shape[0], -1).astype(xp.float64, copy=False)
+    if flat.shape[1] != sums.shape[1]:
+        raise ValueError(f"sums: expected {flat.shape[1]} features like reps, got "
+                         f"{sums.shape[1]}")
+    return xp.argmax(flat @ sums.T, axis=1)
+
+
+def _batches(n: int, per_example_bytes: int):
+    size = max(1, min(n, BATCH_BYTES // max(per_example_bytes, 1)))
+    return [slice(i, min(n, i + size)) for i in range(0, n, size)]
+
+
+def layer_errors(model, params: dict, depth: int, x_train: np.ndarray, y_train: np.ndarray,
+                 x_test: np.ndarray, y_test: np.ndarray) -> list[float]:
+    """The classifier's test error at the input (layer 0) and at each of the ``depth`` layers
+    of the CNN ``model`` with ``params`` (x: (n, 28, 28, 1) standardised digits, y labels),
+    streaming over batches: S per layer from the training images, then the test scores."""
+    xp = get_xp(*params.values())
+    idx = cnn.probe_indices(depth)
+    itemsize = next(iter(params.values())).dtype.itemsize
+    channels = max(v.shape[-1] for v in params.values())
+    per_example = 28 * 28 * (channels * (2 * depth - 1) + 1) * itemsize
+
+    def reps(x: np.ndarray) -> list:
+        _, acts = model.apply(params, xp.asarray(x), return_activations=True)
+        return [xp.asarray(x)] + [acts[i] for i in idx]
+
+    sums = None
+    for sl in _batches(len(x_train), per_example):
+        batch = [class_sums(r, xp.asarray(y_train[sl])) for r in reps(x_train[sl])]
+        sums = batch if sums is None else [a + b for a, b in zip(sums, batch, strict=True)]
+    wrong = np.zeros(depth + 1)
+    for sl in _batches(len(x_test), per_example):
+        for k, r in enumerate(reps(x_test[sl])):
+            pred = to_numpy(similarity_classify(r, sums[k]))
+            wrong[k] += int(np.sum(pred != y_test[sl]))
+    return (wrong / len(x_test)).tolist()
+
+
+def _probe_data(preset: str, seed: int) -> tuple[np.ndarray, ...]:
+    """Training and held-out digits of the MNIST 5k subset (a seeded split that leaves out
+    the training "7"), standardised as IC App. A."""
+    cfg = cnn.PRESETS[preset]
+    x, y = datasets.load_mnist_5k()
+    pool = np.setdiff1d(np.arange(len(x)), [cnn._mnist_index(seed, 7, (x, y))])
+    order = np.random.default_rng([seed, 5]).permutation(pool)
+    tr, te = order[:cfg["probe_train"]], order[cfg["probe_train"]:cfg["probe_train"]
+                                                + cfg["probe_test"]]
+    xs = datasets.standardize_ic(x[..., 0]).reshape(-1, 28, 28, 1)
+    return xs[tr], y[tr], xs[te], y[te]
+
+
+def _source(scratch: Path | None, preset: str) -> Path:
+    if scratch is None:
+        raise ValueError("scratch: ic.layer-probe reads ic.cnn-depth's sweep beside its own "
+                         "output directory; run it through reproduce (the runner passes it)")
+    return Path(scratch).parent.parent.parent / f"ic.cnn-depth-{preset}"
+
+
+def compute_point(point: dict, scratch: Path | None = None) -> dict:
+    """The per-layer errors of one network: a trained digit-7 CNN of ``point["depth"]`` (its
+    final weights) or, for ``point["network"] == "untrained"``, the same sweep network's
+    initial weights."""
+    source = _source(scratch, point["preset"])
+    cnn_point = cnn.main_point(point["preset"], point["seed"], point["backend"],
+                               point["depth"])
+    W0, WT = cnn.trained_weights(source, cnn_point)
+    xp = get_xp(backend=point["backend"])
+    params = {k: xp.asarray(v) for k, v in (WT if point["network"] == "trained" else W0).items()}
+    model = cnn.cnn(point["depth"], cnn.PRESETS[point["preset"]]["channels"])
+    x_tr, y_tr, x_te, y_te = _probe_data(point["preset"], point["seed"])
+    errors = layer_errors(model, params, point["depth"], x_tr, y_tr, x_te, y_te)
+    return {"errors": errors, "n_train": len(y_tr), "n_test": len(y_te),
+            "source": str(source)}
+
+
+def points(preset: str, seed: int, backend: str) -> list[dict]:
+    """One point per trained depth, then the untrained network of the deepest depth."""
+    depths = PRESETS[preset]["depths"]
+    return ([{"network": "trained", "depth": d, "seed": seed, "preset": preset,
+              "backend": backend} for d in depths]
+            + [{"network": "untrained", "depth": max(depths), "seed": seed, "preset": preset,
+                "backend": backend}])
+
+
+def _label(point: dict) -> str:
+    return f"{point['network']} {point['depth']}-layer"
+
+
+def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
+    """results.json's metadata, results.csv (one row per network and layer), Fig. 5 and the
+    summary."""
+    def draw(name: str, path: Path) -> None:
+        _figure(path, rows)
+
+    table = [[r["point"]["network"], r["point"]["depth"], k, e]
+             for r in rows for k, e in enumerate(r["result"]["errors"])]
+    return Outputs(metadata={"backend": backend, "classes": N_CLASSES},
+                   csv_header=["network", "depth", "layer", "error"], csv_rows=table,
+                   draw=draw, summary=_summary(rows, preset))
+
+
+def _figure(path: Path, rows: list) -> None:
+    from overparam.common.plotting import pyplot, save
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in rows:
+        untrained = r["point"]["network"] == "untrained"
+        ax.plot(range(len(r["result"]["errors"])), r["result"]["errors"], marker=".",
+                color="red" if untrained else None, lw=3 if untrained else 1,
+                label=_label(r["point"]))
+    ax.set_xlabel("layer index (0 = input)")
+    ax.set_ylabel("similarity-weighted classifier error")
+    ax.set_title("ic.layer-probe (IC Fig. 5)", fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
+    save(fig, path)
+
+
+def _summary(rows: list, preset: str) -> Summary:
+    cfg, first = cnn.PRESETS[preset], rows[0]["result"]
+    lines = ["| network | layers | error per layer (0 = input) |", "|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['point']['network']} | {r['point']['depth']} | "
+                     + ", ".join(f"{e:.3f}" for e in r["result"]["errors"]) + " |")
+    return Summary(
+        title="ic.layer-probe — IC Fig. 5",
+        setup=f"Preset `{preset}`: the digit-7 CNNs of ic.cnn-depth's `{preset}` preset "
+        f"(depths {PRESETS[preset]['depths']}, {cfg['channels']} channels, {cfg['steps']} "
+        f"steps) and the untrained {max(PRESETS[preset]['depths'])}-layer one (that sweep "
+        f"network's initial weights); representations at the input and after every layer "
+        f"(post-ReLU; the output layer's convolution), classified by Σ_j ⟨r_i, r_j⟩[y_j = c] "
+        f"through per-class sums S_c; {first['n_train']} training and {first['n_test']} "
+        f"held-out digits of the MNIST 5k subset (a seeded split, the training 7 left out).",
+        differences=[
+            f"the paper uses the MNIST training set (60,000) for S_c and its test set (10,000) "
+            f"and 128-channel networks trained 2,000,000 steps; ours: {first['n_train']} / "
+            f"{first['n_test']} digits of the 5k subset and ic.cnn-depth's `{preset}` "
+            "networks (see its summary for their channels, steps and which did not fit)."],
+        body=lines,
+        comparisons=_findings(rows))
+
+
+def _findings(rows: list) -> list[str]:
+    """IC Fig. 5's three statements on our numbers, with stated criteria: "useless" is an
+    error within 0.05 of chance (0.9); "non-monotone" is a rise of more than 0.02 followed by
+    a fall of more than 0.02 along the layers."""
+    out = []
+    untrained = next((r for r in rows if r["point"]["network"] == "untrained"), None)
+    trained = [r for r in rows if r["point"]["network"] == "trained"]
+    errs = [e for r in rows for e in r["result"]["errors"]]
+    out.append(f"error axis 0.3–0.9: ours spans {min(errs):.3f}–{max(errs):.3f} "
+               f"(input layer {rows[0]['result']['errors'][0]:.3f}).")
+    if untrained is not None:
+        e = untrained["result"]["errors"]
+        useless = [k for k, v in enumerate(e) if v >= 0.85]
+        first = next((k for k in range(len(e)) if all(v >= 0.85 for v in e[k:])), None)
+        out.append(f"the untrained {untrained['point']['depth']}-layer net is useless beyond "
+                   f"layer ~6: ours is within 0.05 of chance at layers {useless or 'none'}"
+                   + (f", from layer {first} on" if first is not None else "")
+                   + (" — shown" if first is not None and first <= 8 else " — not shown")
+                   + ".")
+
+    def nonmonotone(e: list[float]) -> bool:
+        for k in range(1, len(e)):
+            if max(e[:k]) - e[0] > 0.02 and max(e[:k]) - min(e[k:]) > 0.02:
+                return True
+        return False
+
+    shapes = {r["point"]["depth"]: nonmonotone(r["result"]["errors"]) for r in trained}
+    out.append(f"trained curves are non-monotone (rise, then recover): ours at depths "
+               f"{[d for d, v in shapes.items() if v] or 'none'} of {list(shapes)} — "
+               + ("shown" if any(shapes.values()) else "not shown") + ".")
+    return out
+
+
+def _estimated_bytes(preset: str) -> int:
+    """Per-layer errors only (≤ 21 numbers a network), plus a figure: well under 4 MiB; the
+    ic.cnn-depth sweep it may train writes its own (``ic_cnn_depth._estimated_bytes``)."""
+    return 4 * 2**20 + cnn._estimated_bytes(preset)
+
+
+EXPERIMENT = Experiment(
+    id="ic.layer-probe", paper="IC", reproduces="Fig. 5: per-layer similarity classifier",
+    presets=PRESETS, points=points, compute_point=compute_point, outputs=outputs,
+    figures={"layer_probe.png": "Fig. 5"}, estimated_bytes=_estimated_bytes)
+
+
+def reproduce(out_dir: str | Path, **options) -> dict:
+    """``protocol.reproduce`` of this experiment (options: preset, seed, backend, executor,
+    workers, scheduler, resume, progress)."""
+    return _reproduce(EXPERIMENT, out_dir, **options)

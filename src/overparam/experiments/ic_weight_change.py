@@ -1,0 +1,151 @@
+"""Reproduction ``ic.weight-change``: IC Fig. 19 (App. G) — the relative distance
+‖W_T − W_0‖/‖W_0‖ of every weight tensor after training, per layer, for CNNs of several depths.
+
+The initial and final weights are read from the ``ic.cnn-depth`` sweep of the same preset in
+the sibling directory ``ic.cnn-depth-<preset>`` (its networks are trained there only when that
+sweep's weights are missing). Fig. 19's FCN panels need ``ic.fcn-depth``'s weights, which its
+point results do not hold: the summary says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from overparam.experiments import ic_cnn_depth as cnn
+from overparam.experiments.ic_layer_probe import _source
+from overparam.experiments.protocol import Experiment, Outputs, Summary
+from overparam.experiments.protocol import reproduce as _reproduce
+
+PRESETS = {
+    # seconds: the smoke ic.cnn-depth networks
+    "smoke": {"depths": [1, 2, 3]},
+    # the quick ic.cnn-depth networks: every depth of its sweep
+    "quick": {"depths": cnn.PAPER_DEPTHS},
+    # the paper's (a GPU job, through ic.cnn-depth's paper preset)
+    "paper": {"depths": cnn.PAPER_DEPTHS},
+}
+#: what Fig. 19's FCN panels would need, and why they are not drawn
+FCN_MISSING = ("Fig. 19(b, c) (linear and ReLU FCNs) are not reproduced: ic.fcn-depth's point "
+               "results hold its predictions and correlations but not its initial and final "
+               "weights (it would have to save them, as ic.cnn-depth does, for this experiment "
+               "to read without retraining).")
+
+
+def relative_changes(W0: dict, WT: dict, keys: list[str]) -> list[float]:
+    """‖W_T − W_0‖_F / ‖W_0‖_F of each weight tensor named in ``keys`` (IC App. G's
+    d(W_0, W_T)), in float64."""
+    out = []
+    for k in keys:
+        a, b = np.asarray(W0[k], dtype=np.float64), np.asarray(WT[k], dtype=np.float64)
+        norm = float(np.linalg.norm(a))
+        if norm == 0:
+            raise ValueError(f"W0: expected a non-zero initial weight {k!r}, got all zeros")
+        out.append(float(np.linalg.norm(b - a)) / norm)
+    return out
+
+
+def compute_point(point: dict, scratch: Path | None = None) -> dict:
+    """The per-layer relative weight change of the digit-7 CNN of ``point["depth"]``."""
+    source = _source(scratch, point["preset"])
+    cnn_point = cnn.main_point(point["preset"], point["seed"], point["backend"],
+                               point["depth"])
+    W0, WT = cnn.trained_weights(source, cnn_point)
+    return {"changes": relative_changes(W0, WT, cnn.conv_keys(point["depth"])),
+            "source": str(source)}
+
+
+def points(preset: str, seed: int, backend: str) -> list[dict]:
+    """One point per CNN depth."""
+    return [{"network": "cnn", "depth": d, "seed": seed, "preset": preset, "backend": backend}
+            for d in PRESETS[preset]["depths"]]
+
+
+def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
+    """results.json's metadata, results.csv (one row per network and layer), Fig. 19(a) and
+    the summary."""
+    def draw(name: str, path: Path) -> None:
+        _figure(path, rows)
+
+    table = [[r["point"]["network"], r["point"]["depth"], k + 1, c]
+             for r in rows for k, c in enumerate(r["result"]["changes"])]
+    return Outputs(metadata={"backend": backend, "fcn": FCN_MISSING},
+                   csv_header=["network", "depth", "layer", "relative_change"],
+                   csv_rows=table, draw=draw, summary=_summary(rows, preset))
+
+
+def _figure(path: Path, rows: list) -> None:
+    from overparam.common.plotting import pyplot, save
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, cut in zip(axes, (False, True), strict=True):
+        for r in rows:
+            c = r["result"]["changes"]
+            ax.plot(range(1, len(c) + 1), c, marker=".", label=f"{r['point']['depth']} layers")
+        ax.set_xlabel("layer index")
+        ax.set_ylabel("‖W_T − W_0‖ / ‖W_0‖")
+        ax.set_yscale("log")
+        if cut:
+            lower = [v for r in rows for v in r["result"]["changes"][:-1]]
+            if lower:
+                ax.set_ylim(min(lower) / 2, max(lower) * 2)
+            ax.set_title("the same, top layers cut off (as Fig. 19)", fontsize=9)
+        else:
+            ax.set_title("ic.weight-change: CNNs (IC Fig. 19a)", fontsize=9)
+    axes[0].legend(fontsize=6, ncol=2)
+    save(fig, path)
+
+
+def _summary(rows: list, preset: str) -> Summary:
+    cfg = cnn.PRESETS[preset]
+    lines = ["| layers | ‖W_T − W_0‖/‖W_0‖ per layer, bottom to top |", "|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['point']['depth']} | "
+                     + ", ".join(f"{c:.3g}" for c in r["result"]["changes"]) + " |")
+    return Summary(
+        title="ic.weight-change — IC Fig. 19 (App. G)",
+        setup=f"Preset `{preset}`: the digit-7 CNNs of ic.cnn-depth's `{preset}` preset "
+        f"(depths {PRESETS[preset]['depths']}, {cfg['channels']} channels, {cfg['steps']} "
+        "steps), their saved initial and final kernels; nothing is retrained.",
+        differences=[f"the paper's CNNs have 128 channels and 2,000,000 steps; ours are "
+                     f"ic.cnn-depth's `{preset}` networks (see its summary for which did not "
+                     f"fit). {FCN_MISSING}"],
+        body=lines, comparisons=_findings(rows))
+
+
+def _findings(rows: list) -> list[str]:
+    """Fig. 19(a)'s statements on our numbers: the top layer's change is the largest of its
+    network; the bottom layer's change falls with depth (compared between the shallowest and
+    the deepest multi-layer networks) but stays above zero."""
+    multi = [r for r in rows if r["point"]["depth"] > 1]
+    top = [r["point"]["depth"] for r in multi
+           if int(np.argmax(r["result"]["changes"])) == r["point"]["depth"] - 1]
+    out = [f"the top layer changes most: ours at depths {top} of "
+           f"{[r['point']['depth'] for r in multi]} — "
+           + ("shown" if multi and len(top) == len(multi) else
+              "shown for some depths" if top else "not shown") + "."]
+    if len(multi) >= 2:
+        bottom = {r["point"]["depth"]: r["result"]["changes"][0] for r in multi}
+        lo, hi = min(bottom), max(bottom)
+        falls = bottom[hi] < bottom[lo]
+        out.append(f"deeper nets change their low layers less, but not to zero: bottom layer "
+                   f"{bottom[lo]:.3g} at {lo} layers → {bottom[hi]:.3g} at {hi} layers — "
+                   + ("shown" if falls and bottom[hi] > 0 else "not shown") + ".")
+    out.append("ReLU FCN with 11 hidden layers, the lowest ~5 layers ≈ 0 (Fig. 19c): not "
+               "checked (no FCN weights saved by ic.fcn-depth).")
+    return out
+
+
+EXPERIMENT = Experiment(
+    id="ic.weight-change", paper="IC", reproduces="Fig. 19(a): weight change per layer, CNNs",
+    presets=PRESETS, points=points, compute_point=compute_point, outputs=outputs,
+    figures={"weight_change.png": "Fig. 19a"},
+    estimated_bytes=lambda preset: 4 * 2**20 + cnn._estimated_bytes(preset))
+
+
+def reproduce(out_dir: str | Path, **options) -> dict:
+    """``protocol.reproduce`` of this experiment (options: preset, seed, backend, executor,
+    workers, scheduler, resume, progress)."""
+    return _reproduce(EXPERIMENT, out_dir, **options)
