@@ -94,6 +94,7 @@ class Forked:
                 sys.stderr.flush()
             finally:
                 os._exit(code)
+        self._err.close()  # the child writes it; the parent reads it back by name
 
     def poll(self) -> int | None:
         if self.returncode is None:
