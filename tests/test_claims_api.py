@@ -136,12 +136,12 @@ def _pinv_limit(X, Y, W0):
 
 
 def test_least_squares_check_verifies_the_true_limit_and_not_a_wrong_one():
-    good = oc.least_squares_check(_wide_problem, _pinv_limit, instances=2, steps=4000)(CTX)
+    good = oc.least_squares_check(_wide_problem, _pinv_limit, instances=2, steps=1500)(CTX)
     assert good.kind == "closed-form-vs-training" and good.verdict == "verified"
     assert good.metrics["runs"] == 6 and good.metrics["worst_ratio_to_tolerance"] <= 1
     # claiming that GD does not move at all: every run ends far outside its tolerance
     wrong = oc.least_squares_check(_wide_problem, lambda X, Y, W0: W0, instances=2,
-                                   steps=4000)(CTX)
+                                   steps=1500)(CTX)
     assert wrong.verdict == "inconclusive" and wrong.metrics["worst_ratio_to_tolerance"] > 1e6
     with pytest.raises(TypeError, match="closed_form: expected a callable"):
         oc.least_squares_check(_wide_problem, None)
@@ -213,6 +213,11 @@ def test_load_user_claims_from_a_module_name_and_from_a_file(tmp_path, monkeypat
     (tmp_path / "sub").mkdir()
     path = _write(tmp_path / "sub", "mine_by_file", CLAIMS_MODULE.format(prefix="byfile"))
     assert [c.id for c in oc.load_user_claims(str(path))] == ["byfile.mean"]
+    # another file of a name already imported from elsewhere is refused, not confused
+    (tmp_path / "other").mkdir()
+    clash = _write(tmp_path / "other", "mine_by_file", CLAIMS_MODULE.format(prefix="x"))
+    with pytest.raises(ValueError, match="a different module named 'mine_by_file'"):
+        oc.load_user_claims(str(clash))
 
 
 def test_load_user_claims_names_what_is_wrong(tmp_path, monkeypatch):

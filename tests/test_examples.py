@@ -109,7 +109,10 @@ def test_own_claims_example_reports_verified_and_falsified_claims(tmp_path, monk
         (tmp_path / "out" / "report.md").read_text()
 
 
-def test_user_suite_example_runs_under_pytest(pytester):
+def test_user_suite_example_runs_under_pytest(pytester, monkeypatch):
+    # the suite loads the user_claims.py beside it; an earlier test may have imported the
+    # one in examples/ under the same name (a clash load_user_claims refuses)
+    monkeypatch.delitem(sys.modules, "user_claims", raising=False)
     pytester.makepyfile(test_my_suite=(EXAMPLES / "test_my_suite.py").read_text())
     source = (EXAMPLES / "user_claims.py").read_text()
     pytester.makepyfile(user_claims=textwrap.dedent(source))

@@ -154,22 +154,27 @@ def _finite_number(value: Any, name: str) -> float | None:
     return float(value)
 
 
+def _z(excess: float, se: float) -> float:
+    """excess / se, with ±inf (or 0) when the draws did not vary."""
+    if se > 0:
+        return excess / se
+    return 0.0 if excess == 0 else math.copysign(math.inf, excess)
+
+
 def _mc_verdict(mean: float, se: float, z: float, expected: float | None,
                 upper: float | None, lower: float | None) -> tuple[str, dict]:
     """Decide E[v] against the claim from the z-sided interval mean ± z·se."""
     lo, hi = mean - z * se, mean + z * se
     if expected is not None:
-        score = abs(mean - expected) / se if se > 0 else (0.0 if mean == expected else math.inf)
+        score = abs(_z(mean - expected, se))
         return ("verified" if score <= z else "falsified"), {"z_score": score}
     scores, verdicts = {}, []
     if upper is not None:
-        scores["z_above_upper"] = (mean - upper) / se if se > 0 else math.copysign(
-            math.inf, mean - upper) if mean != upper else 0.0
+        scores["z_above_upper"] = _z(mean - upper, se)
         verdicts.append("falsified" if lo > upper else "verified" if hi <= upper
                         else "inconclusive")
     if lower is not None:
-        scores["z_below_lower"] = (lower - mean) / se if se > 0 else math.copysign(
-            math.inf, lower - mean) if mean != lower else 0.0
+        scores["z_below_lower"] = _z(lower - mean, se)
         verdicts.append("falsified" if hi < lower else "verified" if lo >= lower
                         else "inconclusive")
     for verdict in ("falsified", "inconclusive"):
@@ -517,6 +522,11 @@ def _import(spec: str) -> ModuleType:
             raise ValueError(f"claims: expected a file named like a module, got {spec!r}")
         # as `python path/to/file.py` does: its folder goes on the path, so that the module
         # is importable by its own name and its counterexamples re-run as "stem:function"
+        loaded = sys.modules.get(path.stem)
+        if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() != path:
+            raise ValueError(f"claims: a different module named {path.stem!r} is already "
+                             f"imported (from {getattr(loaded, '__file__', None)}); rename "
+                             f"{spec!r}")
         if str(path.parent) not in sys.path:
             sys.path.insert(0, str(path.parent))
         spec = path.stem
