@@ -8,4 +8,3 @@ from overparam import compare
 rng = np.random.default_rng(0)
 records = [compare.rr_thm1(rng.standard_normal((n, 3)), rng.standard_normal(n)) for n in (10, 100)]
 print(compare.to_markdown(records))
-compare.plot(records, x="n", path="rr_thm1.png")
