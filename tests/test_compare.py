@@ -59,6 +59,7 @@ def test_ic_lemmas_pick_the_lemma_by_shape_and_fall_back_without_full_rank():
     X3 = np.outer(rng.standard_normal(4), rng.standard_normal(6))   # rank 1
     rec3 = compare.ic_lemmas(X3, rng.standard_normal((4, 1)))
     assert "neither lemma" in rec3.details["lemma"] and rec3.details["rank"] == 1
+    assert rec3.theorem == "ic.lemmas.general"
     assert rec3.gap <= rec3.tolerance
 
 

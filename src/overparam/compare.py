@@ -11,16 +11,15 @@ on your data under the theorem's hypotheses, returned as one record.
 
 One call per theorem:
 
-============================  =====================================================
-``ic_thm1(X)``                IC Thm 1: a 1-layer linear net trained by GD on one example
-``ic_lemmas(X, Y)``           IC Lemmas 1–2: f(x) = Wᵀx trained by GD on (X, Y)
-``ic_thm2(image, kernel)``    IC Thm 2: a 1-layer CNN trained by GD to reproduce an image
-``em_thm1(x, x2, sigma)``     EM Thm 1: the exact sin kernel vs a Monte Carlo of a real
-                              random layer, against the stated bound
-``em_thm1_proved(…)``         the same against the bound EM's proof supports
-``rr_min_norm_sgd(X, y)``     RR Sec. 5: single-example SGD vs the minimum-norm solution
-``rr_thm1(Z, y)``             RR Thm 1: the constructed 2-layer ReLU net on the sample
-============================  =====================================================
+| call | theorem, what is run |
+|---|---|
+| ``ic_thm1(X)`` | IC Thm 1: a 1-layer linear net trained by GD on one example |
+| ``ic_lemmas(X, Y)`` | IC Lemmas 1–2: f(x) = Wᵀx trained by GD on (X, Y) |
+| ``ic_thm2(image, kernel)`` | IC Thm 2: a 1-layer CNN trained by GD to reproduce an image |
+| ``em_thm1(x, x2, sigma)`` | EM Thm 1: exact kernel vs Monte Carlo of random layers; stated bound |
+| ``em_thm1_proved(…)`` | the same against the bound EM's proof supports |
+| ``rr_min_norm_sgd(X, y)`` | RR Sec. 5: single-example SGD vs the minimum-norm solution |
+| ``rr_thm1(Z, y)`` | RR Thm 1: the constructed 2-layer ReLU net on the sample |
 
 Networks are built with ``overparam.numerics.models`` and trained by the shared trainer
 (``numerics.trainer.train``). The theorems use ½‖·‖² while the models' "mse" loss is the mean
@@ -368,10 +367,11 @@ def ic_lemmas(X: Any, Y: Any, *, test: Any = None, W0: Any = None, sigma: float 
     W0 = to_numpy(params["0/W"]).T
     rank = numerical_rank(X).rank
     if N <= D and rank == N:
-        lemma, W_lim = "Lemma 1 (N ≤ D, rank N)", ic.lemma1_limit(X, Y, W0)
+        theorem, lemma, W_lim = "ic.lemma1", "Lemma 1 (N ≤ D, rank N)", ic.lemma1_limit(X, Y, W0)
     elif N > D and rank == D:
-        lemma, W_lim = "Lemma 2 (N > D, rank D)", ic.lemma2_limit(X, Y)
+        theorem, lemma, W_lim = "ic.lemma2", "Lemma 2 (N > D, rank D)", ic.lemma2_limit(X, Y)
     else:
+        theorem = "ic.lemmas.general"
         lemma = (f"neither lemma's rank condition holds (N = {N}, D = {D}, rank {rank}): the "
                  f"rank-agnostic limit W0 + X⁺(Y − XW0)")
         W_lim = ic.gd_limit_least_squares(X, Y, W0)
@@ -382,7 +382,7 @@ def ic_lemmas(X: Any, Y: Any, *, test: Any = None, W0: Any = None, sigma: float 
     W_T = to_numpy(result.params["0/W"]).T
     tol = _weight_tolerance(X, Y, W0, W_lim, result, config)
     rec = _linear_record(
-        "ic.lemma1" if N <= D else "ic.lemma2", "IC Lemmas 1–2, App. D",
+        theorem, "IC Lemmas 1–2, App. D",
         {"N": N, "D": D, "d": d, "method": method}, test, W_lim.T, W_T.T, tol, result, lr,
         _lr_rule(rule, f"N·d = {N * d}", lr),
         empirical=float(0.5 * np.sum((X @ W_T - Y) ** 2)), quantity="training loss")
