@@ -4,6 +4,7 @@ test items of any suite.
     pytest --overparam 'ic.*'                        # IC's claims, one item per check
     pytest --overparam 'em.*' --overparam-only       # only those items, not the suite's tests
     pytest --overparam 'user.*' --overparam-claims my_pkg.my_claims --overparam-level full
+    pytest --overparam 'ic.thm2' --overparam-backend cupy     # on the GPU (CuPy)
 
 Items are named ``overparam::<claim id>:<check name>`` (``-k`` selects among them). A check
 passes when its evidence is verified, fails with the evidence and any counterexample when
@@ -36,6 +37,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the level the checks run at (default: quick)")
     group.addoption("--overparam-seed", type=int, default=0,
                     help="the seed of every check (default: 0)")
+    group.addoption("--overparam-backend", choices=("numpy", "cupy"), default="numpy",
+                    help="the array backend the checks run on (default: numpy)")
     group.addoption("--overparam-strict", action="store_true", default=False,
                     help="fail inconclusive checks instead of skipping them")
     group.addoption("--overparam-only", action="store_true", default=False,
@@ -53,7 +56,7 @@ class ClaimItem(pytest.Item):
     def runtest(self) -> None:
         opt = self.config.option
         self.claim_check(level=opt.overparam_level, seed=opt.overparam_seed,
-                         strict=opt.overparam_strict)
+                         backend=opt.overparam_backend, strict=opt.overparam_strict)
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> str:
         from overparam.testing import ClaimCheckError
