@@ -244,7 +244,8 @@ def _factor_in_place(K: Any, xp: Any) -> Any:
         if info == 0 and not np.shares_memory(L, K):
             raise RuntimeError("LAPACK potrf copied K instead of factoring it in place")
     else:
-        L = xp.linalg.cholesky(xp.tril(K))
+        # CuPy's cholesky reads the whole matrix: mirror the lower triangle first
+        L = xp.linalg.cholesky(xp.tril(K) + xp.tril(K, -1).T)
         info = 0 if bool(xp.all(xp.isfinite(L))) else 1
     if info > 0:
         raise ValueError(
@@ -287,12 +288,12 @@ def _norm(a: Any) -> float:
 
 
 def _auto_dtype(n: int, xp: Any) -> str:
-    """float32 on NumPy (this machine's memory); on CuPy float64 when K and its factor
-    (2·8n² bytes) fit in 90 % of the GPU's free memory."""
+    """float32 on NumPy (this machine's memory); on CuPy float64 when K, its mirrored copy,
+    a temporary and the factor (4·8n² bytes) fit in 90 % of the GPU's free memory."""
     if xp is np:
         return "float32"
     free, _ = xp.cuda.runtime.memGetInfo()
-    return "float64" if 2 * 8 * n * n <= 0.9 * free else "float32"
+    return "float64" if 4 * 8 * n * n <= 0.9 * free else "float32"
 
 
 # --- checkpoints --------------------------------------------------------------------------
