@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from overparam.numerics.convergence import quadratic_error_factors
+from overparam.numerics.convergence import least_squares_rounding_bound, quadratic_error_factors
 from overparam.numerics.optimizers import (
     Adagrad,
     Adam,
@@ -307,3 +307,18 @@ def test_bad_parameters_and_hyperparameters_are_named():
         GradientDescent().update({"w": np.ones(1)}, {"v": np.ones(1)}, 0.1, {})
     with pytest.raises(TypeError, match="^t: expected an integer"):
         Constant(0.1)(float("nan"))
+
+
+def test_error_factors_and_rounding_bounds_never_nan():
+    # |1 − ηλ|^T with ηλ = 1e4, T = 100: 1e400 is beyond float64 (matrix products gave
+    # inf − inf = NaN); refused naming lrs
+    with pytest.raises(ValueError, match="^lrs: the error factors leave float64"):
+        quadratic_error_factors(np.array([1e2]), [1e2] * 100)
+    # max_lr = 0 with ‖X‖² = 1e400: the gradient term is 0, not 0·inf = NaN; by hand the
+    # bound is then steps·2(‖W‖ + ‖ΔW‖)·u
+    bound = least_squares_rounding_bound(steps=10, n=3, d=2, x_norm=1e200, y_norm=1.0,
+                                         max_lr=0.0, max_param_norm=1.0, max_update_norm=0.0)
+    assert bound == 10 * 2 * 1.0 * 2.0**-53
+    assert least_squares_rounding_bound(steps=10, n=3, d=2, x_norm=1e200, y_norm=1.0,
+                                        max_lr=1.0, max_param_norm=1.0,
+                                        max_update_norm=0.0) == math.inf

@@ -12,6 +12,7 @@ evolves linearly. With velocity v (v₀ = 0), step η_t and momentum β:
 
 from __future__ import annotations
 
+import math
 from itertools import groupby
 
 import numpy as np
@@ -29,6 +30,17 @@ def quadratic_error_factors(
     lrs = [check_scalar(lr, "lrs", low=0.0) for lr in lrs]
     beta = check_scalar(beta, "beta", low=0.0, high=1.0, high_open=True)
     phi = np.broadcast_to(np.eye(2), (lam.size, 2, 2)).copy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        phi = _error_matrices(phi, lam, lrs, beta, nesterov)
+    if not np.all(np.isfinite(phi)):
+        raise ValueError("lrs: the error factors leave float64 (η·λ too large for this many "
+                         "steps: the iteration diverges beyond 1.8e308)")
+    return np.abs(phi[:, 0, 0]).reshape(np.shape(np.asarray(eigenvalues)))
+
+
+def _error_matrices(phi: np.ndarray, lam: np.ndarray, lrs: list[float], beta: float,
+                    nesterov: bool) -> np.ndarray:
+    """A_T ⋯ A_1 · phi for every λ (the iteration matrices of the module docstring)."""
     for lr, run in groupby(lrs):
         count = len(list(run))
         A = np.empty((lam.size, 2, 2))
@@ -41,7 +53,7 @@ def quadratic_error_factors(
         A[:, 1, 0] = lam
         A[:, 1, 1] = beta
         phi = np.linalg.matrix_power(A, count) @ phi
-    return np.abs(phi[:, 0, 0]).reshape(np.shape(np.asarray(eigenvalues)))
+    return phi
 
 
 def least_squares_rounding_bound(
@@ -75,6 +87,12 @@ def least_squares_rounding_bound(
     beta = check_scalar(beta, "beta", low=0.0, high=1.0, high_open=True)
     unit_roundoff = check_scalar(unit_roundoff, "unit_roundoff", low=0.0, high=0.5,
                                  low_open=True)
-    per_step = (2 * (n + d) * max_lr * x_norm * (x_norm * max_param_norm + y_norm)
+    per_step = (_product(2 * (n + d), max_lr, x_norm, x_norm * max_param_norm + y_norm)
                 + 2 * (max_param_norm + max_update_norm)) * unit_roundoff
-    return steps * per_step / (1.0 - beta)
+    return _product(steps, per_step) / (1.0 - beta)
+
+
+def _product(*factors: float) -> float:
+    """The product, 0 when a factor is 0 even if another overflowed to inf (never 0·inf =
+    NaN); inf when it exceeds float64."""
+    return 0.0 if any(f == 0 for f in factors) else math.prod(factors)
