@@ -320,3 +320,41 @@ def test_help_shows_every_option_with_its_default_and_the_exit_codes(command):
         assert f"{help_text} (default:" in text or "(default:" in help_text, action.dest
     for code in ("0", "1", "2", "130"):
         assert f" {code} " in text.split("exit status:")[1]
+
+
+USER_CLAIMS = '''
+from hypothesis import strategies as st
+
+from overparam.claims import define_claim, search_check
+
+
+def _search(bound):
+    # |x| <= bound for x in [0, 10]: true for bound = 10, false (x = 6) for bound = 5
+    return search_check(
+        st.integers(0, 10), lambda x: (x / bound, {"x": x}),
+        recheck=lambda x: (x > bound, {"exact": x > bound}), entry_point="builtins:abs",
+        arguments=lambda x: {"x": x}, domain="integers 0-10", tolerance={"rule": "exact"},
+        examples=50)
+
+
+CLAIMS = [
+    define_claim("mine.holds", statement="x <= 10 on [0, 10]", where="here",
+                 checks=[_search(10)]),
+    define_claim("mine.fails", statement="x <= 5 on [0, 10]", where="here",
+                 checks=[_search(5)]),
+]
+'''
+
+
+def test_user_claims_run_beside_ours_in_one_report(tmp_path):
+    module = tmp_path / "my_claims.py"
+    module.write_text(USER_CLAIMS, encoding="utf-8")
+    out = tmp_path / "report"
+    proc = run_cli("verify", "--claims", str(module), "mine.*", "ic.params", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    claims = {c["id"]: c for c in json.loads((out / "report.json").read_text())["claims"]}
+    assert [claims[k]["verdict"] for k in ("mine.holds", "mine.fails", "ic.params")] == [
+        "verified", "falsified", "verified"]
+    # the shrunk counterexample is the smallest violation
+    assert claims["mine.fails"]["counterexample"]["arguments"] == {"x": 6}
+    assert "mine.fails" in (out / "report.md").read_text(encoding="utf-8")

@@ -32,7 +32,6 @@ through ``verify.registry.run_claim`` beside overparam's, with the same verdict 
 
 from __future__ import annotations
 
-import fnmatch
 import importlib
 import importlib.metadata
 import math
@@ -593,7 +592,7 @@ def select_all_claims(ids: Iterable[str] | None = None,
 
     Raises ValueError naming an id that matches nothing, or a user claim whose id is already
     taken (by overparam or another module)."""
-    from overparam.verify.registry import all_claims
+    from overparam.verify.registry import all_claims, select_claims
 
     pool = list(all_claims())
     sources = {c.id: "overparam" for c in pool}
@@ -606,17 +605,7 @@ def select_all_claims(ids: Iterable[str] | None = None,
                              f"{sources[c.id]}")
         sources[c.id] = origin
         pool.append(c)
-    ids = list(ids or [])
-    if not ids:
-        return pool
-    chosen: list[Claim] = []
-    for wanted in ids:
-        match = [c for c in pool if fnmatch.fnmatchcase(c.id, wanted)]
-        if not match:
-            raise ValueError(f"unknown claim id {wanted!r}; known: "
-                             f"{', '.join(c.id for c in pool)}")
-        chosen.extend(c for c in match if c not in chosen)
-    return chosen
+    return select_claims(list(ids or []), pool)
 
 
 def run_claims(claims: Iterable[Claim], *, level: str = "quick", seed: int = 0,

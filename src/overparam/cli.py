@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="directory of report.json, report.md and the figures")
     v.add_argument("--strict", action="store_true",
                    help="exit 1 unless every verdict is 'verified'")
+    v.add_argument("--claims", action="append", default=[], metavar="PACKAGE.MODULE",
+                   help="also run the CLAIMS of this module or .py file, beside overparam's "
+                   "and installed plugins' (repeatable)")
     sub.add_parser("list", help="list claims and experiments", **kw)
     sub.add_parser("data", help="datasets available on this machine and how to get the rest",
                    **kw)
@@ -116,13 +119,14 @@ def _usage_error(message: object) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from overparam.claims import select_all_claims
     from overparam.common.outputs import output_set, preflight
     from overparam.numerics.backend import get_xp
-    from overparam.verify.registry import Context, run_claim, select_claims
+    from overparam.verify.registry import Context, run_claim
     from overparam.verify.report import build_report, environment, terminal_table, write_report
 
     try:
-        claims = select_claims(args.ids)
+        claims = select_all_claims(args.ids, args.claims)
         xp = get_xp(backend=args.backend)
         preflight(args.out, need_bytes=VERIFY_BYTES, files=("report.json", "report.md"))
     except (ValueError, TypeError) as exc:
@@ -155,11 +159,11 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _list() -> int:
+    from overparam.claims import select_all_claims
     from overparam.experiments.registry import all_experiments
-    from overparam.verify.registry import all_claims
 
-    print("claims (overparam verify):")
-    for c in all_claims():
+    print("claims (overparam verify; installed plugins' included):")
+    for c in select_all_claims():
         print(f"  {c.id:<22} {c.paper:<3} {c.where}")
     print("experiments (overparam reproduce):")
     for e in all_experiments():

@@ -5,8 +5,10 @@ vocabulary of ``verify.types``, so imports flow one way: registry → checks →
 
 from __future__ import annotations
 
+import fnmatch
 import time
 import traceback
+from collections.abc import Iterable
 
 from overparam.verify.checks import CLAIM_MODULES
 from overparam.verify.types import Claim, ClaimResult, Context, Evidence
@@ -36,21 +38,18 @@ def all_claims() -> list[Claim]:
     return [c for module in CLAIM_MODULES for c in module.CLAIMS]
 
 
-def select_claims(ids: list[str] | None) -> list[Claim]:
-    """The claims named by ``ids`` (exact ids, or a prefix ending in ``*`` like ``ic.*``);
-    all claims when ``ids`` is empty. Raises ValueError naming any unknown id."""
-    claims = all_claims()
+def select_claims(ids: list[str] | None, pool: Iterable[Claim] | None = None) -> list[Claim]:
+    """The claims of ``pool`` (default: every registered claim) named by ``ids`` — exact ids or
+    shell-style patterns such as ``ic.*`` — in the order the ids are given; the whole pool
+    when ``ids`` is empty. Raises ValueError naming any id that matches nothing."""
+    claims = all_claims() if pool is None else list(pool)
     if not ids:
         return claims
     chosen: list[Claim] = []
     for wanted in ids:
-        if wanted.endswith("*"):
-            match = [c for c in claims if c.id.startswith(wanted[:-1])]
-        else:
-            match = [c for c in claims if c.id == wanted]
+        match = [c for c in claims if fnmatch.fnmatchcase(c.id, wanted)]
         if not match:
             known = ", ".join(c.id for c in claims)
             raise ValueError(f"unknown claim id {wanted!r}; known: {known}")
         chosen.extend(c for c in match if c not in chosen)
     return chosen
-
