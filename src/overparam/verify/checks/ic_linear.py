@@ -391,31 +391,40 @@ def _thm1_figure(ctx: Context) -> str:
     rhos = [1.0, 0.9, 0.7, 0.5, 0.3, 0.0]
     tests = [ic.rho_image(X.reshape(28, 28), r, seed=ctx.seed + i).ravel()
              for i, r in enumerate(rhos)]
-    fig, axes = plt.subplots(2, len(rhos) + 1, figsize=(2 * (len(rhos) + 1), 4.6))
+    # the scatter gets its own column spanning both image rows, so its axes and legend are
+    # read at the same size as the image titles
+    fig = plt.figure(figsize=(17, 5.2), layout="constrained")
+    grid = fig.add_gridspec(2, len(rhos) + 1, width_ratios=[1] * len(rhos) + [2.4])
     for j, (r, t) in enumerate(zip(rhos, tests, strict=True)):
-        axes[0, j].imshow(t.reshape(28, 28), cmap="gray")
-        axes[0, j].set_title(f"input ρ={r:.1f}", fontsize=9)
-        axes[1, j].imshow((W @ t).reshape(28, 28), cmap="gray")
-    axes[1, 0].set_ylabel("1-layer linear\n(trained)")
-    for ax in axes[:, :-1].ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[0, -1].axis("off")
+        top, bottom = fig.add_subplot(grid[0, j]), fig.add_subplot(grid[1, j])
+        top.imshow(t.reshape(28, 28), cmap="gray")
+        top.set_title(f"input ρ={r:.1f}", fontsize=11)
+        bottom.imshow((W @ t).reshape(28, 28), cmap="gray")
+        for ax in (top, bottom):
+            ax.set_xticks([])
+            ax.set_yticks([])
+        if j == 0:
+            top.set_ylabel("input x", fontsize=11)
+            bottom.set_ylabel("output f(x)\n(1-layer linear, trained)", fontsize=11)
     probe = [ic.rho_image(X.reshape(28, 28), r, seed=1000 + i).ravel()
              for i, r in enumerate(np.linspace(0, 1, 40))]
     u = X / np.linalg.norm(X)
     perp = [np.linalg.norm(p - (p @ u) * u) for p in probe]
     dist = [np.linalg.norm(W @ p - p) for p in probe]
-    ax = axes[1, -1]
-    ax.scatter(perp, dist, s=8)
+    ax = fig.add_subplot(grid[:, -1])
+    ax.scatter(perp, dist, s=22, label="40 test inputs (ρ from 0 to 1)")
     slope = np.linalg.norm(W0 - np.eye(d), 2)
-    ax.plot([0, max(perp)], [0, slope * max(perp)], "r--", lw=1, label="‖W0−I‖·‖Π⊥x‖")
-    ax.set_xlabel("‖Π⊥x‖", fontsize=8)
-    ax.set_ylabel("‖f(x) − x‖", fontsize=8)
-    ax.legend(fontsize=6)
+    ax.plot([0, max(perp)], [0, slope * max(perp)], "r--", lw=1.5,
+            label="bound ‖W0 − I‖₂·‖Π⊥x‖")
+    ax.set_title("f(x) − x = (W0 − I)Π⊥x", fontsize=11)
+    ax.set_xlabel("‖Π⊥x‖ (part of x orthogonal to the training 7)", fontsize=11)
+    ax.set_ylabel("‖f(x) − x‖", fontsize=11)
+    ax.tick_params(labelsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=10, loc="upper left")
     fig.suptitle("IC Thm 1: 1-layer linear net trained by GD on one '7' "
-                 f"(‖W − W∞‖ = {run['gap']:.1e})")
-    return save(fig, ctx.figures_dir / "ic.thm1.png")
+                 f"(‖W − W∞‖ = {run['gap']:.1e})", fontsize=13)
+    return save(fig, ctx.figures_dir / "ic.thm1.png", tight=False)
 
 
 # -------------------------------------------------------------------------- lemma checks
