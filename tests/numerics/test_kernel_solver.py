@@ -106,6 +106,10 @@ def test_predict_matches_the_full_kernel():
     tol = 300 * 40 * U64 * np.abs(alpha).sum(axis=0).max()
     assert np.abs(got - want).max() <= tol
     assert ks.kernel_predict(Xt, X, alpha[:, 0], kind="rbf", gamma=0.2).shape == (70,)
+    lin = ks.kernel_predict(Xt, X, alpha, kind="linear")
+    want = (Xt @ X.T.copy()) @ alpha
+    assert np.abs(lin - want).max() <= 300 * 20 * U64 * np.abs(Xt).sum(1).max() * np.abs(
+        X).max() * np.abs(alpha).sum(axis=0).max()
 
 
 def test_checkpoint_resume_recomputes_nothing(tmp_path, monkeypatch):
