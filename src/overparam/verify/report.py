@@ -14,7 +14,7 @@ from typing import Any
 from overparam import __version__
 from overparam.common.outputs import OutputSet
 from overparam.numerics.atomic import write_text_atomic
-from overparam.verify.types import ClaimResult, jsonable
+from overparam.verify.types import OBSERVATION, VERDICTS, ClaimResult, jsonable
 
 
 def environment(backend: str, level: str, seed: int) -> dict:
@@ -80,50 +80,182 @@ def terminal_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+#: Rows of a per-run table shown in report.md; the rest are counted and left to report.json.
+MAX_TABLE_ROWS = 20
+#: Items of a list shown inside one table cell.
+MAX_CELL_ITEMS = 8
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (dict, list)):
-        text = json.dumps(value, ensure_ascii=False)
-        return text if len(text) <= 400 else text[:400] + " …"
-    return str(value)
+    """One value as table-cell text: floats to 4 significant digits, lists and objects as
+    short readable text (never JSON), ``|`` and newlines escaped for a Markdown table."""
+    if value is None:
+        text = "—"
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, float):
+        text = f"{value:.4g}"
+    elif isinstance(value, dict):
+        text = "; ".join(f"{_label(k)}: {_fmt(v)}" for k, v in value.items()) or "—"
+    elif isinstance(value, list):
+        if not value:
+            return "none"
+        shown = ", ".join(_fmt(v) for v in value[:MAX_CELL_ITEMS])
+        more = len(value) - MAX_CELL_ITEMS
+        text = (f"[{shown}, … {len(value)} in all]" if more > 0 else f"[{shown}]")
+    else:
+        text = str(value)
+    return text.replace("|", r"\|").replace("\n", " ")
+
+
+def _label(key: Any) -> str:
+    """A metric's key as words: ``worst_ratio_to_tolerance`` → "worst ratio to tolerance"."""
+    return str(key).replace("_", " ")
+
+
+def _sentence(text: str) -> str:
+    text = str(text).strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _table(head: list[str], rows: list[list[Any]], more: int = 0) -> list[str]:
+    """A Markdown table (with the blank line before it that Markdown needs); ``more`` rows
+    left out are counted below it."""
+    out = ["", "| " + " | ".join(_fmt(h) for h in head) + " |",
+           "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    if more:
+        out += ["", f"… {more} more rows in report.json."]
+    return out + [""]
+
+
+def _records_table(records: list[dict]) -> list[str]:
+    """A list of per-run records as a table: one column per key (in first-seen order), at
+    most ``MAX_TABLE_ROWS`` rows."""
+    keys: list[str] = []
+    for rec in records:
+        keys += [k for k in rec if k not in keys]
+    shown = records[:MAX_TABLE_ROWS]
+    return _table([_label(k) for k in keys], [[rec.get(k) for k in keys] for rec in shown],
+                  more=len(records) - len(shown))
+
+
+def _metrics(metrics: dict) -> list[str]:
+    """An evidence's metrics: the scalars (and short lists) in one two-column table, metrics
+    that are objects of scalars grouped into tables by their keys (one row per metric), and
+    each list of records as its own table."""
+    scalars, groups, record_lists = [], {}, []
+    for key, value in metrics.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            record_lists.append((key, value))
+        elif isinstance(value, dict) and value and all(_scalar(v) for v in value.values()):
+            groups.setdefault(tuple(value), []).append((key, value))
+        else:
+            scalars.append([_label(key), value])
+    out = _table(["metric", "value"], scalars) if scalars else []
+    for keys, members in groups.items():
+        out += _table(["", *map(_label, keys)],
+                      [[f"**{_label(name)}**", *(v[k] for k in keys)] for name, v in members])
+    for key, records in record_lists:
+        out += ["", f"**{_label(key)}** ({len(records)} rows):", *_records_table(records)]
+    return out
+
+
+def _tolerance(tolerance: dict | None, kind: str) -> list[str]:
+    if not tolerance:
+        if kind == OBSERVATION:
+            return ["", "An observation: no tolerance, and it does not vote in the verdict.", ""]
+        return []
+    out = [""]
+    if "rule" in tolerance:
+        out.append(f"**Tolerance rule:** {_sentence(tolerance['rule'])}")
+    for key, value in tolerance.items():
+        if key != "rule":
+            text = value if isinstance(value, str) else _fmt(value)
+            out.append(f"{_label(key).capitalize()}: {_sentence(text)}")
+    return ["", " ".join(out[1:]), ""] if len(out) > 1 else []
+
+
+def _evidence_headings(claim_id: str, evidence: list[dict]) -> list[str]:
+    """A heading per evidence, distinct across the report: the claim, the kind and, when a
+    claim has that kind more than once, its number among them."""
+    counts: dict[str, int] = {}
+    for ev in evidence:
+        counts[ev["kind"]] = counts.get(ev["kind"], 0) + 1
+    seen: dict[str, int] = {}
+    heads = []
+    for ev in evidence:
+        kind = ev["kind"]
+        seen[kind] = seen.get(kind, 0) + 1
+        number = f" ({seen[kind]} of {counts[kind]})" if counts[kind] > 1 else ""
+        verdict = "does not vote" if ev["verdict"] == OBSERVATION else ev["verdict"]
+        heads.append(f"### `{claim_id}` · {kind}{number} — {verdict}")
+    return heads
+
+
+def _verdict_line(claim: dict) -> str:
+    verdicts = [ev["verdict"] for ev in claim["evidence"]]
+    tally = ", ".join(f"{verdicts.count(v)} {v}" for v in (*VERDICTS, OBSERVATION)
+                      if v in verdicts)
+    return (f"**Verdict: {claim['verdict']}**, from the evidence below ({tally or 'none'}; "
+            f"observations do not vote), in {claim['seconds']:.1f} s.")
+
+
+def _call_literal(arguments: dict) -> str:
+    return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in arguments.items()) + "}"
+
+
+def _counterexample(claim: dict) -> list[str]:
+    cx = claim["counterexample"]
+    module, func = cx["entry_point"].split(":")
+    out = ["", f"### `{claim['id']}` · counterexample", "",
+           f"`{cx['entry_point']}` called with these arguments violates the claim:",
+           *_table(["argument", "value"], [[f"`{k}`", v] for k, v in cx["arguments"].items()]),
+           "Re-run it:", "", "```python", f"from {module} import {func}", "",
+           f"arguments = {_call_literal(cx['arguments'])}", f"{func}(**arguments)", "```", "",
+           "**Violation** (at the search's float precision):",
+           *_table(["quantity", "value"], [[_label(k), v] for k, v in cx["violation"].items()]),
+           "**Higher-precision re-check** (what confirmed it):",
+           *_table(["quantity", "value"], [[_label(k), v] for k, v in cx["recheck"].items()])]
+    return out
 
 
 def markdown(report: dict) -> str:
-    """report.md: per claim its statement, verdict, each evidence with metrics, tolerance,
-    details and figures, and any counterexample with the call that re-runs it."""
+    """report.md for a person: a summary table, then per claim its heading, statement and
+    verdict, each evidence under its own heading (claim, kind, number when repeated) with its
+    details, the tolerance rule as a sentence, its metrics as tables (per-run lists capped at
+    ``MAX_TABLE_ROWS`` rows, the rest left to report.json) and its figures, and any
+    counterexample as a table of arguments with the call that re-runs it."""
     env = report["environment"]
-    out = ["# overparam verification report\n",
+    out = ["# overparam verification report", "",
            f"overparam {report['overparam']}, created {report['created']}, level "
-           f"`{env['level']}`, seed {env['seed']}, backend `{env['backend']}`.\n",
+           f"`{env['level']}`, seed {env['seed']}, backend `{env['backend']}`. Every number "
+           "below is also in report.json, beside this file.", "",
            "| claim | verdict | key number | seconds |", "|---|---|---|---|"]
     out += [f"| `{c['id']}` | **{c['verdict']}** | {key_number(c)} | {c['seconds']:.1f} |"
             for c in report["claims"]]
     for c in report["claims"]:
         out += ["", f"## `{c['id']}` — {c['verdict']}", "",
-                f"*{c['paper']}, {c['where']}.* {c['statement']}", ""]
-        for ev in c["evidence"]:
-            out.append(f"### {ev['kind']}: {ev['verdict']}")
-            out.append("")
+                f"*{c['paper']}, {c['where']}.*", "", f"> {c['statement']}", "",
+                _verdict_line(c)]
+        for head, ev in zip(_evidence_headings(c["id"], c["evidence"]), c["evidence"],
+                            strict=True):
+            out += ["", head, ""]
             if ev["details"]:
-                out += [ev["details"], ""]
-            if ev["tolerance"]:
-                out += [f"Tolerance: {_fmt(ev['tolerance'])}", ""]
-            for k, v in (ev["metrics"] or {}).items():
-                out.append(f"- {k}: {_fmt(v)}")
-            for fig in ev.get("figures", []):
-                out += ["", f"![{c['id']}]({fig})"]
-            out.append("")
+                out.append(_sentence(ev["details"]))
+            out += _tolerance(ev["tolerance"], ev["kind"])
+            out += _metrics(ev["metrics"] or {})
+            out += [f"\n![{c['id']}: {Path(fig).stem}]({fig})\n" for fig in ev.get("figures", [])]
         if c["counterexample"]:
-            cx = c["counterexample"]
-            module, func = cx["entry_point"].split(":")
-            out += ["### Counterexample", "",
-                    "```python", f"from {module} import {func}",
-                    f"arguments = {json.dumps(cx['arguments'])}",
-                    f"{func}(**arguments)", "```", "",
-                    f"Violation: {_fmt(cx['violation'])}", "",
-                    f"Higher-precision re-check: {_fmt(cx['recheck'])}", ""]
-    return "\n".join(out)
+            out += _counterexample(c)
+    text = "\n".join(out)
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text.rstrip("\n") + "\n"
 
 
 def write_report(report: dict, outputs: OutputSet) -> tuple[Path, Path]:
