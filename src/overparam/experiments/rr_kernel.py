@@ -518,13 +518,17 @@ def full_run(out_dir: str | Path, *, n_train: int = 60000, seed: int = 0,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m overparam.experiments.rr_kernel --full OUT [--n N]``."""
+    """``python -m overparam.experiments.rr_kernel --full OUT [--n N] [--checkpoint-dir D]``."""
     parser = argparse.ArgumentParser(prog="python -m overparam.experiments.rr_kernel")
     parser.add_argument("--full", type=Path, required=True, help="output directory")
     parser.add_argument("--n", type=int, default=60000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-dir", type=Path, default=None,
+                        help="where the factor (4n² bytes) is kept between phases "
+                             "(default OUT/.checkpoint)")
     args = parser.parse_args(argv)
-    result = full_run(args.full, n_train=args.n, seed=args.seed)
+    result = full_run(args.full, n_train=args.n, seed=args.seed,
+                      checkpoint_dir=args.checkpoint_dir)
     print(json.dumps({k: v for k, v in result.items() if k != "solver"}, indent=1))
     return 0
 
