@@ -661,7 +661,7 @@ def _findings(rows: list, cfg: dict) -> list[str]:
            "not shown: no depth is constant-like"
            + (f"; the networks at {unfit} did not fit their training image in "
               f"{cfg['steps']} steps (their MSE/mean(X²) is in the table; at 1 the output is "
-              "still ~0, the initial function),"
+              "still ~0, as at initialisation),"
               " so whether training would pick the constant there is not decided by this run"
               if unfit else "")) + ".",
     ]
