@@ -37,7 +37,7 @@ from overparam.numerics.linalg import numerical_rank
 from overparam.numerics.optimizers import Momentum
 from overparam.numerics.patches import extract_patches
 from overparam.numerics.schedules import ic_appendix_a
-from overparam.numerics.trainer import train
+from overparam.numerics.trainer import TrainResult, train
 from overparam.theory import identity_crisis as ic
 
 #: IC Fig. 3/4's depths (number of convolution layers)
@@ -297,8 +297,8 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
     return result
 
 
-def thm2_agreement(W0: np.ndarray, WT: np.ndarray, X: np.ndarray, res, inputs: list,
-                   predictions: list) -> dict:
+def thm2_agreement(W0: np.ndarray, WT: np.ndarray, X: np.ndarray, res: TrainResult,
+                   inputs: list, predictions: list) -> dict:
     """The trained 1-layer CNN (float64) against IC Thm 2's closed form ``conv1_predict``
     on every test input, with a bound derived from the run.
 

@@ -21,6 +21,7 @@ from overparam.experiments import ic_cnn_depth as cnn
 from overparam.experiments.protocol import Experiment, Outputs, Summary
 from overparam.experiments.protocol import reproduce as _reproduce
 from overparam.numerics.backend import get_xp, to_numpy
+from overparam.numerics.models import Model
 from overparam.numerics.validation import check_array, check_labels
 
 N_CLASSES = 10
@@ -68,7 +69,7 @@ def _batches(n: int, per_example_bytes: int):
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
 
-def layer_errors(model, params: dict, depth: int, x_train: np.ndarray, y_train: np.ndarray,
+def layer_errors(model: Model, params: dict, depth: int, x_train: np.ndarray, y_train: np.ndarray,
                  x_test: np.ndarray, y_test: np.ndarray) -> list[float]:
     """The classifier's test error at the input (layer 0) and at each of the ``depth`` layers
     of the CNN ``model`` with ``params`` (x: (n, 28, 28, 1) standardised digits, y labels),
@@ -176,12 +177,20 @@ def _figure(path: Path, rows: list) -> None:
     save(fig, path)
 
 
-def _summary(rows: list, preset: str) -> Summary:
-    cfg, first = cnn.PRESETS[preset], rows[0]["result"]
-    lines = ["| network | layers | error per layer (0 = input) |", "|---|---|---|"]
+def per_layer_table(rows: list, key: str, what: str, fmt: str) -> list[str]:
+    """A Markdown table with one row per network (its kind and depth) and its per-layer
+    values ``result[key]`` formatted with ``fmt`` (the summaries of ic.layer-probe and
+    ic.weight-change)."""
+    lines = [f"| network | layers | {what} |", "|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['point']['network']} | {r['point']['depth']} | "
-                     + ", ".join(f"{e:.3f}" for e in r["result"]["errors"]) + " |")
+                     + ", ".join(format(v, fmt) for v in r["result"][key]) + " |")
+    return lines
+
+
+def _summary(rows: list, preset: str) -> Summary:
+    cfg, first = cnn.PRESETS[preset], rows[0]["result"]
+    lines = per_layer_table(rows, "errors", "error per layer (0 = input)", ".3f")
     return Summary(
         title="ic.layer-probe — IC Fig. 5",
         setup=f"Preset `{preset}`: the digit-7 CNNs of ic.cnn-depth's `{preset}` preset "

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from overparam.experiments import ic_cnn_depth as cnn
-from overparam.experiments.ic_layer_probe import _source
+from overparam.experiments.ic_layer_probe import _source, per_layer_table
 from overparam.experiments.protocol import Experiment, Outputs, Summary
 from overparam.experiments.protocol import reproduce as _reproduce
 
@@ -100,10 +100,8 @@ def _figure(path: Path, rows: list) -> None:
 
 def _summary(rows: list, preset: str) -> Summary:
     cfg = cnn.PRESETS[preset]
-    lines = ["| layers | ‖W_T − W_0‖/‖W_0‖ per layer, bottom to top |", "|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['point']['depth']} | "
-                     + ", ".join(f"{c:.3g}" for c in r["result"]["changes"]) + " |")
+    lines = per_layer_table(rows, "changes", "‖W_T − W_0‖/‖W_0‖ per layer, bottom to top",
+                            ".3g")
     return Summary(
         title="ic.weight-change — IC Fig. 19 (App. G)",
         setup=f"Preset `{preset}`: the digit-7 CNNs of ic.cnn-depth's `{preset}` preset "
