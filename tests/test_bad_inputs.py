@@ -441,6 +441,34 @@ for f in (ds.load_idx_dataset, ds.load_cifar10):
 entry(ds.load_fashion_mnist, {"root": "/nonexistent"}, scalars={"split": CHOICE})
 
 
+# ------------------------------------------------- sizes beyond the address space (10^300)
+
+HUGE = 10**300
+for func, good, arg, value in [
+    (ic.linear_identity_weights, {"d": 2, "depth": 3}, "depth", HUGE),
+    (ic.linear_identity_weights, {"d": 2, "depth": 3}, "hidden", HUGE),
+    (ic.linear_identity_weights, {"d": 2, "depth": 3}, "depth", 10**18),
+    (ic.relu_fcn_identity_weights, {"d": 2, "depth": 3}, "depth", HUGE),
+    (ic.relu_cnn_identity_kernels, {"kernel": (3, 3), "channels": 1, "depth": 3}, "depth",
+     HUGE),
+    (ic.conv_identity_kernel, {"kernel": (3, 3), "channels": 1}, "kernel", (HUGE + 1, 3)),
+    (ic.identity_kernel, {"kernel_size": 3, "channels": 1}, "kernel_size", HUGE),
+    (ic.conv1_dims, {"image": IMG, "kernel_size": 3}, "kernel_size", HUGE),
+    (ic.conv1_rank, {"image": IMG, "kernel_size": 3}, "pad", HUGE),
+    (ic.conv1_rank, {"image": IMG, "kernel_size": 3}, "pad", 2**62),
+    (rr.depth2_interpolant, {"Z": Z2, "y": Y3}, "candidates", HUGE),
+    (em.sin_kernel, PAIR, "h", HUGE),
+    (tr.minibatch_indices, {"n": 10, "batch_size": 3, "step": 0, "seed": 0}, "n", HUGE),
+    (pa.extract_patches, PATCH, "kernel", (HUGE, 3)),
+    (pa.extract_patches, PATCH, "padding", ((HUGE, 0), (0, 0))),
+    (pa.extract_patches, PATCH, "padding", ((2**62, 0), (0, 0))),
+    (pa.same_padding, {"kernel": (3, 3)}, "kernel", (HUGE, 3)),
+    (ini.initialize, {"shape": (3, 4), "scheme": "normal", "seed": 0, "sigma": 1.0}, "shape",
+     (HUGE, 2)),
+]:
+    refuse(func, good, arg, value, VE, kind="huge")
+
+
 @pytest.mark.parametrize("thunk, error, names", REFUSE)
 def test_bad_input_is_a_one_line_error_naming_the_argument(thunk, error, names):
     with pytest.raises(error) as info:
@@ -452,15 +480,18 @@ def test_bad_input_is_a_one_line_error_naming_the_argument(thunk, error, names):
 
 # ------------------------------------------------------------- right answers at the extremes
 
+right(ic.param_count, lambda: ic.param_count("fcn", 10**300, hidden=10**300),
+      # exact integers: 2·784·h + (depth − 2)·h² at depth = h = 10^300
+      lambda got: got == 2 * 784 * 10**300 + (10**300 - 2) * 10**600, "depth-1e300")
 right(ic.param_count, lambda: ic.param_count("fcn", 10**5, hidden=7, input_shape=(2, 2, 1)),
       # independent: the sum of the weight matrices' sizes, layer by layer
       lambda got: got == sum(a * b for a, b in [(4, 7)] + [(7, 7)] * (10**5 - 2) + [(7, 4)]),
       "depth-1e5")
 right(ic.chi2_union_m, lambda: ic.chi2_union_m(10**300, 1, 0.5),
-      # the defining property: ζ ≤ M at M and not one ulp below
-      lambda M: (2 * math.log(2 * 10**300) + 1 + math.log(M) <= M
-                 and 2 * math.log(2 * 10**300) + 1 + math.log(np.nextafter(M, 0))
-                 > np.nextafter(M, 0)), "n-1e300")
+      # the defining equation M − log M = 1 + 2 log(n/δ)/C (n/δ = 2e300, beyond no float but
+      # its log is 691.5), to the rounding of M ≈ 1391: a few ulps of M
+      lambda M: M > 1 and abs(M - math.log(M) - (1 + 2 * (300 * math.log(10) + math.log(2))))
+      <= 8 * 2**-52 * M, "n-1e300")
 right(ic.pearson_correlation,
       lambda: ic.pearson_correlation(np.array([1.0, 2.0, 4.0]) * 1e-151,
                                      np.array([1.0, 3.0, 2.0]) * 1e-151),

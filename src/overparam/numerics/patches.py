@@ -11,16 +11,20 @@ trainer's divergence test, not stop it with an exception).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from overparam.numerics.backend import get_xp
-from overparam.numerics.validation import check_array, check_scalar
+from overparam.numerics.validation import check_array, check_scalar, memory_for
+
+#: Sizes and paddings beyond the address space are refused by value, not by NumPy's TypeError.
+MAX_SIZE = sys.maxsize
 
 
 def _kernel(kernel: Any) -> tuple[int, int]:
     if not isinstance(kernel, tuple | list) or len(kernel) != 2:
         raise TypeError(f"kernel: expected a pair (K_H, K_W), got {kernel!r}")
-    return tuple(check_scalar(k, "kernel", integer=True, low=1) for k in kernel)
+    return tuple(check_scalar(k, "kernel", integer=True, low=1, high=MAX_SIZE) for k in kernel)
 
 
 def same_padding(kernel: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -44,7 +48,7 @@ def _resolve_padding(kernel: tuple[int, int], padding: Any) -> tuple:
     except (TypeError, ValueError) as exc:
         raise TypeError(f"padding: expected 'same' or ((top, bottom), (left, right)), "
                         f"got {padding!r}") from exc
-    t, b, left, right = (check_scalar(v, "padding", integer=True, low=0)
+    t, b, left, right = (check_scalar(v, "padding", integer=True, low=0, high=MAX_SIZE)
                          for v in (t, b, left, right))
     return ((t, b), (left, right))
 
@@ -62,7 +66,8 @@ def extract_patches(image: Any, kernel: tuple[int, int], padding: Any = "same") 
     kh, kw = kernel = _kernel(kernel)
     pad = _resolve_padding(kernel, padding)
     lead = image.ndim - 3
-    x = xp.pad(image, ((0, 0),) * lead + (pad[0], pad[1], (0, 0)))
+    with memory_for("kernel" if padding == "same" else "padding", "the padded image"):
+        x = xp.pad(image, ((0, 0),) * lead + (pad[0], pad[1], (0, 0)))
     if x.shape[lead] < kh or x.shape[lead + 1] < kw:
         raise ValueError(f"kernel: {kernel} is larger than the padded image "
                          f"{tuple(x.shape[lead:lead + 2])}")

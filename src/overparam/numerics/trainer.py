@@ -20,7 +20,7 @@ import numpy as np
 
 from overparam.numerics.backend import get_xp, to_numpy
 from overparam.numerics.checkpoint import Checkpoint, load_training_state, save_training_state
-from overparam.numerics.validation import check_array, check_scalar
+from overparam.numerics.validation import check_array, check_scalar, memory_for
 
 Params = dict[str, Any]
 # (params) -> (loss, grads), or (params, batch) -> (loss, grads) with ``batches``
@@ -253,7 +253,8 @@ def minibatch_indices(n: int, batch_size: int, step: int, *, seed: int) -> np.nd
     step = check_scalar(step, "step", integer=True, low=0)
     seed = check_scalar(seed, "seed", integer=True, low=0)
     epoch, k = divmod(step, n // batch_size)
-    order = np.random.default_rng([seed, epoch]).permutation(n)
+    with memory_for("n", f"a permutation of {n} indices"):
+        order = np.random.default_rng([seed, epoch]).permutation(n)
     return order[k * batch_size:(k + 1) * batch_size]
 
 

@@ -197,14 +197,14 @@ def check_choice(value: Any, name: str, choices: Collection[Any]) -> Any:
 
 @contextmanager
 def memory_for(name: str, what: str) -> Iterator[None]:
-    """Turn a MemoryError inside the block (or NumPy's ValueError for an array larger than the
-    address space) into a ValueError naming the argument whose size asked for it (``what``
-    says what was being built)."""
+    """Turn a MemoryError inside the block (or the OverflowError or ValueError NumPy and
+    Python raise for sizes beyond the address space) into a ValueError naming the argument
+    whose size asked for it (``what`` says what was being built)."""
     try:
         yield
-    except MemoryError as exc:
+    except (MemoryError, OverflowError) as exc:
         raise ValueError(f"{name}: {what} does not fit in memory ({exc})") from exc
     except ValueError as exc:
-        if "too big" not in str(exc) and "maximum allowed dimension" not in str(exc).lower():
+        if "too big" not in str(exc) and "maximum allowed" not in str(exc).lower():
             raise
         raise ValueError(f"{name}: {what} does not fit in memory ({exc})") from exc

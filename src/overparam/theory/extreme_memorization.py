@@ -44,7 +44,8 @@ def _pair(x: Any, x2: Any, sigma: float, h: int) -> tuple[Any, Any, Any]:
         raise ValueError(f"x2: expected a shape broadcasting with x {tuple(x.shape)}, "
                          f"got {tuple(x2.shape)}") from exc
     check_scalar(sigma, "sigma", low=0.0, low_open=True)
-    check_scalar(h, "h", integer=True, low=1)
+    # widths beyond 2^53 are not exactly representable in float64 (the kernel scales by h)
+    check_scalar(h, "h", integer=True, low=1, high=2**53)
     return xp, x, x2
 
 

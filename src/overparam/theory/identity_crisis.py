@@ -14,6 +14,7 @@ constructions.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,8 +72,9 @@ __all__ = [
 ]
 
 
-def _positive_int(value: Any, name: str, low: int = 1) -> int:
-    return check_scalar(value, name, integer=True, low=low)
+def _positive_int(value: Any, name: str, low: int = 1, high: int | None = sys.maxsize) -> int:
+    # sizes beyond the address space are refused here, not by NumPy's TypeError/OverflowError
+    return check_scalar(value, name, integer=True, low=low, high=high)
 
 
 def _check_fcn1(W0: Any, X: Any) -> tuple[Any, Any, Any]:
@@ -124,7 +126,8 @@ def linear_identity_weights(d: int, depth: int, *, hidden: int | None = None) ->
     hidden = d if hidden is None else _positive_int(hidden, "hidden")
     if hidden < d:
         raise ValueError(f"hidden: the construction needs hidden >= d = {d}, got {hidden}")
-    with memory_for("d" if hidden == d else "hidden", f"{hidden}×{d} identity weights"):
+    with memory_for("depth" if depth > hidden else ("d" if hidden == d else "hidden"),
+                    f"{depth} layers of {hidden}×{d} identity weights"):
         if depth == 1:
             return [np.eye(d)]
         return [np.eye(hidden, d)] + [np.eye(hidden)] * (depth - 2) + [np.eye(d, hidden)]
@@ -134,7 +137,8 @@ def relu_fcn_identity_weights(d: int, depth: int) -> list[np.ndarray]:
     """IC App. B.2: a depth-``depth`` (≥ 2) ReLU FCN with hidden width 2d computing the identity:
     W1 = [I; −I], identities in between, W_L = [I, −I]. Returns matrices (out, in)."""
     d, depth = _positive_int(d, "d"), _positive_int(depth, "depth", 2)
-    with memory_for("d", f"{2 * d}×{d} identity weights"):
+    with memory_for("depth" if depth > 2 * d else "d",
+                    f"{depth} layers of {2 * d}×{d} identity weights"):
         eye = np.eye(d)
         return ([np.vstack([eye, -eye])] + [np.eye(2 * d)] * (depth - 2)
                 + [np.hstack([eye, -eye])])
@@ -185,7 +189,8 @@ def relu_cnn_identity_kernels(kernel: tuple[int, int], channels: int, depth: int
     first[kernel[0] // 2, kernel[1] // 2] = np.hstack([np.eye(C), -np.eye(C)])
     last = conv_identity_kernel(kernel, 2 * C)[:, :, :, :C].copy()
     last[kernel[0] // 2, kernel[1] // 2] = np.vstack([np.eye(C), -np.eye(C)])
-    return [first] + [conv_identity_kernel(kernel, 2 * C)] * (depth - 2) + [last]
+    with memory_for("depth", f"{depth} kernels"):
+        return [first] + [conv_identity_kernel(kernel, 2 * C)] * (depth - 2) + [last]
 
 
 def cnn_forward(kernels: list[Any], image: Any, *, activation: str = "relu") -> Any:
@@ -247,16 +252,17 @@ def param_count(
     ``channels`` hidden channels (default 128), input and output channels C.
     """
     check_choice(arch, "arch", ("fcn", "cnn"))
-    depth = _positive_int(depth, "depth")
+    # exact integer arithmetic: any size, however large, has its count
+    depth = _positive_int(depth, "depth", high=None)
     if not isinstance(input_shape, tuple | list) or len(input_shape) != 3:
         raise ValueError(f"input_shape: expected (H, W, C), got {input_shape!r}")
-    H, W, C = (_positive_int(v, "input_shape") for v in input_shape)
+    H, W, C = (_positive_int(v, "input_shape", high=None) for v in input_shape)
     if arch == "fcn":
         D = H * W * C
-        h = 2048 if hidden is None else _positive_int(hidden, "hidden")
+        h = 2048 if hidden is None else _positive_int(hidden, "hidden", high=None)
         return D * D if depth == 1 else 2 * D * h + (depth - 2) * h * h
-    kh, kw = (5, 5) if kernel is None else _kernel_pair(kernel, "kernel")
-    c = 128 if channels is None else _positive_int(channels, "channels")
+    kh, kw = (5, 5) if kernel is None else _kernel_pair(kernel, "kernel", high=None)
+    c = 128 if channels is None else _positive_int(channels, "channels", high=None)
     taps = kh * kw
     return taps * C * C if depth == 1 else taps * (2 * C * c + (depth - 2) * c * c)
 
@@ -387,14 +393,15 @@ def rho_image(X: Any, rho: float, *, seed: int | np.random.Generator) -> Any:
 # ------------------------------------------------------------------ Theorem 2: one-layer CNN
 
 
-def _kernel_pair(kernel_size: Any, name: str = "kernel_size") -> tuple[int, int]:
+def _kernel_pair(kernel_size: Any, name: str = "kernel_size",
+                 high: int | None = sys.maxsize) -> tuple[int, int]:
     if isinstance(kernel_size, tuple | list):
         if len(kernel_size) != 2:
             raise ValueError(f"{name}: expected a size or a pair (K_H, K_W), got {kernel_size!r}")
         kh, kw = kernel_size
     else:
         kh = kw = kernel_size
-    return _positive_int(kh, name), _positive_int(kw, name)
+    return _positive_int(kh, name, high=high), _positive_int(kw, name, high=high)
 
 
 def _image(image: Any, name: str = "image") -> Any:
@@ -452,9 +459,10 @@ def conv1_rank(image: Any, kernel_size: int | tuple[int, int], *, pad: int = 0) 
     """r of IC Thm 2 after zero-padding ``image`` by ``pad`` pixels on every boundary (the
     operation IC Sec. 3.2 discusses right after Thm 2)."""
     img = _image(image)
-    pad = check_scalar(pad, "pad", integer=True, low=0)
+    pad = check_scalar(pad, "pad", integer=True, low=0, high=sys.maxsize)
     xp = get_xp(img)
-    img = xp.pad(img, ((pad, pad), (pad, pad), (0, 0)))
+    with memory_for("pad", "the padded image"):
+        img = xp.pad(img, ((pad, pad), (pad, pad), (0, 0)))
     return conv1_dims(img, kernel_size).r
 
 
@@ -497,13 +505,14 @@ def chi2_union_m(n: int, channels: int, delta: float) -> float:
     M − log M = 1 + 2 log(n/δ)/C (M − log M increases on M > 1), nudged up by ulps until
     ζ ≤ M holds in floating point. ``conv1_mse_bound`` increases with M, so this M makes it
     smallest."""
-    n = _positive_int(n, "n")
-    channels = _positive_int(channels, "channels")
+    n = _positive_int(n, "n", high=None)  # only its logarithm is used: any size works
+    channels = _positive_int(channels, "channels", high=None)
     delta = check_scalar(delta, "delta", low=0.0, high=1.0, low_open=True, high_open=True)
-    k = 1.0 + 2.0 * math.log(n / delta) / channels
+    log_ratio = math.log(n) - math.log(delta)  # n/δ itself may exceed float64
+    k = 1.0 + 2.0 * log_ratio / channels
     f = lambda M: M - math.log(M) - k  # noqa: E731
     M = k if f(k) >= 0 else brentq(f, k, 2 * k + 2, xtol=1e-300, rtol=4 * np.finfo(float).eps)
-    while 2 * math.log(n / delta) / channels + 1 + math.log(M) > M:
+    while 2 * log_ratio / channels + 1 + math.log(M) > M:
         M = float(np.nextafter(M, np.inf))
     return M
 
@@ -539,7 +548,7 @@ def conv1_mse_bound(
         return 0.0
     C = int(image.shape[2])
     M = chi2_union_m(dims.n, C, delta)
-    inner = 2 * math.log(dims.n / delta) + C * (1 + math.log(M))
+    inner = 2 * (math.log(dims.n) - math.log(delta)) + C * (1 + math.log(M))
     # products, not **: a bound beyond float64 is inf (vacuous, still true), where float
     # ** raises OverflowError
     root = sigma * math.sqrt(inner) + math.sqrt(C)

@@ -31,6 +31,10 @@ __all__ = [
 #: past k = n + 2 the extra layers only carry values upward. That many carry-only layers are
 #: built (cheap, O(1) weights each); a deeper request is refused instead of looping for ever.
 MAX_CARRY_LAYERS = 1024
+#: Candidate directions for Thm 1's projection: each costs a projection and a sort of all n
+#: points, and the best of 16 already separates any sample float64 can; more than this many
+#: would only make the call run for ever.
+MAX_CANDIDATES = 10_000
 
 
 def _to_float(q: Fraction) -> float:
@@ -187,7 +191,8 @@ def depth2_interpolant(Z: Any, y: Any, *, mode: str = "float", candidates: int =
     if yn.shape[0] != n:
         raise ValueError(f"y: expected {n} labels, got {yn.shape[0]}")
     check_choice(mode, "mode", ("float", "exact"))
-    candidates = check_scalar(candidates, "candidates", integer=True, low=0)
+    candidates = check_scalar(candidates, "candidates", integer=True, low=0,
+                              high=MAX_CANDIDATES)
     dups = _duplicates(Zn)
     if dups:
         raise ValueError(f"Z: rows must be distinct; duplicate pairs (indices) {dups[:10]}")
