@@ -178,8 +178,12 @@ def test_shared_numbers():
     assert em_scale.chance_band(900) == pytest.approx(0.13, abs=1e-15)
     assert em_scale.chance_sigma([0.1, 1, 10], [0.5, 0.11, 0.1], 0.13) == 1
     assert em_scale.chance_sigma([0.1, 1, 10], [0.5, 0.11, 0.2], 0.13) is None
+    # exact p by hand: of the 4! = 24 pairings, ρ = ±1 are 2 of them; |ρ| ≥ 0.8 are those
+    # two plus the three adjacent swaps of each (ρ = 1 − 6·2/60 = 0.8), 8 in all
     rho, p = em_scale.spearman([1, 2, 3, 4], [10, 20, 30, 40])
-    assert rho == pytest.approx(1.0) and p < 0.1
+    assert rho == pytest.approx(1.0) and p == pytest.approx(2 / 24)
+    rho, p = em_scale.spearman([1, 2, 3, 4], [1, 3, 2, 4])
+    assert rho == pytest.approx(0.8) and p == pytest.approx(8 / 24)
     assert em_scale.spearman([1, 2], [3, 4]) == (None, None)
 
 

@@ -16,6 +16,7 @@ files — the choice is written into every point, so a resumed run never mixes d
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import os
@@ -395,15 +396,33 @@ def chance_sigma(sigmas: Sequence[float], accs: Sequence[float], band: float) ->
     return found
 
 
+#: up to this many points the Spearman p-value is exact (all n! pairings), not scipy's
+#: t approximation, which says p = 0 for any perfect ranking (even of three points)
+EXACT_SPEARMAN_MAX = 8
+SPEARMAN_NOTE = (f"Spearman p-values are two-sided: exact over all n! pairings for n ≤ "
+                 f"{EXACT_SPEARMAN_MAX} points, scipy.stats.spearmanr's otherwise.")
+
+
 def spearman(a: Sequence[float], b: Sequence[float]) -> tuple[float | None, float | None]:
-    """scipy.stats.spearmanr (ρ, p); (None, None) with fewer than three points or a constant
-    side (ρ undefined)."""
-    from scipy.stats import spearmanr
+    """Spearman's ρ (scipy.stats.spearmanr) and its two-sided p-value: exact over all n!
+    pairings for n ≤ ``EXACT_SPEARMAN_MAX``, else scipy's (where scipy gives p = 0 for
+    |ρ| = 1, the exact 2/n! of distinct ranks). (None, None) with fewer than three points or
+    a constant side (ρ undefined)."""
+    from scipy.stats import rankdata, spearmanr
 
     if len(a) < 3 or len(set(a)) < 2 or len(set(b)) < 2:
         return None, None
-    r = spearmanr(a, b)
-    return float(r.statistic), float(r.pvalue)
+    rho = float(spearmanr(a, b).statistic)
+    n = len(a)
+    if n > EXACT_SPEARMAN_MAX:
+        p = float(spearmanr(a, b).pvalue)
+        return rho, (2.0 / math.factorial(n) if p == 0.0 else p)
+    ra, rb = rankdata(a), rankdata(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    perms = np.array(list(itertools.permutations(range(n))))
+    rhos = (rb[perms] @ ra) / math.sqrt((ra @ ra) * (rb @ rb))
+    # ties among the n! values are ties of exact rationals: compare with a rounding margin
+    return rho, float(np.mean(np.abs(rhos) >= abs(rho) - 1e-12))
 
 
 def verdict(shown: bool, rho: float | None) -> str:

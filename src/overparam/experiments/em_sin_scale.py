@@ -168,7 +168,7 @@ def _summary(rows: list, cfg: dict, preset: str, dataset: str) -> Summary:
                f"kernel E⟨sin W1x, sin W1x'⟩ (h = 1) on the first {cfg['kernel']} training "
                f"images."),
         differences=_differences(cfg, preset, dataset, rows),
-        body=[*table, "", *check, "", *_kernel_lines(res, sig, band)],
+        body=[*table, "", *check, "", *_kernel_lines(res, sig, band), "", em.SPEARMAN_NOTE],
         comparisons_heading="EM's findings (Fig. 1, 2; the text gives no numbers) beside ours:",
         comparisons=_findings(res, sig, ok, test, best, og, orep, ratio, band))
 
