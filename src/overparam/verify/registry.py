@@ -1,4 +1,5 @@
-"""The claims overparam checks, keyed by the ids of CLAIMS.md, and how one is run.
+"""The claims overparam checks, keyed by the ids listed on the docs' claim pages
+(papers/ic.md, em.md, rr.md), and how one is run.
 
 The checks package builds the list (``CLAIM_MODULES``); each check module imports only the
 vocabulary of ``verify.types``, so imports flow one way: registry → checks → types."""
@@ -34,7 +35,7 @@ def run_claim(claim: Claim, ctx: Context) -> ClaimResult:
 
 
 def all_claims() -> list[Claim]:
-    """Every registered claim, in CLAIMS.md order."""
+    """Every registered claim, in the order of the docs' claim pages (IC, EM, RR)."""
     return [c for module in CLAIM_MODULES for c in module.CLAIMS]
 
 

@@ -1,4 +1,5 @@
-"""Report writers: the terminal table, report.json (the stable schema of DESIGN.md), report.md
+"""Report writers: the terminal table, report.json (the stable schema described in the docs,
+howto/report.md "Read the verification report"), report.md
 with figures beside it — written as one output set, so a reader never sees two runs mixed —
 and the README's claims table generated from a report (read back through ``load_report``,
 which names the file and what is wrong with it)."""
@@ -37,7 +38,7 @@ def environment(backend: str, level: str, seed: int) -> dict:
 
 
 def build_report(results: list[ClaimResult], env: dict) -> dict:
-    """The report as a JSON-ready dict (schema: DESIGN.md)."""
+    """The report as a JSON-ready dict (schema: the docs' howto/report.md)."""
     return {
         "overparam": __version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

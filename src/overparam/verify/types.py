@@ -146,7 +146,8 @@ Check = Callable[[Context], "Evidence | list[Evidence]"]
 
 @dataclass(frozen=True)
 class Claim:
-    """A claim of CLAIMS.md: its id, paper, where it stands, the statement, and its checks."""
+    """A claim (as on the docs' claim pages, papers/*.md): its id, paper, where it stands, the
+    statement, and its checks."""
 
     id: str
     paper: str

@@ -1,5 +1,5 @@
 """The checks of each claim, one module per group of claims; ``CLAIM_MODULES`` lists them in
-CLAIMS.md order."""
+the order of the docs' claim pages (papers/ic.md, em.md, rr.md)."""
 
 from overparam.verify.checks import (
     em_alignment,

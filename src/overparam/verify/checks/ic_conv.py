@@ -208,7 +208,8 @@ def _thm2_exact_identity(ctx: Context) -> Evidence:
 
 
 def _thm2_symbolic(ctx: Context) -> Evidence:
-    """Re-derive CLAIMS.md's explicit bound from IC App. D, step by step."""
+    """Re-derive the explicit form of IC Thm 2's bound (``identity_crisis.conv1_mse_bound``; the
+    docs' papers/ic.md) from IC App. D, step by step."""
     t, z, C, n, dl, M, s, B, K = sympy.symbols("t zeta C n delta M sigma B K", positive=True)
     steps = {}
     # (1) Chernoff for χ²_C: min_t e^{−tζC}(1 − 2t)^{−C/2} at t* = (1 − 1/ζ)/2
