@@ -185,6 +185,12 @@ def test_shared_numbers():
     rho, p = em_scale.spearman([1, 2, 3, 4], [1, 3, 2, 4])
     assert rho == pytest.approx(0.8) and p == pytest.approx(8 / 24)
     assert em_scale.spearman([1, 2], [3, 4]) == (None, None)
+    with pytest.raises(ValueError, match="n_test"):
+        em_scale.chance_band(0)
+    with pytest.raises(ValueError, match="sigmas, accs"):
+        em_scale.chance_sigma([0.1, 1], [0.5], 0.13)
+    with pytest.raises(ValueError, match="a, b"):
+        em_scale.spearman([1, 2, 3], [1, 2])
 
 
 def test_a_user_dataset_needs_its_directory(monkeypatch):

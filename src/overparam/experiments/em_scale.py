@@ -39,7 +39,7 @@ from overparam.numerics.checkpoint import Checkpoint
 from overparam.numerics.kernels import solve_kernel_system
 from overparam.numerics.optimizers import GradientDescent
 from overparam.numerics.trainer import minibatch_indices, train
-from overparam.numerics.validation import check_array, check_choice
+from overparam.numerics.validation import check_array, check_choice, check_scalar
 from overparam.theory.extreme_memorization import sin_kernel
 
 DATASETS = ("fashion-mnist", "cifar10", "mnist")
@@ -381,13 +381,21 @@ def train_point(point: dict, cfg: dict, scratch: Path | None = None) -> dict:
 def chance_band(n_test: int) -> float:
     """Test accuracy counted as chance: 1/k plus three binomial standard errors of an
     accuracy of 1/k on n_test examples."""
+    n_test = check_scalar(n_test, "n_test", integer=True, low=1)
     p = 1.0 / N_CLASSES
     return p + 3.0 * math.sqrt(p * (1 - p) / n_test)
+
+
+def _same_length(a: Sequence, b: Sequence, name_a: str, name_b: str) -> None:
+    if len(a) != len(b):
+        raise ValueError(f"{name_a}, {name_b}: expected sequences of one length, got "
+                         f"{len(a)} and {len(b)}")
 
 
 def chance_sigma(sigmas: Sequence[float], accs: Sequence[float], band: float) -> float | None:
     """The smallest σ from which on every test accuracy of the grid is within the chance band
     (None when the largest σ is above it)."""
+    _same_length(sigmas, accs, "sigmas", "accs")
     found = None
     for s, a in sorted(zip(sigmas, accs, strict=True), reverse=True):
         if a > band:
@@ -410,6 +418,7 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> tuple[float | None, floa
     a constant side (ρ undefined)."""
     from scipy.stats import rankdata, spearmanr
 
+    _same_length(a, b, "a", "b")
     if len(a) < 3 or len(set(a)) < 2 or len(set(b)) < 2:
         return None, None
     rho = float(spearmanr(a, b).statistic)
