@@ -37,6 +37,9 @@ from overparam.numerics.atomic import (
     write_text_atomic,
 )
 
+__all__ = ["JOURNAL", "MANIFEST", "OutputDirError", "OutputSet", "check_output_set", "output_set",
+           "preflight", "read_manifest", "recover"]
+
 MANIFEST = "manifest.json"
 JOURNAL = ".outputs-commit.json"
 _STAGING = ".staging-"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["channels", "digit_seven", "pattern_images"]
+
 
 def digit_seven(size: int = 28) -> np.ndarray:
     """A stroke "7" on a size×size canvas with values in {0, 1}."""

@@ -8,6 +8,8 @@ from typing import Any
 
 from overparam.numerics.atomic import write_atomic
 
+__all__ = ["pyplot", "save"]
+
 
 def pyplot() -> Any:
     """``matplotlib.pyplot`` on the Agg backend (reports are written without a display)."""
