@@ -20,6 +20,9 @@ from overparam.numerics.optimizers import GradientDescent, Momentum
 from overparam.numerics.schedules import Constant, ic_appendix_a
 from overparam.numerics.trainer import TrainResult, train
 
+__all__ = ["GD_CONFIGS", "GDConfig", "compare_run", "least_squares_loss", "limit_tolerance",
+           "stable_lr", "train_least_squares"]
+
 
 @dataclass(frozen=True)
 class GDConfig:

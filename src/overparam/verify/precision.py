@@ -11,6 +11,8 @@ import mpmath
 import numpy as np
 import sympy
 
+__all__ = ["mp_gd_least_squares", "mp_norm", "to_mp", "to_rational", "with_precision"]
+
 
 def to_mp(a: Any) -> mpmath.matrix:
     """A NumPy array (1-D as a column, or 2-D) as an mpmath matrix, converted exactly."""

@@ -17,6 +17,10 @@ from overparam.common.outputs import OutputSet
 from overparam.numerics.atomic import write_text_atomic
 from overparam.verify.types import OBSERVATION, VERDICTS, ClaimResult, jsonable
 
+__all__ = ["MAX_CELL_ITEMS", "MAX_TABLE_ROWS", "README_BEGIN", "README_END", "build_report",
+           "environment", "key_number", "load_report", "markdown", "readme_table", "terminal_table",
+           "update_readme", "write_report"]
+
 
 def environment(backend: str, level: str, seed: int) -> dict:
     """What produced a report: versions, platform, backend, level and seed."""

@@ -26,6 +26,8 @@ from hypothesis.errors import NoSuchExample, Unsatisfiable
 
 from overparam.verify.types import Counterexample, Evidence
 
+__all__ = ["MAX_PHASES", "Measure", "Recheck", "search_counterexample"]
+
 Measure = Callable[[Any], tuple[float, dict]]
 Recheck = Callable[[Any], tuple[bool, dict]]
 

@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["LEVELS", "OBSERVATION", "VERDICTS", "Check", "Claim", "ClaimResult", "Context",
+           "Counterexample", "Evidence", "combine_verdicts", "jsonable"]
+
 VERDICTS = ("verified", "falsified", "inconclusive", "error")
 #: Evidence that informs but does not vote (e.g. optimizers outside a theorem's hypotheses).
 OBSERVATION = "observation"
