@@ -15,6 +15,9 @@ from overparam.experiments import em_scale as em
 from overparam.experiments.protocol import Experiment, Outputs, Summary
 from overparam.experiments.protocol import reproduce as _reproduce
 
+__all__ = ["AUTHORS_SIGMAS", "CSV_HEADER", "DOUBLING", "EXPERIMENT", "FIGURES", "LOSSES",
+           "LOSS_NAMES", "PRESETS", "compute_point", "outputs", "points", "reproduce"]
+
 LOSSES = ("softmax_ce", "hinge", "squared")
 LOSS_NAMES = {"softmax_ce": "softmax cross-entropy", "hinge": "hinge (Δ = 1)",
               "squared": "squared ½‖z − e_y‖²"}

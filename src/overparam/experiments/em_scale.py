@@ -42,6 +42,13 @@ from overparam.numerics.trainer import minibatch_indices, train
 from overparam.numerics.validation import check_array, check_choice, check_scalar
 from overparam.theory.extreme_memorization import sin_kernel
 
+__all__ = ["CHECKPOINT_SECONDS", "CHECK_PER_CLASS", "DATASETS", "EVAL_CHUNK", "EXACT_SPEARMAN_MAX",
+           "KERNEL_PROBE", "N_CLASSES", "SPEARMAN_NOTE", "alignment_check", "chance_band",
+           "chance_sigma", "check_lines", "check_subsample", "curves_figure", "dataset_choice",
+           "evaluate", "fmt", "kernel_companion", "kernel_interpolant", "load_data", "network",
+           "per_image_standardization", "sin_kernel_matrix", "spearman", "status_text",
+           "train_point", "verdict"]
+
 DATASETS = ("fashion-mnist", "cifar10", "mnist")
 #: classes of every supported dataset
 N_CLASSES = 10

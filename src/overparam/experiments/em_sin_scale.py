@@ -15,6 +15,9 @@ from overparam.experiments import em_scale as em
 from overparam.experiments.protocol import Experiment, Outputs, Summary
 from overparam.experiments.protocol import reproduce as _reproduce
 
+__all__ = ["AUTHORS_SIGMAS", "CSV_HEADER", "EXPERIMENT", "FIGURES", "PRESETS", "QUICK_SIGMAS",
+           "compute_point", "outputs", "points", "reproduce"]
+
 #: EM's grid (the authors' code) and a dense grid over 0.01–1, where the transition lies
 AUTHORS_SIGMAS = [1e-3, 1e-2, 0.1, 1.0, 10.0]
 QUICK_SIGMAS = sorted({*AUTHORS_SIGMAS, 0.02, 0.03, 0.05, 0.2, 0.3, 0.5})
