@@ -22,6 +22,10 @@ import numpy as np
 from overparam.numerics.backend import get_xp, to_numpy
 from overparam.numerics.validation import check_array, check_labels
 
+__all__ = ["AlignmentAccumulator", "InClassAlignment", "alignment", "alignment_pairwise",
+           "cosine_stiffness", "gradient_confusion", "gradient_diversity", "in_class_alignment",
+           "in_class_alignment_pairwise"]
+
 
 def _vectors(G: Any, name: str = "G", *, pairs: bool = False) -> Any:
     G = check_array(G, name, ndim=2, dtype="float64")

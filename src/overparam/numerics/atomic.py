@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+__all__ = ["NEW_FILE_MODE", "resolve_target", "write_atomic", "write_text_atomic"]
+
 #: mode of a file that did not exist before
 NEW_FILE_MODE = 0o644
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["BACKENDS", "cupy_available", "default_rng", "get_xp", "to_numpy", "unit_roundoff"]
+
 BACKENDS = ("numpy", "cupy")
 
 

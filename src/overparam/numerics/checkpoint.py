@@ -25,6 +25,9 @@ import numpy as np
 from overparam.numerics.atomic import write_atomic
 from overparam.numerics.backend import get_xp, to_numpy
 
+__all__ = ["Checkpoint", "CheckpointError", "CheckpointWarning", "load_training_state",
+           "save_training_state"]
+
 _SEP = "/"
 
 

@@ -19,6 +19,8 @@ import numpy as np
 
 from overparam.numerics.validation import check_array, check_scalar
 
+__all__ = ["least_squares_rounding_bound", "quadratic_error_factors"]
+
 
 def quadratic_error_factors(
     eigenvalues: np.ndarray, lrs: list[float], *, beta: float = 0.0, nesterov: bool = False

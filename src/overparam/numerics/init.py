@@ -19,6 +19,8 @@ import numpy as np
 from overparam.numerics.backend import default_rng
 from overparam.numerics.validation import check_choice, check_scalar, memory_for
 
+__all__ = ["SCHEMES", "em_initialize", "fans", "initialize"]
+
 SCHEMES = ("ic-default", "xavier-normal", "xavier-uniform", "kaiming-normal",
            "kaiming-uniform", "orthogonal", "normal")
 

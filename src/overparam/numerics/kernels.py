@@ -20,6 +20,8 @@ from overparam.numerics.backend import get_xp, unit_roundoff
 from overparam.numerics.linalg import binary_exponent, scaled_norm
 from overparam.numerics.validation import check_array, check_choice, check_scalar, memory_for
 
+__all__ = ["KERNELS", "SYMMETRY_TOLERANCE", "SolveInfo", "kernel_matrix", "solve_kernel_system"]
+
 KERNELS = ("linear", "rbf")
 
 

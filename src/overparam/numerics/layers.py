@@ -18,6 +18,12 @@ from typing import Any
 from overparam.numerics.backend import get_xp
 from overparam.numerics.patches import same_padding
 
+__all__ = ["ACTIVATIONS", "ACTIVATION_ALIASES", "LOSSES", "WORKSPACE_BYTES", "activation",
+           "activation_backward", "activation_forward", "classification_loss", "conv2d",
+           "conv2d_backward", "conv2d_forward", "dense_backward", "dense_forward",
+           "flatten_backward", "flatten_forward", "loss_and_logit_gradient", "mse_loss", "one_hot",
+           "residual_backward", "residual_forward", "softmax"]
+
 ACTIVATIONS = ("relu", "sin", "sigmoid", "identity")
 #: "linear" is accepted everywhere as another name for "identity" (EM's and IC's word).
 ACTIVATION_ALIASES = {"linear": "identity"}

@@ -14,6 +14,10 @@ import numpy as np
 from overparam.numerics.backend import get_xp, unit_roundoff
 from overparam.numerics.validation import check_array
 
+__all__ = ["RankInfo", "binary_exponent", "gd_limit_least_squares", "lemma1_limit", "lemma2_limit",
+           "numerical_rank", "project_onto_span", "rank_from_singular_values", "scaled_norm",
+           "unit_vector"]
+
 
 @dataclass(frozen=True)
 class RankInfo:

@@ -14,6 +14,9 @@ from typing import Any
 from overparam.numerics.backend import get_xp
 from overparam.numerics.validation import check_choice, check_scalar
 
+__all__ = ["Adagrad", "Adam", "Adamax", "GradientDescent", "Momentum", "Params", "RMSprop",
+           "make_optimizer"]
+
 Params = dict[str, Any]
 
 

@@ -17,6 +17,8 @@ from typing import Any
 from overparam.numerics.backend import get_xp
 from overparam.numerics.validation import check_array, check_scalar, memory_for
 
+__all__ = ["MAX_SIZE", "conv2d_same", "extract_patches", "same_padding", "scatter_patches"]
+
 #: Sizes and paddings beyond the address space are refused by value, not by NumPy's TypeError.
 MAX_SIZE = sys.maxsize
 

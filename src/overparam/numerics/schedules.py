@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from overparam.numerics.validation import check_scalar
 
+__all__ = ["Constant", "InverseTime", "Stagewise", "ic_appendix_a"]
+
 
 def _step(t: int) -> int:
     return check_scalar(t, "t", integer=True, low=0)

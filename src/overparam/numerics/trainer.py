@@ -22,6 +22,8 @@ from overparam.numerics.backend import get_xp, to_numpy
 from overparam.numerics.checkpoint import Checkpoint, load_training_state, save_training_state
 from overparam.numerics.validation import check_array, check_scalar, memory_for
 
+__all__ = ["LossAndGrad", "Params", "TrainResult", "minibatch_indices", "params_norm", "train"]
+
 Params = dict[str, Any]
 # (params) -> (loss, grads), or (params, batch) -> (loss, grads) with ``batches``
 LossAndGrad = Callable[..., tuple[float, Params]]

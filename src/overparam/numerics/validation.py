@@ -19,6 +19,9 @@ import numpy as np
 
 from overparam.numerics.backend import get_xp
 
+__all__ = ["ARRAY_DTYPES", "check_array", "check_choice", "check_labels", "check_scalar",
+           "memory_for"]
+
 ARRAY_DTYPES = ("float", "float64", "numeric", "integer", "any")
 
 
