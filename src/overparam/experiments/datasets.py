@@ -23,6 +23,10 @@ import numpy as np
 
 from overparam.numerics.validation import check_array, check_choice, check_scalar
 
+__all__ = ["FASHION_MNIST_DIR", "DatasetStatus", "available_datasets", "download", "ic_test_inputs",
+           "load_cifar10", "load_fashion_mnist", "load_idx_dataset", "load_mnist_5k", "read_idx",
+           "standardize_ic"]
+
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 #: IC App. A: pixels /255, then standardised with the MNIST training set's mean and std.
 IC_MEAN, IC_STD = 0.1307, 0.3081

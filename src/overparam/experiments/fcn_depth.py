@@ -29,6 +29,9 @@ from overparam.numerics.schedules import ic_appendix_a
 from overparam.numerics.trainer import train
 from overparam.theory import identity_crisis as ic
 
+__all__ = ["EXPERIMENT", "FIGURES", "PRESETS", "compute_point", "outputs", "points", "reproduce",
+           "training_digit"]
+
 PRESETS = {
     # seconds: used by the tests
     "smoke": {"depths": [1, 2, 3], "hidden": 64, "steps": 150, "lr": 0.01,

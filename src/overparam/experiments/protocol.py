@@ -24,6 +24,9 @@ from overparam.common.outputs import output_set, preflight
 from overparam.experiments.runner import run_sweep
 from overparam.numerics.backend import get_xp
 
+__all__ = ["PRESETS", "STANDARD_FILES", "Experiment", "Outputs", "Summary", "render_summary",
+           "reproduce"]
+
 PRESETS = ("smoke", "quick", "paper")
 #: the files every reproduction writes besides its figures
 STANDARD_FILES = ("results.json", "results.csv", "summary.md")

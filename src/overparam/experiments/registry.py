@@ -10,6 +10,8 @@ import pkgutil
 from overparam import experiments
 from overparam.experiments.protocol import Experiment
 
+__all__ = ["all_experiments", "get_experiment"]
+
 #: modules of the package that are infrastructure, not reproductions (skipped unimported)
 _INFRASTRUCTURE = frozenset({"datasets", "protocol", "registry", "runner"})
 

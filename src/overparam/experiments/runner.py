@@ -30,6 +30,9 @@ from pathlib import Path
 
 from overparam.numerics.atomic import write_text_atomic
 
+__all__ = ["EXECUTORS", "SCHEDULER_TIMEOUT_S", "ExecutorError", "ResumeWarning", "point_key",
+           "run_sweep"]
+
 EXECUTORS = ("serial", "local", "dask")
 
 #: seconds to wait for a Dask scheduler before saying it is unreachable
