@@ -219,6 +219,18 @@ def test_layer_errors_match_the_gram_matrix_on_a_tiny_cnn(monkeypatch):
     assert got == want
 
 
+def test_signal_rms_of_a_one_layer_cnn_matches_the_theory_convolution():
+    """The probe's RMS through models.apply against IC theory's own convolution
+    (``conv2d_same``, an independent implementation)."""
+    from overparam.theory.identity_crisis import conv2d_same
+
+    model = cnn.cnn(1, 1)
+    params = model.init((28, 28, 1), seed=3, init=cnn.INIT)
+    X = np.random.default_rng(4).normal(size=(28, 28))
+    want = np.sqrt(np.mean(conv2d_same(X[..., None], params["0/W"]) ** 2))
+    np.testing.assert_allclose(change.signal_rms(model, params, X, 1), [want], rtol=1e-12)
+
+
 def test_relative_change_refuses_a_zero_initial_weight():
     with pytest.raises(ValueError, match="W0"):
         change.relative_changes({"0/W": np.zeros(3)}, {"0/W": np.ones(3)}, ["0/W"])
