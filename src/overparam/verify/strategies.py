@@ -1,29 +1,41 @@
 """Hypothesis strategies for property-based tests of over-parameterization claims.
 
-Public: import them into your own test suites, e.g.
+Public: import them into your own test suites, for example:
 
-    from hypothesis import given
-    from overparam.verify import strategies as ost
+```python
+from hypothesis import given
+from overparam.verify import strategies as ost
 
-    @given(ost.full_rank_matrices(rows=3, cols=5))
-    def test_gram_is_invertible(X): ...
+@given(ost.full_rank_matrices(rows=3, cols=5))
+def test_gram_is_invertible(X): ...
+```
 
 Every strategy yields float64 NumPy arrays (or plain Python values) with finite entries.
 Elements default to ``ost.reals()``: finite floats in [-1e3, 1e3], zero and tiny magnitudes
 included, subnormals excluded (they cannot carry a derived relative tolerance).
+
+Every value is drawn through hypothesis (no array is generated from a drawn seed), so a
+failing example shrinks entry by entry. Bad arguments raise
+``hypothesis.errors.InvalidArgument`` naming the argument and what was expected: at once for
+plain values, at the first draw for a size given as a strategy.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
 from overparam.numerics.schedules import Constant, Stagewise
 
 __all__ = [
+    "IMAGE_KINDS",
     "full_rank_matrices",
     "images",
     "matrices",
@@ -34,15 +46,66 @@ __all__ = [
     "vectors",
 ]
 
+#: Largest pivot magnitude of ``full_rank_matrices``.
+MAX_PIVOT = 1e3
+#: Smallest ``max_lr`` whose 1e-6 fraction (the smallest rate drawn) is still a normal float.
+MIN_MAX_LR = 1e-290
+
+
+def _invalid(name: str, value: Any, expected: str) -> InvalidArgument:
+    return InvalidArgument(f"{name}={value!r}: expected {expected}")
+
+
+def _real(value: Any, name: str, *, low: float, high: float = math.inf) -> float:
+    """``value`` as a float in [low, high], finite; InvalidArgument naming ``name`` else."""
+    expected = f"a finite real number in [{low:g}, {high:g}]"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise _invalid(name, value, expected)
+    if not (math.isfinite(value) and low <= value <= high):
+        raise _invalid(name, value, expected)
+    return float(value)
+
+
+def _size(value: int, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        raise _invalid(name, value, f"an int ≥ {low} (or a strategy of such ints)")
+    return int(value)
+
+
+def _dim(value: int | st.SearchStrategy[int], name: str, low: int = 1) -> st.SearchStrategy[int]:
+    """A size argument as a strategy: a plain int is checked now, a strategy's draws when
+    they are drawn."""
+    if isinstance(value, st.SearchStrategy):
+        return value.map(lambda v: _size(v, name, low))
+    return st.just(_size(value, name, low))
+
+
+def _elements(value: st.SearchStrategy[float] | None, default: float) -> st.SearchStrategy:
+    if value is None:
+        return reals(default)
+    if not isinstance(value, st.SearchStrategy):
+        raise _invalid("elements", value, "a hypothesis strategy of floats, or None")
+    return value
+
 
 def reals(max_abs: float = 1e3) -> st.SearchStrategy[float]:
-    """Finite floats in [−max_abs, max_abs], no subnormals."""
+    """Finite floats in [−max_abs, max_abs], no subnormals (zero included).
+
+    ``max_abs`` is a finite real number ≥ 2.2250738585072014e-308 (the smallest normal float,
+    so that the range holds a non-zero normal value).
+
+    For example:
+
+    ```python
+    @given(ost.reals(10.0))
+    def test_abs_is_at_most_ten(v):
+        assert abs(v) <= 10.0
+    ```
+    """
+    max_abs = _real(max_abs, "max_abs", low=np.finfo(np.float64).tiny,
+                    high=np.finfo(np.float64).max)
     return st.floats(-max_abs, max_abs, allow_nan=False, allow_infinity=False,
                      allow_subnormal=False)
-
-
-def _dim(value: int | st.SearchStrategy[int]) -> st.SearchStrategy[int]:
-    return value if isinstance(value, st.SearchStrategy) else st.just(value)
 
 
 def vectors(
@@ -51,9 +114,23 @@ def vectors(
     elements: st.SearchStrategy[float] | None = None,
     nonzero: bool = False,
 ) -> st.SearchStrategy[np.ndarray]:
-    """Vectors of length ``dim`` (an int or a strategy); ``nonzero`` excludes the zero vector."""
-    elements = reals() if elements is None else elements
-    strat = _dim(dim).flatmap(lambda d: hnp.arrays(np.float64, (d,), elements=elements))
+    """1-D float64 arrays of length ``dim`` (an int ≥ 1 or a strategy of such ints) with
+    entries from ``elements`` (default ``reals()``); ``nonzero`` (a bool) excludes the zero
+    vector.
+
+    For example:
+
+    ```python
+    @given(ost.vectors(3, nonzero=True))
+    def test_normalised_has_unit_norm(v):
+        assert abs(np.linalg.norm(v / np.linalg.norm(v)) - 1) <= 4 * np.finfo(float).eps
+    ```
+    """
+    size = _dim(dim, "dim")
+    elements = _elements(elements, 1e3)
+    if not isinstance(nonzero, bool):
+        raise _invalid("nonzero", nonzero, "a bool")
+    strat = size.flatmap(lambda d: hnp.arrays(np.float64, (d,), elements=elements))
     return strat.filter(lambda v: bool(np.any(v != 0))) if nonzero else strat
 
 
@@ -63,9 +140,20 @@ def matrices(
     *,
     elements: st.SearchStrategy[float] | None = None,
 ) -> st.SearchStrategy[np.ndarray]:
-    """Arbitrary rows×cols matrices."""
-    elements = reals() if elements is None else elements
-    return st.tuples(_dim(rows), _dim(cols)).flatmap(
+    """Arbitrary rows×cols float64 matrices (each size an int ≥ 1 or a strategy of such
+    ints) with entries from ``elements`` (default ``reals()``).
+
+    For example:
+
+    ```python
+    @given(ost.matrices(st.integers(1, 4), 3, elements=ost.reals(10.0)))
+    def test_transpose_twice(A):
+        assert (A.T.T == A).all() and A.shape[1] == 3
+    ```
+    """
+    rows_, cols_ = _dim(rows, "rows"), _dim(cols, "cols")
+    elements = _elements(elements, 1e3)
+    return st.tuples(rows_, cols_).flatmap(
         lambda rc: hnp.arrays(np.float64, rc, elements=elements))
 
 
@@ -78,7 +166,7 @@ def _full_rank(draw: Any, rows: st.SearchStrategy[int], cols: st.SearchStrategy[
     # [A | A·C] padded then column-permuted keeps the rank k for rectangular shapes.
     lower = np.tril(draw(hnp.arrays(np.float64, (k, k), elements=elements)), -1) + np.eye(k)
     upper = np.triu(draw(hnp.arrays(np.float64, (k, k), elements=elements)), 1)
-    pivots = draw(hnp.arrays(np.float64, (k,), elements=st.floats(min_pivot, 1e3)))
+    pivots = draw(hnp.arrays(np.float64, (k,), elements=st.floats(min_pivot, MAX_PIVOT)))
     signs = draw(hnp.arrays(np.int8, (k,), elements=st.sampled_from([-1, 1])))
     square = lower @ (upper + np.diag(pivots * signs))
     extra = draw(hnp.arrays(np.float64, (k, max(n, d) - k), elements=elements))
@@ -96,10 +184,29 @@ def full_rank_matrices(
     min_pivot: float = 1e-3,
 ) -> st.SearchStrategy[np.ndarray]:
     """rows×cols matrices of full rank min(rows, cols), built as permuted L·U products with
-    pivots of magnitude ≥ ``min_pivot``. Rank is exact in rational arithmetic; the numerical
-    conditioning varies widely, so checks should derive tolerances from it."""
-    elements = reals(10.0) if elements is None else elements
-    return _full_rank(_dim(rows), _dim(cols), elements, min_pivot)
+    pivots of magnitude in [``min_pivot``, 1e3] (``min_pivot`` a finite real in (0, 1e3];
+    sizes ints ≥ 1 or strategies of such ints; entries of L, U and the padding from
+    ``elements``, default ``reals(10.0)``). Rank is exact in rational arithmetic; the
+    numerical conditioning varies widely, so checks should derive tolerances from it.
+
+    For example:
+
+    ```python
+    import sympy
+
+    @given(ost.full_rank_matrices(3, 5))
+    def test_exact_rank_is_three(X):
+        # rank in exact rational arithmetic: a float rank test would need X's conditioning
+        exact = sympy.Matrix([[sympy.Rational(v) for v in row] for row in X.tolist()])
+        assert exact.rank() == 3
+    ```
+    """
+    rows_, cols_ = _dim(rows, "rows"), _dim(cols, "cols")
+    elements = _elements(elements, 10.0)
+    if isinstance(min_pivot, bool) or not isinstance(min_pivot, Real) or not (
+            0 < min_pivot <= MAX_PIVOT):
+        raise _invalid("min_pivot", min_pivot, f"a real number in (0, {MAX_PIVOT:g}]")
+    return _full_rank(rows_, cols_, elements, float(min_pivot))
 
 
 @st.composite
@@ -119,12 +226,51 @@ def rank_deficient_matrices(
     elements: st.SearchStrategy[float] | None = None,
 ) -> st.SearchStrategy[np.ndarray]:
     """rows×cols matrices of rank < min(rows, cols) in exact arithmetic (a product of an n×r
-    and an r×d factor with r < min(rows, cols); the zero matrix included)."""
-    elements = reals(10.0) if elements is None else elements
-    return _rank_deficient(_dim(rows), _dim(cols), elements)
+    and an r×d factor with r < min(rows, cols); the zero matrix included). Sizes are ints ≥ 1
+    or strategies of such ints (a size of 1 gives the zero matrix); factor entries come from
+    ``elements``, default ``reals(10.0)``.
+
+    For example:
+
+    ```python
+    @given(ost.rank_deficient_matrices(4, 4, elements=st.integers(-3, 3).map(float)))
+    def test_singular_square_has_zero_determinant(A):
+        # integer factors: the product is exact, so the determinant rounds to 0
+        assert round(np.linalg.det(A)) == 0
+    ```
+    """
+    rows_, cols_ = _dim(rows, "rows"), _dim(cols, "cols")
+    return _rank_deficient(rows_, cols_, _elements(elements, 10.0))
 
 
 IMAGE_KINDS = ("random", "smooth", "sparse", "tiny", "digit-like")
+_SPARSE_ODDS = 10
+_TINY_SCALE = 1e-150
+
+
+def _smooth(draw: Any, h: int, w: int, c: int) -> np.ndarray:
+    yy, xx = np.meshgrid(np.linspace(0, 1, h), np.linspace(0, 1, w), indexing="ij")
+    f = draw(hnp.arrays(np.float64, (2, c), elements=st.floats(0.5, 3.0)))
+    return np.stack([np.sin(np.pi * f[0, k] * yy) * np.cos(np.pi * f[1, k] * xx)
+                     for k in range(c)], axis=-1)
+
+
+def _sparse(draw: Any, h: int, w: int, c: int) -> np.ndarray:
+    # each pixel non-zero with probability ~1/_SPARSE_ODDS (a uniform pick among that many
+    # cases, one of them a value in [−1, 1]); a pick shrinks toward case 0, i.e. toward 0
+    pixel = st.sampled_from(range(_SPARSE_ODDS)).flatmap(
+        lambda i: st.floats(-1.0, 1.0) if i == _SPARSE_ODDS - 1 else st.just(0.0))
+    return draw(hnp.arrays(np.float64, (h, w, c), elements=pixel))
+
+
+def _digit_like(draw: Any, h: int, w: int, c: int) -> np.ndarray:
+    img = np.zeros((h, w, c))
+    for _ in range(draw(st.integers(1, 3))):
+        r0, r1 = sorted(draw(st.tuples(st.integers(0, h - 1), st.integers(0, h - 1))))
+        c0, c1 = sorted(draw(st.tuples(st.integers(0, w - 1), st.integers(0, w - 1))))
+        img[r0:r1 + 1, c0, :] = 1.0
+        img[r0, c0:c1 + 1, :] = 1.0
+    return img
 
 
 @st.composite
@@ -132,29 +278,16 @@ def _images(draw: Any, height: st.SearchStrategy[int], width: st.SearchStrategy[
             channels: st.SearchStrategy[int], kinds: tuple[str, ...]) -> np.ndarray:
     h, w, c = draw(height), draw(width), draw(channels)
     kind = draw(st.sampled_from(kinds))
-    seed = draw(seeds())
-    rng = np.random.default_rng(seed)
     if kind == "random":
         return draw(hnp.arrays(np.float64, (h, w, c), elements=st.floats(-1, 1)))
     if kind == "smooth":
-        yy, xx = np.meshgrid(np.linspace(0, 1, h), np.linspace(0, 1, w), indexing="ij")
-        f = rng.uniform(0.5, 3, size=(2, c))
-        return np.stack([np.sin(np.pi * f[0, k] * yy) * np.cos(np.pi * f[1, k] * xx)
-                         for k in range(c)], axis=-1)
+        return _smooth(draw, h, w, c)
     if kind == "sparse":
-        img = np.zeros((h, w, c))
-        mask = rng.random((h, w, c)) < 0.1
-        img[mask] = rng.uniform(-1, 1, size=int(mask.sum()))
-        return img
+        return _sparse(draw, h, w, c)
     if kind == "tiny":
-        return rng.uniform(-1, 1, size=(h, w, c)) * 1e-150
-    img = np.zeros((h, w, c))
-    for _ in range(int(rng.integers(1, 4))):
-        r0, r1 = sorted(rng.integers(0, h, size=2))
-        c0, c1 = sorted(rng.integers(0, w, size=2))
-        img[r0:r1 + 1, c0, :] = 1.0
-        img[r0, c0:c1 + 1, :] = 1.0
-    return img
+        return draw(hnp.arrays(np.float64, (h, w, c),
+                               elements=st.floats(-1, 1).map(lambda v: v * _TINY_SCALE)))
+    return _digit_like(draw, h, w, c)
 
 
 def images(
@@ -162,30 +295,69 @@ def images(
     width: int | st.SearchStrategy[int] = st.integers(1, 12),
     channels: int | st.SearchStrategy[int] = st.integers(1, 3),
     *,
-    kinds: tuple[str, ...] = IMAGE_KINDS,
+    kinds: Sequence[str] = IMAGE_KINDS,
 ) -> st.SearchStrategy[np.ndarray]:
-    """H×W×C images of the given ``kinds``: "random" pixels in [−1, 1], "smooth" sinusoids,
-    "sparse" (~10% non-zero), "tiny" (magnitudes ~1e−150), "digit-like" strokes. Pixel
-    magnitudes are ≤ 1 for every kind."""
-    bad = set(kinds) - set(IMAGE_KINDS)
+    """H×W×C float64 images (sizes ints ≥ 1 or strategies of such ints) of the given
+    ``kinds``, a non-empty sequence of names from ``IMAGE_KINDS``: "random" pixels in
+    [−1, 1], "smooth" sinusoids (frequencies in [0.5, 3] per axis and channel), "sparse"
+    (each pixel non-zero with probability about 1/10, in [−1, 1]), "tiny" (magnitudes
+    ≤ 1e−150), "digit-like" strokes of 1–3 L shapes. Pixel magnitudes are ≤ 1 for every
+    kind.
+
+    For example:
+
+    ```python
+    @given(ost.images(st.integers(3, 8), st.integers(3, 8), 1, kinds=("smooth", "sparse")))
+    def test_pixels_are_bounded(img):
+        assert img.ndim == 3 and np.abs(img).max() <= 1.0
+    ```
+    """
+    h, w, c = _dim(height, "height"), _dim(width, "width"), _dim(channels, "channels")
+    if isinstance(kinds, str) or not isinstance(kinds, Sequence) or not kinds:
+        raise _invalid("kinds", kinds, f"a non-empty sequence of names from {IMAGE_KINDS}")
+    bad = sorted({k for k in kinds if k not in IMAGE_KINDS}, key=str)
     if bad:
-        raise ValueError(f"kinds: unknown {sorted(bad)}; expected some of {IMAGE_KINDS}")
-    return _images(_dim(height), _dim(width), _dim(channels), tuple(kinds))
+        raise _invalid("kinds", kinds, f"names from {IMAGE_KINDS}; unknown: {bad}")
+    return _images(h, w, c, tuple(kinds))
 
 
 def seeds() -> st.SearchStrategy[int]:
-    """Integer seeds for ``numpy.random.default_rng``."""
+    """Integer seeds in [0, 2³² − 1] for ``numpy.random.default_rng`` — for code under test
+    that takes a seed; to shrink well, draw the values themselves rather than a seed.
+
+    For example:
+
+    ```python
+    @given(ost.seeds())
+    def test_same_seed_same_draws(seed):
+        a = np.random.default_rng(seed).random(3)
+        assert (a == np.random.default_rng(seed).random(3)).all()
+    ```
+    """
     return st.integers(0, 2**32 - 1)
 
 
 def step_size_schedules(
     max_lr: float = 1.0, total_steps: int | st.SearchStrategy[int] = st.integers(1, 1000)
 ) -> st.SearchStrategy[Constant | Stagewise]:
-    """Constant or stagewise step-size schedules with base rate in (0, max_lr]."""
-    lr = st.floats(max_lr * 1e-6, max_lr, exclude_min=False)
+    """``Constant`` or ``Stagewise`` step-size schedules with base rate in
+    [max_lr·1e−6, max_lr] (``max_lr`` a finite real ≥ 1e−290); a stagewise schedule has
+    ``total_steps`` steps (an int ≥ 1 or a strategy of such ints), 1–4 milestones in
+    [0.01, 0.99] and a decay factor in [0.01, 1].
+
+    For example:
+
+    ```python
+    @given(ost.step_size_schedules(max_lr=0.5, total_steps=100))
+    def test_rates_stay_positive_and_at_most_half(schedule):
+        assert all(0 < schedule(t) <= 0.5 for t in range(100))
+    ```
+    """
+    max_lr = _real(max_lr, "max_lr", low=MIN_MAX_LR, high=np.finfo(np.float64).max)
+    lr = st.floats(max_lr * 1e-6, max_lr)
     constant = lr.map(Constant)
     stagewise = st.builds(
-        Stagewise, lr=lr, total_steps=_dim(total_steps),
+        Stagewise, lr=lr, total_steps=_dim(total_steps, "total_steps"),
         milestones=st.lists(st.floats(0.01, 0.99), min_size=1, max_size=4, unique=True)
         .map(lambda m: tuple(sorted(m))),
         factor=st.floats(0.01, 1.0))
