@@ -56,8 +56,8 @@ INIT_NOTE = (
     "√2 per layer (the 20-layer nets start with outputs ~1e-4 of the input's scale), far "
     "less than the 1/(3·fan_in) pitfall of EXPERIMENTS.md (~1e-8). Kaiming normal (2/fan_in) "
     "was tried first, before any finding was looked at: with 8 and 16 channels its 20-layer "
-    "nets went to an all-zero output (every ReLU dead, loss stuck at mean(X²)) within 100 "
-    "steps at lr 0.01, so it could not be used with App. A's optimiser.")
+    "nets collapsed to a ~0 output (the loss stuck at mean(X²)) within 100 steps at lr 0.01 "
+    "and stayed there for the 1,000 steps tried, so we did not use it.")
 #: a network fits its training image when its final MSE is at most this fraction of mean(X²)
 #: (the MSE of the zero output), i.e. R² ≥ 0.99
 FIT_FRACTION = 0.01
