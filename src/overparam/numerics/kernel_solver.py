@@ -16,7 +16,7 @@ LAPACK call; in float64 K alone is 28.8 GB. Here:
    measured against the **float64 kernel** (each entry computed in float64 from X), not
    against its float32 rounding that was factored. Each pass contracts the residual by about
    ‖I − (L̂L̂ᵀ)⁻¹K‖ ≲ c·n·u₃₂·cond(K); measured on Fashion-MNIST at 60k
-   (``../shared/EXPERIMENTS.md``): 8e-4 → 1.7e-5 → 1.3e-6 → 2.9e-7.
+   (``benchmarks/bench_kernel.py`` records each pass): 8e-4 → 1.7e-5 → 1.3e-6 → 2.9e-7.
 
 Peak memory: 4n² bytes for the float32 triangle that is touched (≈ 7.2 GB of the 14.4 GB
 allocation at n = 60,000), X, and one panel of at most ``block_bytes`` (plus its GEMM).
@@ -102,8 +102,8 @@ class KernelSolveInfo:
 def bandwidth_rule(X: Any) -> float:
     """γ = 1/(d · mean per-feature variance) for the RBF kernel exp(−γ‖x − x′‖²) on X (n, d):
     two independent rows are 2·d·(mean variance) apart in squared distance on average, so
-    γ·E‖x − x′‖² = 2 (the rule measured in ``../shared/EXPERIMENTS.md``: on Fashion-MNIST
-    pixels /255, cond(K) ≈ 2.6e5 → 2.1e6 from n = 2k to 10k). RR does not state its bandwidth.
+    γ·E‖x − x′‖² = 2 (measured with this rule on Fashion-MNIST pixels /255: cond(K) ≈
+    2.6e5 → 2.1e6 from n = 2k to 10k). RR does not state its bandwidth.
     Raises ValueError when every feature is constant (no scale to take)."""
     X = check_array(X, "X", ndim=2, dtype="float64")
     xp = get_xp(X)

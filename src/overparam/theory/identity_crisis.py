@@ -526,7 +526,7 @@ def conv1_mse_bound(
     B: float,
     dims: Conv1Dims | None = None,
 ) -> float:
-    """IC Thm 2, explicit form (CLAIMS.md): with probability ≥ 1 − δ over W0 ~ N(0, σ²)
+    """IC Thm 2, explicit form (docs: papers/ic.md): with probability ≥ 1 − δ over W0 ~ N(0, σ²)
     entries, the MSE over all H·W·C outputs on a test image with |pixel| ≤ B is at most
 
         n · K_H K_W · B² · (σ·sqrt(2 log(n/δ) + C(1 + log M)) + sqrt(C))²,
