@@ -435,14 +435,20 @@ def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
     named, missing = datasets.ic_test_inputs(seed, exclude=_mnist_index(seed, 7, data))
     sources = {g: training_image(seed, g, data) for g in (7, *cfg["repeat_digits"])}
 
+    def block(digit: int) -> tuple:
+        """A figure block: the digit's training image, the test inputs its networks saw
+        (chosen leaving its own training image out) and its networks' rows."""
+        inputs = named if digit == 7 else datasets.ic_test_inputs(
+            seed, exclude=_mnist_index(seed, digit, data))[0]
+        return (sources[digit][0], inputs,
+                [r for r in rows if r["point"]["digit"] == digit])
+
     def draw(name: str, path: Path) -> None:
         if name == "predictions.png":
-            _predictions_figure(path, [r for r in rows if r["point"]["digit"] == 7],
-                                sources[7][0], named, "digit 7")
+            _predictions_figure(path, [block(7)], "digit 7")
         elif name == "predictions_digits.png":
-            _predictions_figure(path, [r for r in rows if r["point"]["digit"] != 7],
-                                None, named, "digits " + ", ".join(map(str,
-                                                                        cfg["repeat_digits"])))
+            _predictions_figure(path, [block(g) for g in cfg["repeat_digits"] if sources[g]],
+                                "digits " + ", ".join(map(str, cfg["repeat_digits"])))
         elif name == "heatmaps.png":
             _heatmaps(path, rows, cfg, ("corr_identity", "corr_constant"))
         else:
@@ -516,26 +522,29 @@ def _heatmaps(path: Path, rows: list, cfg: dict, keys: tuple[str, str]) -> None:
     save(fig, path, tight=False)
 
 
-def _predictions_figure(path: Path, rows: list, X: np.ndarray | None, named: dict,
-                        what: str) -> None:
-    """IC Fig. 3 (Fig. 37 for the other digits): the test inputs (top row), then each
-    network's outputs on its training image and on them; a label marks networks that did
-    not fit their training image."""
+def _predictions_figure(path: Path, blocks: list, what: str) -> None:
+    """IC Fig. 3 (Fig. 37 for the other digits): per training digit, a row of its training
+    image and the test inputs, then each network's outputs on them; a label marks networks
+    that did not fit their training image. ``blocks``: (training image, {name: input},
+    rows) per digit."""
     from overparam.common.plotting import pyplot, save
 
     plt = pyplot()
-    names = list(named)
-    ncols, nrows = len(names) + 1, max(len(rows), 1) + 1
-    fig, axes = plt.subplots(nrows, ncols, figsize=(0.75 * ncols + 1.4, 0.75 * nrows),
+    images, labels = [], []
+    for X, named, rows in blocks:
+        names = list(named)
+        images.append([X] + [named[n] for n in names])
+        labels.append("inputs")
+        for r in rows:
+            res = r["result"]
+            images.append([unpack(res["train_prediction"])]
+                          + [unpack(res["predictions"][n]) for n in names])
+            flag = "" if res["fitted"] else " (no fit)"
+            labels.append(f"'{r['point']['digit']}' {r['point']['depth']}{flag}")
+    titles = ["train", *names]
+    ncols, nrows = len(titles), len(images)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(0.75 * ncols + 1.4, 0.75 * nrows + 0.4),
                              squeeze=False, layout="constrained")
-    images = [[X if X is not None else np.zeros((28, 28))] + [named[n] for n in names]]
-    labels = ["input"]
-    for r in rows:
-        res = r["result"]
-        images.append([unpack(res["train_prediction"])]
-                      + [unpack(res["predictions"][n]) for n in names])
-        flag = "" if res["fitted"] else " (no fit)"
-        labels.append(f"'{r['point']['digit']}' {r['point']['depth']}{flag}")
     for i, row in enumerate(images):
         for j, img in enumerate(row):
             ax = axes[i, j]
@@ -543,9 +552,10 @@ def _predictions_figure(path: Path, rows: list, X: np.ndarray | None, named: dic
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title("train" if j == 0 else names[j - 1], fontsize=6)
+                ax.set_title(titles[j], fontsize=6)
         axes[i, 0].set_ylabel(labels[i], fontsize=6)
-    fig.suptitle(f"ic.cnn-depth: predictions, {what}", fontsize=8)
+    fig.suptitle(f"ic.cnn-depth: predictions, {what} (each 'inputs' row: the training image "
+                 "and the test inputs of the rows below it)", fontsize=8)
     save(fig, path, tight=False)
 
 
