@@ -82,6 +82,30 @@ def test_weight_change_reads_the_saved_weights(smoke):
     np.testing.assert_allclose(got, by_hand, rtol=1e-12)
 
 
+def test_weight_change_trains_the_source_sweep_only_when_it_is_missing(smoke, tmp_path,
+                                                                      monkeypatch):
+    """Without an ic.cnn-depth sweep beside it, ic.weight-change trains the networks it needs
+    there (as that sweep's resumable points) and gets the same numbers as from the existing
+    sweep; run again, it trains nothing."""
+    _, runs = smoke
+    fresh = change.reproduce(tmp_path / "ic.weight-change-smoke", preset="smoke",
+                             progress=False)
+    assert [r["result"]["changes"] for r in fresh["points"]] == \
+        [r["result"]["changes"] for r in runs["change"]["points"]]
+    source = tmp_path / "ic.cnn-depth-smoke"
+    assert len(list((source / "weights").glob("*.npz"))) == 3  # the digit-7 networks only
+    calls = []
+
+    def refuse(point, scratch=None):
+        calls.append(point)
+        raise AssertionError("retrained")
+
+    monkeypatch.setattr(cnn, "compute_point", refuse)
+    again = change.reproduce(tmp_path / "ic.weight-change-smoke", preset="smoke",
+                             progress=False, resume=False)
+    assert calls == [] and again["points"] == fresh["points"]
+
+
 def test_rerun_and_interrupted_run_recompute_no_finished_point(smoke, tmp_path):
     root, runs = smoke
     calls = []
