@@ -363,12 +363,14 @@ def _summary(rows: list, cfg: dict, preset: str, dataset: str) -> Summary:
         if best is not None:
             gain = at0["test_error"] - best[1]["test_error"]
             se = math.sqrt(2) * _se(at0["test_error"], at0["n_test"])
-            shown = gain <= 2 * se
+            verdict = ("not contradicted: the gain is within 2 unpaired standard errors (a "
+                       "paired test on the same test images, which would be tighter, was not "
+                       "run)" if gain <= 2 * se else "not shown: regularisation helps here")
             comparisons.append(
                 f"\"adding regularisation does not improve\": best ridge λ = {best[0]:g} gives "
                 f"{100 * best[1]['test_error']:.2f} % against {100 * at0['test_error']:.2f} % "
-                f"at λ = 0 (difference {100 * gain:+.2f} points, 2 SE = {200 * se:.2f}): "
-                f"{'shown' if shown else 'not shown (regularisation helps here)'}.")
+                f"at λ = 0 (gain {100 * gain:+.2f} points, 2 unpaired SE = {200 * se:.2f}): "
+                f"{verdict}.")
     for r in _by(rows, "row"):
         p, res = r["point"], r["result"]
         if p["row"] in PAPER and "skipped" not in res:
