@@ -181,3 +181,16 @@ def test_pixel_conditions_change_train_and_test_alike():
 def test_registry_finds_both():
     assert get_experiment("rr.kernel") is rr_kernel.EXPERIMENT
     assert get_experiment("rr.randomization") is rr_randomization.EXPERIMENT
+
+
+def test_full_run_writes_its_summary_and_removes_its_checkpoint(tmp_path):
+    res = rr_kernel.full_run(tmp_path / "out", n_train=300, checkpoint_dir=tmp_path / "ck")
+    assert res["solver"]["relative_residual"] <= 1e-6
+    # ‖Kα − Y‖_F ≤ 1e-6·√300 < 1/2: every training row's argmax is its label
+    assert res["train_error"] == 0.0 and res["train_deviation_bound"] < 0.5
+    assert 0.0 < res["test_error"] < 0.9 and res["n_test"] == 10000
+    assert res["peak_rss_bytes"] > 0
+    text = (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+    assert "against the float64 kernel" in text and "RR, MNIST: 1.2 %" in text
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["norm"] == res["norm"]
+    assert not (tmp_path / "ck").exists()
