@@ -194,3 +194,34 @@ def test_full_run_writes_its_summary_and_removes_its_checkpoint(tmp_path):
     assert "against the float64 kernel" in text and "RR, MNIST: 1.2 %" in text
     assert json.loads((tmp_path / "out" / "results.json").read_text())["norm"] == res["norm"]
     assert not (tmp_path / "ck").exists()
+
+
+def test_an_interrupted_network_continues_from_its_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(rr_randomization, "CHECKPOINT_SECONDS", 0.0)  # every step
+    point = {"arch": "1x512", "seed": 1, "preset": "smoke", "backend": "numpy",
+             "condition": "random labels", "corruption": 1.0, "weight_decay": True}
+    for name in "ab":
+        (tmp_path / name).mkdir()  # the runner gives every point its scratch folder
+    real = rr_randomization._evaluate
+    count = {"n": 0, "stop": None}
+
+    def counting_eval(*args):
+        count["n"] += 1
+        if count["n"] == count["stop"]:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(rr_randomization, "_evaluate", counting_eval)
+    whole = rr_randomization.train_point(point, tmp_path / "a")
+    calls_whole = count["n"]
+    # evaluations: epoch 0 train + test, epoch 1 train (test every 2 epochs), epoch 2 train,
+    # then its test: interrupted there, after the step-(2·per_epoch − 1) checkpoint
+    count.update(n=0, stop=5)
+    with pytest.raises(KeyboardInterrupt):
+        rr_randomization.train_point(point, tmp_path / "b")
+    assert (tmp_path / "b" / "train.npz").exists()
+    count.update(n=0, stop=None)
+    resumed = rr_randomization.train_point(point, tmp_path / "b")
+    assert resumed == whole
+    # epochs 0 and 1 (three evaluations) were not recomputed: training continued
+    assert count["n"] == calls_whole - 3
