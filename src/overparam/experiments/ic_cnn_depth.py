@@ -314,6 +314,9 @@ def thm2_agreement(W0: np.ndarray, WT: np.ndarray, X: np.ndarray, res: TrainResu
     A test input t's patch matrix P_t maps kernel errors to output errors, so
     ‖f_T(t) − f∞(t)‖ ≤ ‖P_t‖₂·(D_T + those terms) + 2·26·u·‖P_t‖_F·(‖w_T‖ + ‖w∞‖) (the two
     forward passes' rounding, 25-term sums)."""
+    if np.asarray(WT).dtype != np.float64:
+        raise TypeError(f"WT: expected the float64 run this rounding analysis is for, got "
+                        f"{np.asarray(WT).dtype}")
     img = X.reshape(28, 28, 1)
     P, Y = ic.conv1_regression(img, KERNEL)
     N, D = P.shape
