@@ -40,6 +40,11 @@ from overparam.numerics.schedules import ic_appendix_a
 from overparam.numerics.trainer import TrainResult, train
 from overparam.theory import identity_crisis as ic
 
+__all__ = ["EXPERIMENT", "FIGURES", "INIT", "PAPER_DEPTHS", "PRESETS", "cnn", "compute_point",
+           "conv_keys", "initial_params", "load_weights", "main_point", "mnist_5k", "outputs",
+           "point_dtype", "points", "probe_indices", "reproduce", "thm2_agreement",
+           "thresholds", "trained_weights", "training_image", "unpack", "weights_path"]
+
 #: IC Fig. 3/4's depths (number of convolution layers)
 PAPER_DEPTHS = [1, 3, 5, 7, 9, 11, 12, 14, 15, 16, 18, 19, 20]
 KERNEL = 5

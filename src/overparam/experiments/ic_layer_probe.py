@@ -24,6 +24,10 @@ from overparam.numerics.backend import get_xp, to_numpy
 from overparam.numerics.models import Model
 from overparam.numerics.validation import check_array, check_labels
 
+__all__ = ["EXPERIMENT", "PRESETS", "class_sums", "cnn_depth_source", "compute_point",
+           "layer_errors", "outputs", "per_layer_table", "points", "reproduce",
+           "similarity_classify"]
+
 N_CLASSES = 10
 #: bytes of activations one batch may hold (all layers of ``Model.apply``'s list together)
 BATCH_BYTES = 256 * 2**20
@@ -110,7 +114,10 @@ def _probe_data(seed: int, n_train: int, n_test: int) -> tuple[np.ndarray, ...]:
     return xs[tr], y[tr], xs[te], y[te]
 
 
-def _source(scratch: Path | None, preset: str) -> Path:
+def cnn_depth_source(scratch: Path | None, preset: str) -> Path:
+    """The ``ic.cnn-depth`` sweep an experiment reads: the sibling ``ic.cnn-depth-<preset>``
+    of its own output directory, found from the runner's per-point ``scratch`` directory
+    (``<out>/points/.<key>.scratch``; the protocol hands a point no other path)."""
     if scratch is None:
         raise ValueError("scratch: ic.layer-probe reads ic.cnn-depth's sweep beside its own "
                          "output directory; run it through reproduce (the runner passes it)")
@@ -121,7 +128,7 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
     """The per-layer errors of one network: a trained digit-7 CNN of ``point["depth"]`` (its
     final weights) or, for ``point["network"] == "untrained"``, the same sweep network's
     initial weights."""
-    source = _source(scratch, point["preset"])
+    source = cnn_depth_source(scratch, point["preset"])
     cnn_point = cnn.main_point(point["preset"], point["seed"], point["backend"],
                                point["depth"])
     W0, WT = cnn.trained_weights(source, cnn_point)

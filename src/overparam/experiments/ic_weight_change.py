@@ -14,11 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from overparam.experiments import ic_cnn_depth as cnn
-from overparam.experiments.ic_layer_probe import _source, per_layer_table
+from overparam.experiments.ic_layer_probe import cnn_depth_source, per_layer_table
 from overparam.experiments.protocol import Experiment, Outputs, Summary
 from overparam.experiments.protocol import reproduce as _reproduce
 from overparam.numerics.backend import to_numpy
 from overparam.numerics.models import Model
+
+__all__ = ["EXPERIMENT", "PRESETS", "compute_point", "outputs", "points", "relative_changes",
+           "reproduce", "signal_rms"]
 
 PRESETS = {
     # seconds: the smoke ic.cnn-depth networks
@@ -60,7 +63,7 @@ def signal_rms(model: Model, params: dict, image: np.ndarray, depth: int) -> lis
 def compute_point(point: dict, scratch: Path | None = None) -> dict:
     """The per-layer relative weight change of the digit-7 CNN of ``point["depth"]``, and its
     per-layer signal on the training image before and after training."""
-    source = _source(scratch, point["preset"])
+    source = cnn_depth_source(scratch, point["preset"])
     cnn_point = cnn.main_point(point["preset"], point["seed"], point["backend"],
                                point["depth"])
     W0, WT = cnn.trained_weights(source, cnn_point)
