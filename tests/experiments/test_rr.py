@@ -225,3 +225,15 @@ def test_an_interrupted_network_continues_from_its_checkpoint(tmp_path, monkeypa
     assert resumed == whole
     # epochs 0 and 1 (three evaluations) were not recomputed: training continued
     assert count["n"] == calls_whole - 3
+
+
+def test_paired_gain_by_hand():
+    def res(bits):
+        return {"n_test": len(bits), "test_correct_hex": np.packbits(
+            np.array(bits, dtype=bool)).tobytes().hex()}
+
+    base, other = res([1, 1, 0, 0, 1]), res([1, 0, 1, 1, 1])
+    gain, se = rr_kernel.paired_gain(base, other)
+    # errors 2/5 and 1/5; b = 1 image only base gets right, c = 2 only other gets right
+    assert gain == pytest.approx(0.2, abs=1e-15)
+    assert se == pytest.approx(math.sqrt(3 - 1 / 5) / 5, rel=1e-15)
