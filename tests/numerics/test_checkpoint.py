@@ -4,6 +4,7 @@ checkpoint (truncated, empty, garbage, tampered, another run's) is refused by na
 import os
 import stat
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,3 +106,32 @@ def test_bad_checkpoint_arguments():
         Checkpoint("c.npz", every_seconds=-1)
     with pytest.raises(TypeError, match="key"):
         Checkpoint("c.npz", key=3)
+
+
+MODEL_PARAMS = {"0/W": np.arange(6.0).reshape(2, 3), "2/W": np.array([[0.5, -1.25]]),
+                "50%/b": np.array([2.0]), "%2F": np.array([3.0])}
+
+
+def test_names_with_slashes_and_percent_signs_round_trip(tmp_path):
+    # the models name parameters "<layer>/<name>"; "%2F" as a name must not become "/"
+    path = tmp_path / "m.npz"
+    state = {"v": {k: -v for k, v in MODEL_PARAMS.items()}}
+    save_training_state(path, {"params": MODEL_PARAMS, "state": state}, {"step": 1}, key="p")
+    got, _ = load_training_state(path, MODEL_PARAMS, key="p")
+    assert list(got["params"]) == list(MODEL_PARAMS)
+    assert list(got["state"]["v"]) == list(MODEL_PARAMS)
+    for name, value in MODEL_PARAMS.items():
+        assert np.array_equal(got["params"][name], value)
+        assert np.array_equal(got["state"]["v"][name], -value)
+
+
+def test_a_file_written_before_names_were_escaped_is_read_as_written():
+    # written by the previous version of save_training_state (names stored unescaped, no
+    # "escaped_names" in the header): a "%" in a name stays as it is
+    path = Path(__file__).parent / "data" / "checkpoint_before_escaping.npz"
+    like = {"W0": np.zeros((2, 3)), "b%x": np.zeros(2)}
+    got, meta = load_training_state(path, like, key="point-a")
+    assert meta == {"step": 7}
+    assert np.array_equal(got["params"]["W0"], np.arange(6.0).reshape(2, 3))
+    assert np.array_equal(got["params"]["b%x"], np.array([0.5, -1.25]))
+    assert np.array_equal(got["state"]["v"]["b%x"], np.zeros(2))

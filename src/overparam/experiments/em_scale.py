@@ -274,17 +274,6 @@ class _FittedError(Exception):
     early-stop hook, and EM trains exactly until then."""
 
 
-def _flat(params: dict) -> dict:
-    """models' parameter names ("0/W") as names a checkpoint can store ("0:W": the
-    checkpoint's file format reserves "/")."""
-    return {k.replace("/", ":"): v for k, v in params.items()}
-
-
-def _nested(flat: dict) -> dict:
-    """The inverse of ``_flat``."""
-    return {k.replace(":", "/"): v for k, v in flat.items()}
-
-
 def _history_path(scratch: Path | None) -> Path | None:
     return None if scratch is None else Path(scratch) / "history.json"
 
@@ -339,11 +328,10 @@ def train_point(point: dict, cfg: dict, scratch: Path | None = None) -> dict:
     if scratch is not None:
         checkpoint = Checkpoint(Path(scratch) / "train.npz", every_seconds=CHECKPOINT_SECONDS,
                                 key=key)
-        checkpoint.discard_if_unusable(_flat(params))
+        checkpoint.discard_if_unusable(params)
     last = {"params": params}
 
-    def on_epoch(step: int, flat: dict, _loss: float) -> None:
-        p = _nested(flat)
+    def on_epoch(step: int, p: dict, _loss: float) -> None:
         history[:] = [h for h in history if h["step"] < step]
         history.append({"epoch": step // per_epoch, "step": step,
                         **evaluate(p, Xd, y, Xt, y_test, act=act, loss=loss)})
@@ -353,17 +341,16 @@ def train_point(point: dict, cfg: dict, scratch: Path | None = None) -> dict:
         if history[-1]["train_acc"] == 1.0:
             raise _FittedError
 
-    def loss_and_grad(flat: dict, idx: np.ndarray):
+    def loss_and_grad(p: dict, idx: np.ndarray):
         idx = xp.asarray(idx)
-        value, grads = model.loss_and_grad(_nested(flat), Xd[idx], yd[idx], loss=loss)
-        return value, _flat(grads)
+        return model.loss_and_grad(p, Xd[idx], yd[idx], loss=loss)
 
     diverged_at = None
     if history[-1]["train_acc"] == 1.0:
         status = "fitted"
     else:
         try:
-            res = train(_flat(params), loss_and_grad, GradientDescent(), lambda t: cfg["lr"],
+            res = train(params, loss_and_grad, GradientDescent(), lambda t: cfg["lr"],
                         max_steps=cfg["max_epochs"] * per_epoch, record_every=per_epoch,
                         callback=on_epoch, checkpoint=checkpoint,
                         batches=functools.partial(minibatch_indices, n, batch,
@@ -371,7 +358,7 @@ def train_point(point: dict, cfg: dict, scratch: Path | None = None) -> dict:
             status = {"max_steps": "epoch cap", "diverged": "diverged"}.get(res.status,
                                                                            res.status)
             diverged_at = res.diverged_at
-            last["params"] = _nested(res.params)
+            last["params"] = res.params
         except _FittedError:
             status = "fitted"
     result.update({"status": status, "diverged_at_step": diverged_at,

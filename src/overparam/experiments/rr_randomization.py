@@ -162,15 +162,6 @@ class RRSchedule:
         return self.lr * 0.95 ** (t * self.batch / DECAY_EXAMPLES)
 
 
-def _ckpt_names(params: dict) -> dict:
-    # checkpoint files reserve "/", which models' names ("0/W") use
-    return {k.replace("/", ":"): v for k, v in params.items()}
-
-
-def _model_names(params: dict) -> dict:
-    return {k.replace(":", "/"): v for k, v in params.items()}
-
-
 def train_point(point: dict, scratch: Path | None = None) -> dict:
     """Train one MLP on one condition until the training accuracy reaches FIT_THRESHOLD or
     the epoch cap; the history holds every epoch's training loss and accuracy (on the labels
@@ -202,12 +193,12 @@ def train_point(point: dict, scratch: Path | None = None) -> dict:
     if scratch is not None:
         checkpoint = Checkpoint(Path(scratch) / "train.npz", every_seconds=CHECKPOINT_SECONDS,
                                 key=key)
-        checkpoint.discard_if_unusable(_ckpt_names(params))
+        checkpoint.discard_if_unusable(params)
 
     last = {"params": params}
 
-    def on_epoch(step: int, flat: dict, _loss: float) -> None:
-        p = last["params"] = _model_names(flat)
+    def on_epoch(step: int, p: dict, _loss: float) -> None:
+        last["params"] = p
         loss, acc = _evaluate(model, p, X, y)
         history[:] = [h for h in history if h["step"] < step]
         epoch = step // per_epoch
@@ -222,8 +213,7 @@ def train_point(point: dict, scratch: Path | None = None) -> dict:
         if acc >= FIT_THRESHOLD:
             raise _FittedError
 
-    def loss_and_grad(flat: dict, idx: np.ndarray):
-        p = _model_names(flat)
+    def loss_and_grad(p: dict, idx: np.ndarray):
         idx_x = xp.asarray(idx)
         value, grads = model.loss_and_grad(p, X[idx_x], xp.asarray(y[idx]), loss="softmax_ce")
         if wd:
@@ -232,19 +222,19 @@ def train_point(point: dict, scratch: Path | None = None) -> dict:
                 if k.endswith("/W"):
                     value += 0.5 * wd * float((w.astype(xp.float64) ** 2).sum())
                     grads[k] = grads[k] + wd * w
-        return value, _ckpt_names(grads)
+        return value, grads
 
     status, diverged_at = "epoch cap", None
     if history[-1]["train_acc"] >= FIT_THRESHOLD:
         status = "fitted"
     else:
         try:
-            res = train(_ckpt_names(params), loss_and_grad, Momentum(0.9),
+            res = train(params, loss_and_grad, Momentum(0.9),
                         RRSchedule(cfg["lr"], batch), max_steps=cfg["max_epochs"] * per_epoch,
                         record_every=per_epoch, callback=on_epoch, checkpoint=checkpoint,
                         batches=functools.partial(minibatch_indices, n, batch,
                                                   seed=point["seed"]))
-            last["params"] = _model_names(res.params)
+            last["params"] = res.params
             if res.status == "diverged":
                 status, diverged_at = "diverged", res.diverged_at
         except _FittedError:

@@ -7,6 +7,11 @@ A checkpoint records the key of the run it belongs to (e.g. a sweep point's key)
 of its content: a truncated, empty, garbage or foreign file is never used — loading it raises
 ``CheckpointError`` naming the file, and ``Checkpoint.load`` turns that into a warning and a
 fresh start.
+
+Names may contain any character: each level of a tree's names is stored percent-escaped
+("/" as "%2F", "%" as "%25"), so the models' parameter names ("0/W") round-trip. Files written
+before names were escaped (their header has no ``"escaped_names"``) are read with their names
+as stored, as they were written.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -29,6 +35,18 @@ __all__ = ["Checkpoint", "CheckpointError", "CheckpointWarning", "load_training_
            "save_training_state"]
 
 _SEP = "/"
+_ESCAPES = {"%": "%25", _SEP: "%2F"}
+_UNESCAPES = {v: k for k, v in _ESCAPES.items()}
+
+
+def _escape(name: str) -> str:
+    """``name`` with "%" and the separator percent-escaped, so it never contains the separator."""
+    return re.sub("[%/]", lambda m: _ESCAPES[m[0]], name)
+
+
+def _unescape(name: str) -> str:
+    """The inverse of ``_escape``."""
+    return re.sub("%(?:25|2F)", lambda m: _UNESCAPES[m[0]], name)
 
 
 class CheckpointError(ValueError):
@@ -89,20 +107,19 @@ class Checkpoint:
 def _flatten(tree: Any, prefix: str, arrays: dict, scalars: dict) -> None:
     if isinstance(tree, dict):
         for k, v in tree.items():
-            if _SEP in str(k):
-                raise ValueError(f"checkpoint: key {k!r} contains {_SEP!r}")
-            _flatten(v, f"{prefix}{_SEP}{k}" if prefix else str(k), arrays, scalars)
+            name = _escape(str(k))
+            _flatten(v, f"{prefix}{_SEP}{name}" if prefix else name, arrays, scalars)
     elif isinstance(tree, (int, float, bool, str)) or tree is None:
         scalars[prefix] = tree
     else:
         arrays[prefix] = to_numpy(tree)
 
 
-def _unflatten(items: dict) -> dict:
+def _unflatten(items: dict, escaped: bool) -> dict:
     tree: dict = {}
     for path, value in items.items():
         node = tree
-        *parents, leaf = path.split(_SEP)
+        *parents, leaf = (_unescape(n) if escaped else n for n in path.split(_SEP))
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
@@ -120,12 +137,13 @@ def _digest(header: dict, arrays: dict) -> str:
 
 def save_training_state(path: Path, tree: dict, meta: dict, *, key: str | None = None) -> None:
     """Write ``tree`` (nested dicts of arrays — NumPy or CuPy — and scalars; ``tree["params"]``
-    the parameters), ``meta`` (JSON-serialisable), ``key`` (the run's, or None) and a SHA-256
-    of all of it to ``path`` atomically (temporary file, fsync, rename)."""
+    the parameters; names may contain any character, "/" included), ``meta``
+    (JSON-serialisable), ``key`` (the run's, or None) and a SHA-256 of all of it to ``path``
+    atomically (temporary file, fsync, rename)."""
     arrays: dict = {}
     scalars: dict = {}
     _flatten(tree, "", arrays, scalars)
-    header = {"scalars": scalars, "meta": meta, "key": key}
+    header = {"scalars": scalars, "meta": meta, "key": key, "escaped_names": True}
     header["sha256"] = _digest(header, arrays)
     text = json.dumps(header)
     write_atomic(Path(path), lambda fh: np.savez(fh, __header__=np.array(text), **arrays))
@@ -159,7 +177,7 @@ def load_training_state(path: Path, like: dict, *, key: str | None = None,
         raise CheckpointError(f"{path}: belongs to run {header['key']!r}, not to {key!r}")
     items = {k: xp.asarray(v) for k, v in arrays.items()}
     items.update(header["scalars"])
-    tree = _unflatten(items)
+    tree = _unflatten(items, header.get("escaped_names") is True)
     shapes = {k: tuple(v.shape) for k, v in tree.get("params", {}).items()}
     if shapes != {k: tuple(v.shape) for k, v in like.items()}:
         raise CheckpointError(f"{path}: the checkpoint's parameters {shapes} do not match this "
