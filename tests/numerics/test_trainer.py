@@ -225,15 +225,65 @@ def test_a_run_resumed_from_its_checkpoint_equals_an_uninterrupted_one(tmp_path,
         whole.steps, whole.status, whole.max_param_norm, whole.max_update_norm)
 
 
-def test_a_checkpoint_from_another_model_is_refused(tmp_path):
-    from overparam.numerics.checkpoint import Checkpoint
+def test_a_checkpoint_from_another_model_is_discarded_with_a_warning(tmp_path):
+    from overparam.numerics.checkpoint import Checkpoint, CheckpointWarning
 
     ckpt = Checkpoint(tmp_path / "c.npz", every_seconds=0)
     train({"w": np.ones(3)}, quadratic(1.0), GradientDescent(), Constant(0.1), max_steps=2,
           checkpoint=ckpt)
-    with pytest.raises(ValueError, match="do not match"):
-        train({"w": np.ones(4)}, quadratic(1.0), GradientDescent(), Constant(0.1),
-              max_steps=2, checkpoint=ckpt)
+    with pytest.warns(CheckpointWarning, match="do not match"):
+        res = train({"w": np.ones(4)}, quadratic(1.0), GradientDescent(), Constant(0.1),
+                    max_steps=2, checkpoint=ckpt)
+    # a fresh start: what the same run gives without a checkpoint
+    fresh = train({"w": np.ones(4)}, quadratic(1.0), GradientDescent(), Constant(0.1),
+                  max_steps=2)
+    assert res.params["w"].tolist() == fresh.params["w"].tolist() and res.steps == 2
+    assert np.allclose(res.params["w"], 0.81, rtol=4 * 2.0**-53, atol=0)  # (1 − 0.1)² by hand
+
+
+def test_another_points_checkpoint_with_the_same_shapes_is_not_used(tmp_path):
+    from overparam.numerics.checkpoint import Checkpoint, CheckpointWarning
+
+    path = tmp_path / "c.npz"
+    # point "a" stops after step 3 with its checkpoint (every step) at w = 0.9³ on disk
+    train({"w": np.ones(2)}, quadratic(1.0), GradientDescent(), Constant(0.1), max_steps=3,
+          checkpoint=Checkpoint(path, every_seconds=0, key="a"))
+    with pytest.warns(CheckpointWarning, match="'a', not to 'b'"):
+        res = train({"w": np.full(2, 2.0)}, quadratic(1.0), GradientDescent(), Constant(0.1),
+                    max_steps=3, checkpoint=Checkpoint(path, every_seconds=0, key="b"))
+    fresh = train({"w": np.full(2, 2.0)}, quadratic(1.0), GradientDescent(), Constant(0.1),
+                  max_steps=3)
+    assert res.params["w"].tolist() == fresh.params["w"].tolist()
+    assert res.losses.tolist() == fresh.losses.tolist() and len(res.losses) == 4
+    # and point "b"'s own file is used by point "b": nothing left to do at max_steps
+    calls = []
+
+    def counted(p):
+        calls.append(1)
+        return quadratic(1.0)(p)
+    again = train({"w": np.full(2, 2.0)}, counted, GradientDescent(), Constant(0.1),
+                  max_steps=3, checkpoint=Checkpoint(path, every_seconds=0, key="b"))
+    assert len(calls) == 1 and again.params["w"].tolist() == fresh.params["w"].tolist()
+
+
+def test_a_callback_returning_stop_ends_training_at_that_step():
+    from overparam.numerics.trainer import STOP
+
+    seen = []
+
+    def stop_below(step, params, loss):
+        seen.append(step)
+        return STOP if loss < 0.1 else None
+    # GD with η = 0.5 on ½w² from w = 1 halves w: loss 0.5·4^-t, first below 0.1 at t = 2
+    res = train({"w": np.array([1.0])}, quadratic(1.0), GradientDescent(), Constant(0.5),
+                max_steps=50, callback=stop_below)
+    assert res.status == "stopped" and res.steps == 2 and seen == [1, 2]
+    assert res.params["w"].tolist() == [0.25] and res.final_loss == 0.5 * 0.25**2
+    assert res.losses.tolist() == [0.5, 0.125, 0.03125]
+    # any other return value is ignored
+    res = train({"w": np.array([1.0])}, quadratic(1.0), GradientDescent(), Constant(0.5),
+                max_steps=5, callback=lambda *a: True)
+    assert res.status == "max_steps" and res.steps == 5
 
 
 def _quadratic_with_nan_gradient_at(bad_step):

@@ -38,7 +38,7 @@ from overparam.numerics.backend import get_xp, to_numpy
 from overparam.numerics.checkpoint import Checkpoint
 from overparam.numerics.kernels import solve_kernel_system
 from overparam.numerics.optimizers import GradientDescent
-from overparam.numerics.trainer import minibatch_indices, train
+from overparam.numerics.trainer import STOP, minibatch_indices, train
 from overparam.numerics.validation import check_array, check_choice, check_scalar
 from overparam.theory.extreme_memorization import sin_kernel
 
@@ -269,11 +269,6 @@ def kernel_companion(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: n
 
 # --- one sweep point --------------------------------------------------------------------------
 
-class _FittedError(Exception):
-    """Raised from the trainer's callback once training accuracy is 100 %: the trainer has no
-    early-stop hook, and EM trains exactly until then."""
-
-
 def _history_path(scratch: Path | None) -> Path | None:
     return None if scratch is None else Path(scratch) / "history.json"
 
@@ -328,18 +323,17 @@ def train_point(point: dict, cfg: dict, scratch: Path | None = None) -> dict:
     if scratch is not None:
         checkpoint = Checkpoint(Path(scratch) / "train.npz", every_seconds=CHECKPOINT_SECONDS,
                                 key=key)
-        checkpoint.discard_if_unusable(params)
     last = {"params": params}
 
-    def on_epoch(step: int, p: dict, _loss: float) -> None:
+    def on_epoch(step: int, p: dict, _loss: float) -> Any:
         history[:] = [h for h in history if h["step"] < step]
         history.append({"epoch": step // per_epoch, "step": step,
                         **evaluate(p, Xd, y, Xt, y_test, act=act, loss=loss)})
         last["params"] = p
         if hist_path is not None:
             write_text_atomic(hist_path, json.dumps({"key": key, "history": history}))
-        if history[-1]["train_acc"] == 1.0:
-            raise _FittedError
+        # EM trains exactly until training accuracy is 100 %
+        return STOP if history[-1]["train_acc"] == 1.0 else None
 
     def loss_and_grad(p: dict, idx: np.ndarray):
         idx = xp.asarray(idx)
@@ -349,18 +343,14 @@ def train_point(point: dict, cfg: dict, scratch: Path | None = None) -> dict:
     if history[-1]["train_acc"] == 1.0:
         status = "fitted"
     else:
-        try:
-            res = train(params, loss_and_grad, GradientDescent(), lambda t: cfg["lr"],
-                        max_steps=cfg["max_epochs"] * per_epoch, record_every=per_epoch,
-                        callback=on_epoch, checkpoint=checkpoint,
-                        batches=functools.partial(minibatch_indices, n, batch,
-                                                  seed=point["seed"]))
-            status = {"max_steps": "epoch cap", "diverged": "diverged"}.get(res.status,
-                                                                           res.status)
-            diverged_at = res.diverged_at
-            last["params"] = res.params
-        except _FittedError:
-            status = "fitted"
+        res = train(params, loss_and_grad, GradientDescent(), lambda t: cfg["lr"],
+                    max_steps=cfg["max_epochs"] * per_epoch, record_every=per_epoch,
+                    callback=on_epoch, checkpoint=checkpoint,
+                    batches=functools.partial(minibatch_indices, n, batch, seed=point["seed"]))
+        status = {"max_steps": "epoch cap", "diverged": "diverged",
+                  "stopped": "fitted"}.get(res.status, res.status)
+        diverged_at = res.diverged_at
+        last["params"] = res.params
     result.update({"status": status, "diverged_at_step": diverged_at,
                    "epochs": history[-1]["epoch"], "history": history,
                    "final": history[-1],

@@ -3,13 +3,15 @@
 A model is a dict of parameter arrays plus a function returning (loss, grads). The loop
 applies an optimizer with a step-size schedule and stops on convergence (gradient norm or
 loss target), on divergence (non-finite loss, or loss above ``divergence_factor`` times its
-initial value, or a non-finite gradient), or at ``max_steps``. A diverged run returns the last
+initial value, or a non-finite gradient), at ``max_steps``, or when the callback returns
+``STOP``. A diverged run returns the last
 finite iterate, so no NaN ever leaves the trainer. A schedule that yields a non-finite or
 negative learning rate is a bug in the schedule: ValueError naming the step.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 import time
 from collections.abc import Callable
@@ -19,14 +21,27 @@ from typing import Any
 import numpy as np
 
 from overparam.numerics.backend import get_xp, to_numpy
-from overparam.numerics.checkpoint import Checkpoint, load_training_state, save_training_state
+from overparam.numerics.checkpoint import Checkpoint
 from overparam.numerics.validation import check_array, check_scalar, memory_for
 
-__all__ = ["LossAndGrad", "Params", "TrainResult", "minibatch_indices", "params_norm", "train"]
+__all__ = ["STOP", "CallbackSignal", "LossAndGrad", "Params", "TrainResult", "minibatch_indices",
+           "params_norm", "train"]
 
 Params = dict[str, Any]
 # (params) -> (loss, grads), or (params, batch) -> (loss, grads) with ``batches``
 LossAndGrad = Callable[..., tuple[float, Params]]
+
+
+class CallbackSignal(enum.Enum):
+    """What a ``train`` callback may return besides None."""
+
+    #: stop training after this step (status "stopped")
+    STOP = "stop"
+
+
+#: Returned by a ``train`` callback: stop after the current step, e.g. once a network fits its
+#: training set (EM trains exactly until then).
+STOP = CallbackSignal.STOP
 
 
 def params_norm(params: Params) -> float:
@@ -56,7 +71,8 @@ def params_norm(params: Params) -> float:
 class TrainResult:
     """Outcome of ``train``.
 
-    ``status`` is "converged", "max_steps" or "diverged". ``losses`` holds the loss at every
+    ``status`` is "converged", "max_steps", "diverged" or "stopped" (the callback returned
+    ``STOP``). ``losses`` holds the loss at every
     recorded step (finite values only). ``final_grad_norm`` is inf when the gradient at the
     returned parameters is not finite (then the status is "diverged"). ``max_param_norm`` and
     ``max_update_norm`` bound the magnitudes the floating-point rounding analysis of a run needs.
@@ -94,7 +110,7 @@ def train(
     loss_tol: float | None = None,
     divergence_factor: float = 1e8,
     record_every: int = 1,
-    callback: Callable[[int, Params, float], None] | None = None,
+    callback: Callable[[int, Params, float], CallbackSignal | None] | None = None,
     progress: bool = False,
     batches: Callable[[int], Any] | None = None,
     checkpoint: Checkpoint | None = None,
@@ -112,16 +128,21 @@ def train(
         divergence_factor: declare divergence when the loss exceeds this × the initial loss
             (or is not finite).
         record_every: record the loss every this many steps.
-        callback: called as callback(step, params, loss) at each recorded step.
+        callback: called as callback(step, params, loss) at each recorded step; returning
+            ``STOP`` ends training there with status "stopped" (``steps`` = that step, the
+            result's parameters those the callback saw). Any other return value is ignored.
         progress: show a progress bar on stderr.
         batches: for minibatch training, step index → batch (e.g. ``minibatch_indices``);
             ``loss_and_grad`` is then called as ``loss_and_grad(params, batch)``, the step-t
             gradient is taken on ``batches(t)``, and the recorded loss, the loss target and
             the divergence test see minibatch losses (evaluate the full set in ``callback``).
         checkpoint: save the whole training state to ``checkpoint.path`` every
-            ``checkpoint.every_seconds``; if that file exists, continue from it (it must come
-            from the same run: same parameters' names and shapes, optimizer, schedule and
-            batches). The result equals an uninterrupted run's.
+            ``checkpoint.every_seconds``, recording ``checkpoint.key`` (the run's, e.g. a
+            sweep point's key); if that file exists, continue from it (it must come from the
+            same run: same optimizer, schedule and batches). A file that cannot be used —
+            unreadable, corrupt, recording another key, or parameters of other names or
+            shapes — is removed with a ``CheckpointWarning`` and the run starts afresh. The
+            result equals an uninterrupted run's.
 
     Returns:
         TrainResult, with the final (or, after divergence, the last finite) parameters.
@@ -142,8 +163,9 @@ def train(
         return loss_and_grad(p) if batches is None else loss_and_grad(p, batches(step))
 
     start = 0
-    if checkpoint is not None and checkpoint.path.exists():
-        tree, meta = load_training_state(checkpoint.path, params)
+    saved = None if checkpoint is None else checkpoint.load(params)
+    if saved is not None:
+        tree, meta = saved
         params, state = tree["params"], tree.get("state", {})
         losses, lrs = to_numpy(tree["losses"]).tolist(), to_numpy(tree["lrs"]).tolist()
         start, initial = meta["step"], meta["initial_loss"]
@@ -187,13 +209,14 @@ def train(
             max_param = max(max_param, new_norm)
             if (t + 1) % record_every == 0:
                 losses.append(loss)
-                if callback is not None:
-                    callback(t + 1, params, loss)
+                if callback is not None and callback(t + 1, params, loss) is STOP:
+                    status, t = "stopped", t + 1
+                    break
             if bar is not None:
                 bar.update(1)
             if checkpoint is not None and (
                     time.monotonic() - saved_at >= checkpoint.every_seconds):
-                save_training_state(checkpoint.path, {
+                checkpoint.save({
                     "params": params, "state": state, "losses": np.asarray(losses),
                     "lrs": np.asarray(lrs)}, {
                     "step": t + 1, "initial_loss": initial, "max_param_norm": max_param,
