@@ -24,15 +24,15 @@ from overparam.numerics.backend import get_xp, to_numpy
 from overparam.numerics.checkpoint import Checkpoint
 from overparam.numerics.validation import check_array, check_scalar, memory_for
 
-__all__ = ["STOP", "CallbackSignal", "LossAndGrad", "Params", "TrainResult", "minibatch_indices",
-           "params_norm", "train"]
+__all__ = ["STOP", "LossAndGrad", "Params", "TrainResult", "minibatch_indices", "params_norm",
+           "train"]
 
 Params = dict[str, Any]
 # (params) -> (loss, grads), or (params, batch) -> (loss, grads) with ``batches``
 LossAndGrad = Callable[..., tuple[float, Params]]
 
 
-class CallbackSignal(enum.Enum):
+class _CallbackSignal(enum.Enum):
     """What a ``train`` callback may return besides None."""
 
     #: stop training after this step (status "stopped")
@@ -41,7 +41,7 @@ class CallbackSignal(enum.Enum):
 
 #: Returned by a ``train`` callback: stop after the current step, e.g. once a network fits its
 #: training set (EM trains exactly until then).
-STOP = CallbackSignal.STOP
+STOP = _CallbackSignal.STOP
 
 
 def params_norm(params: Params) -> float:
@@ -110,7 +110,7 @@ def train(
     loss_tol: float | None = None,
     divergence_factor: float = 1e8,
     record_every: int = 1,
-    callback: Callable[[int, Params, float], CallbackSignal | None] | None = None,
+    callback: Callable[[int, Params, float], Any] | None = None,
     progress: bool = False,
     batches: Callable[[int], Any] | None = None,
     checkpoint: Checkpoint | None = None,
