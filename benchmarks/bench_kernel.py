@@ -10,13 +10,13 @@ whole K (where 8n² bytes fit), in the same run (issue 16).
 Each (method, n) runs in a child process of its own, so its peak resident memory
 (``ru_maxrss``) is its own and a crash (the segfault hazard of NumPy's SYRK and of two-thread
 OpenBLAS ``dpotrf`` at n ≥ 16,000, NumPy #19685 / OpenBLAS #2821) is recorded, not fatal.
-SciPy's child runs BLAS single-threaded (threadpoolctl) and forms K from panels against a copy,
-the two ways around the hazard; ours gets ``--threads`` BLAS threads (default 1). Both
-residuals are measured against the float64 kernel. The scaling exponent is the least-squares
-slope of log(time) on log(n). Writes results/kernel_numpy.json and prints a table; the 60k row
-sits beside RR's "under 3 minutes on 24 cores, 256 GB" and EigenPro 2's published ~9 s on one
-GPU (approximate: different machines, MNIST vs Fashion-MNIST, EigenPro iterates rather than
-factors).
+SciPy's child runs BLAS single-threaded (OPENBLAS_NUM_THREADS=1) and forms K from panels
+against a copy, the two ways around the hazard; ours gets ``--threads`` BLAS threads (default
+1). Both residuals are measured against the float64 kernel. The scaling exponent is the least-
+squares slope of log(time) on log(n). Writes results/kernel_numpy.json and prints a table; the
+60k row sits beside RR's "under 3 minutes on 24 cores, 256 GB" and EigenPro 2's published ~9 s
+on one GPU (approximate: different machines, MNIST vs Fashion-MNIST, EigenPro iterates rather
+than factors).
 """
 
 from __future__ import annotations
@@ -65,28 +65,27 @@ def child_ours(n: int) -> dict:
 
 def child_scipy(n: int) -> dict:
     import scipy.linalg
-    from threadpoolctl import threadpool_limits
 
     from overparam.numerics.kernel_solver import build_lower, kernel_times, squared_norms
 
+    # the parent started this process with OPENBLAS_NUM_THREADS=1 (single-threaded dpotrf)
     X, Y, gamma = _data(n)
-    with threadpool_limits(limits=1, user_api="blas"):
-        t0 = time.perf_counter()
-        sq = squared_norms(X)
-        K = build_lower(X, sq, kind="rbf", gamma=gamma, ridge=0.0, dtype=np.float64,
-                        block_bytes=256 * 2**20, progress=False)
-        t_build = time.perf_counter() - t0
-        c = scipy.linalg.cho_factor(K, lower=True, overwrite_a=True, check_finite=False)
-        t_factor = time.perf_counter() - t0 - t_build
-        alpha = scipy.linalg.cho_solve(c, Y, check_finite=False)
-        seconds = time.perf_counter() - t0
-        del c, K
-        r = Y - kernel_times(X, sq, alpha, kind="rbf", gamma=gamma, ridge=0.0,
-                             block_bytes=256 * 2**20)
+    t0 = time.perf_counter()
+    sq = squared_norms(X)
+    K = build_lower(X, sq, kind="rbf", gamma=gamma, ridge=0.0, dtype=np.float64,
+                    block_bytes=256 * 2**20, progress=False)
+    t_build = time.perf_counter() - t0
+    c = scipy.linalg.cho_factor(K, lower=True, overwrite_a=True, check_finite=False)
+    t_factor = time.perf_counter() - t0 - t_build
+    alpha = scipy.linalg.cho_solve(c, Y, check_finite=False)
+    seconds = time.perf_counter() - t0
+    del c, K
+    r = Y - kernel_times(X, sq, alpha, kind="rbf", gamma=gamma, ridge=0.0,
+                         block_bytes=256 * 2**20)
     return {"seconds": seconds, "phases": {"kernel": t_build, "factor": t_factor,
                                            "solve": seconds - t_build - t_factor},
             "relative_residual": float(np.linalg.norm(r) / np.linalg.norm(Y)),
-            "gamma": gamma, "blas_threads": 1}
+            "gamma": gamma, "blas_threads": int(os.environ.get("OPENBLAS_NUM_THREADS", "0"))}
 
 
 def run_child(method: str, n: int, timeout: float, threads: int) -> dict:
