@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from overparam.numerics.backend import to_numpy, unit_roundoff
-from overparam.numerics.linalg import gd_limit_least_squares, numerical_rank
+from overparam.numerics.layers import conv2d
+from overparam.numerics.linalg import numerical_rank
 from overparam.numerics.optimizers import Momentum
-from overparam.numerics.patches import conv2d_same
 from overparam.numerics.schedules import Constant
 from overparam.numerics.trainer import train
 from overparam.theory import identity_crisis as ic
@@ -33,7 +33,7 @@ def test_closed_forms_on_cupy_match_numpy(cp):
 
     A, Y, B = rng.standard_normal((6, 9)), rng.standard_normal((6, 2)), rng.standard_normal((9, 2))
     kappa = numerical_rank(A).condition
-    for f in (lambda *a: gd_limit_least_squares(*a), lambda *a: ic.lemma1_limit(*a)):
+    for f in (lambda *a: ic.gd_limit_least_squares(*a), lambda *a: ic.lemma1_limit(*a)):
         ref = f(A, Y, B)
         on_gpu = f(cp.asarray(A), cp.asarray(Y), cp.asarray(B))
         assert isinstance(on_gpu, cp.ndarray)
@@ -44,10 +44,10 @@ def test_closed_forms_on_cupy_match_numpy(cp):
 def test_conv_and_rho_images_on_cupy(cp):
     rng = np.random.default_rng(1)
     img, W = rng.standard_normal((9, 8, 3)), rng.standard_normal((5, 3, 3, 4))
-    out = conv2d_same(cp.asarray(img), cp.asarray(W))
+    out = conv2d(cp.asarray(img), cp.asarray(W))
     assert isinstance(out, cp.ndarray)
     bound = 4 * 45 * U * np.abs(img).max() * np.abs(W).max() * 45
-    assert np.abs(to_numpy(out) - conv2d_same(img, W)).max() <= bound
+    assert np.abs(to_numpy(out) - conv2d(img, W)).max() <= bound
     r = ic.rho_image(cp.asarray(img), 0.3, seed=4)
     assert isinstance(r, cp.ndarray)
     assert abs(ic.pearson_correlation(r, cp.asarray(img)) - 0.3) <= 1e3 * img.size * U

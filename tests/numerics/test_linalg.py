@@ -8,13 +8,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from overparam.numerics.backend import unit_roundoff
-from overparam.numerics.linalg import (
-    gd_limit_least_squares,
-    lemma1_limit,
-    lemma2_limit,
-    numerical_rank,
-    unit_vector,
-)
+from overparam.numerics.linalg import numerical_rank, unit_vector
+from overparam.theory.identity_crisis import gd_limit_least_squares, lemma1_limit, lemma2_limit
 
 small_ints = st.integers(-5, 5)
 

@@ -10,7 +10,7 @@ from scipy.signal import correlate
 from scipy.stats import pearsonr
 
 from overparam.numerics.backend import unit_roundoff
-from overparam.numerics.patches import conv2d_same
+from overparam.numerics.layers import conv2d
 from overparam.theory import identity_crisis as ic
 
 U = unit_roundoff(np.float64)
@@ -96,14 +96,14 @@ def test_param_count_bad_arguments():
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 7), st.integers(1, 7), st.integers(1, 3), st.integers(1, 4),
        st.integers(1, 5), st.integers(1, 5), st.integers(0, 2**31))
-def test_conv2d_same_matches_scipy_correlate(h, w, cin, cout, kh, kw, seed):
+def test_conv2d_matches_scipy_correlate(h, w, cin, cout, kh, kw, seed):
     rng = np.random.default_rng(seed)
     x, W = rng.standard_normal((h, w, cin)), rng.standard_normal((kh, kw, cin, cout))
     pad = (((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0))
     xp = np.pad(x, pad)
     expected = np.stack([sum(correlate(xp[:, :, c], W[:, :, c, o], mode="valid")
                              for c in range(cin)) for o in range(cout)], axis=-1)
-    np.testing.assert_allclose(conv2d_same(x, W), expected,
+    np.testing.assert_allclose(conv2d(x, W), expected,
                                atol=4 * kh * kw * cin * U * np.abs(x).max() * np.abs(W).max())
 
 
@@ -121,7 +121,7 @@ def test_identity_constructions_are_exact(d, c, depth, kernel, seed):
         assert np.array_equal(
             ic.cnn_forward(ic.relu_cnn_identity_kernels(kernel, c, depth), img), img)
     img = rng.standard_normal((4, 5, c))
-    assert np.array_equal(conv2d_same(img, ic.conv_identity_kernel(kernel, c)), img)
+    assert np.array_equal(conv2d(img, ic.conv_identity_kernel(kernel, c)), img)
 
 
 def test_even_kernel_centre_tap_is_refused():
@@ -198,13 +198,23 @@ def test_forward_passes_and_correlation_refuse_non_finite_values(bad):
         ic.pearson_correlation(np.arange(16.0), img)
 
 
+def test_forward_passes_take_the_models_activations():
+    # by hand: σ(0) = ½ for the sigmoid and sin(π/2) = 1, through identity weights
+    eye = [np.eye(2), np.eye(2)]
+    assert ic.fcn_forward(eye, np.zeros(2), activation="sigmoid").tolist() == [0.5, 0.5]
+    assert ic.fcn_forward(eye, np.full(2, np.pi / 2), activation="sin").tolist() == [1.0, 1.0]
+    centre = [ic.conv_identity_kernel((3, 3), 1)] * 2
+    assert np.array_equal(ic.cnn_forward(centre, np.zeros((3, 4, 1)), activation="sigmoid"),
+                          np.full((3, 4, 1), 0.5))
+
+
 def test_unknown_activation_and_mismatched_layers_are_refused():
     # an unknown name used to give a linear network silently
-    with pytest.raises(ValueError, match=r"^activation: expected one of \('relu', 'linear'\)"):
+    with pytest.raises(ValueError, match=r"^activation: expected one of \('relu', 'sin'"):
         ic.fcn_forward(ic.relu_fcn_identity_weights(2, 2), np.ones(2), activation="tanh")
     with pytest.raises(ValueError, match="^activation: expected one of"):
         ic.cnn_forward(ic.relu_cnn_identity_kernels((3, 3), 1, 2), np.ones((4, 4, 1)),
-                       activation="sigmoid")
+                       activation="tanh")
     with pytest.raises(ValueError, match=r"^weights\[0\]: expected 3 input columns"):
         ic.fcn_forward(ic.relu_fcn_identity_weights(2, 2), np.ones(3))
     with pytest.raises(ValueError, match=r"^kernels\[0\]: expected 2 input channels"):

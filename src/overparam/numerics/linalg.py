@@ -1,4 +1,7 @@
-"""Linear algebra for the gradient-descent limits of least squares (IC App. C, App. D).
+"""Linear algebra for the gradient-descent limits of least squares (IC App. C, App. D): the
+pseudo-inverse applied through a truncated SVD, the numerical rank and its threshold, and
+scale-safe norms and projections. The limits themselves (IC Lemmas 1–2) are stated in
+``theory.identity_crisis``.
 
 All functions take NumPy or CuPy arrays and return arrays on the same backend.
 """
@@ -12,11 +15,10 @@ from typing import Any
 import numpy as np
 
 from overparam.numerics.backend import get_xp, unit_roundoff
-from overparam.numerics.validation import check_array
+from overparam.numerics.validation import check_array, check_scalar
 
-__all__ = ["RankInfo", "binary_exponent", "gd_limit_least_squares", "lemma1_limit", "lemma2_limit",
-           "numerical_rank", "project_onto_span", "rank_from_singular_values", "scaled_norm",
-           "unit_vector"]
+__all__ = ["RankInfo", "binary_exponent", "numerical_rank", "pinv_apply", "project_onto_span",
+           "rank_from_singular_values", "scaled_norm", "unit_vector"]
 
 
 @dataclass(frozen=True)
@@ -75,100 +77,39 @@ def binary_exponent(A: Any) -> int:
     return math.frexp(m)[1] if m > 0 else 0
 
 
-def _check_system(X: Any, Y: Any, W0: Any | None) -> tuple[Any, Any, Any, Any]:
-    xp = get_xp(X, Y, *([] if W0 is None else [W0]))
-    X = check_array(X, "X", xp=xp, ndim=2)
-    Y = check_array(Y, "Y", xp=xp, ndim=(1, 2))
-    if Y.shape[0] != X.shape[0]:
-        raise ValueError(f"Y: expected {X.shape[0]} rows to match X {tuple(X.shape)}, "
-                         f"got shape {tuple(Y.shape)}")
-    if W0 is not None:
-        W0 = check_array(W0, "W0", xp=xp, ndim=Y.ndim)
-        expected = (X.shape[1],) + tuple(Y.shape[1:])
-        if tuple(W0.shape) != expected:
-            raise ValueError(f"W0: expected shape {expected}, got {tuple(W0.shape)}")
-    return xp, X, Y, W0
+def pinv_apply(X: Any, R: Any, *, min_rank: int | None = None, name: str = "R") -> Any:
+    """X⁺R, the minimum-norm least-squares solution of X·W = R, through an SVD of X truncated
+    at ``numerical_rank``'s threshold (the algorithm behind IC Lemmas 1–2, App. D; the
+    statements live in ``theory.identity_crisis``). It never forms XᵀX or XXᵀ (condition
+    κ² there, κ here).
 
-
-def gd_limit_least_squares(X: Any, Y: Any, W0: Any) -> Any:
-    """Limit of gradient descent on ½‖XW − Y‖² from ``W0``, for any rank of ``X``.
-
-    GD moves W only inside W0 + range(Xᵀ) and converges (for a stable step) to the
-    least-squares solution in that affine set: W∞ = W0 + X⁺(Y − X W0). IC Lemmas 1 and 2
-    (App. D) are its full-rank special cases.
-
-    Shapes: X (N, D), Y (N, d) or (N,), W0 (D, d) or (D,). Returns W∞ with W0's shape.
-    The pseudo-inverse is applied through an SVD truncated at ``numerical_rank``'s threshold.
-    """
-    _, X, Y, W0 = _check_system(X, Y, W0)
-    return W0 + _pinv_apply(X, Y - X @ W0, None)
-
-
-def _pinv_apply(X: Any, R: Any, need_rank: int | None) -> Any:
-    """X⁺R through an SVD truncated at ``numerical_rank``'s threshold. With ``need_rank``,
-    returns None when the numerical rank is below it (the caller raises).
-
+    Shapes: X (N, D), R (N, d) or (N,); returns (D, d) or (D,). With ``min_rank``, returns
+    None when the numerical rank of X is below it (the caller says what that means).
     X and R are scaled exactly by powers of two first (the SVD of subnormal entries is
     inaccurate), and the result scaled back by ``ldexp``, which saturates to ±inf rather
-    than forming inf − inf; a solution beyond float64 raises ValueError."""
-    xp = get_xp(X)
+    than forming inf − inf; a solution beyond float64 raises ValueError naming R as ``name``
+    (what the caller calls the right-hand side, e.g. "Y")."""
+    xp = get_xp(X, R)
+    X = check_array(X, "X", xp=xp, ndim=2)
+    R = check_array(R, name, xp=xp, ndim=(1, 2))
+    if R.shape[0] != X.shape[0]:
+        raise ValueError(f"{name}: expected {X.shape[0]} rows to match X {tuple(X.shape)}, "
+                         f"got shape {tuple(R.shape)}")
+    if min_rank is not None:
+        min_rank = check_scalar(min_rank, "min_rank", integer=True, low=0)
     ex, er = binary_exponent(X), binary_exponent(R)
     U, s, Vt = xp.linalg.svd(xp.ldexp(X, -ex), full_matrices=False)
     r = rank_from_singular_values(s, X.shape, X.dtype).rank
-    if need_rank is not None and r < need_rank:
+    if min_rank is not None and r < min_rank:
         return None
     Rs = xp.ldexp(R, -er)
     coeff = (U[:, :r].T @ Rs) / (s[:r] if R.ndim == 1 else s[:r, None])
     with np.errstate(over="ignore"):
         out = xp.ldexp(Vt[:r].T @ coeff, er - ex)
     if not bool(xp.all(xp.isfinite(out))):
-        raise ValueError("Y: the least-squares solution X⁺Y exceeds the float64 range "
-                         "(X is too close to rank-deficient at this scale of Y)")
+        raise ValueError(f"{name}: the least-squares solution X⁺{name} exceeds the float64 "
+                         f"range (X is too close to rank-deficient at this scale of {name})")
     return out
-
-
-def lemma1_limit(X: Any, Y: Any, W0: Any) -> Any:
-    """IC Lemma 1 (App. D): for N ≤ D and rank X = N, GD on ½‖XW − Y‖² from W0 converges to
-    W0 + Xᵀ(XXᵀ)⁻¹(Y − XW0).
-
-    Shapes: X (N, D), Y (N, d), W0 (D, d). Raises ValueError when N > D or X is numerically
-    rank-deficient (the Gram matrix XXᵀ would be singular). Xᵀ(XXᵀ)⁻¹ = X⁺ for full row rank,
-    and it is applied through X's SVD, never by forming XXᵀ (whose condition number is κ²):
-    the forward error is O(max(N, D)·eps·κ) relative, κ = σ_max/σ_min of X.
-    """
-    _, X, Y, W0 = _check_system(X, Y, W0)
-    N, D = X.shape
-    if N > D:
-        raise ValueError(f"X: Lemma 1 needs N <= D, got N={N}, D={D} (use lemma2_limit)")
-    step = _pinv_apply(X, Y - X @ W0, N)
-    if step is None:
-        raise _rank_error(X, "Lemma 1", "N", N, "XXᵀ")
-    return W0 + step
-
-
-def lemma2_limit(X: Any, Y: Any) -> Any:
-    """IC Lemma 2 (App. D): for N > D and rank X = D, GD on ½‖XW − Y‖² converges to
-    (XᵀX)⁻¹XᵀY whatever W0 is.
-
-    Shapes: X (N, D), Y (N, d). Raises ValueError when N ≤ D or X is numerically
-    rank-deficient (XᵀX would be singular). (XᵀX)⁻¹Xᵀ = X⁺ for full column rank, applied
-    through X's SVD rather than the normal equations (condition κ² there, κ here).
-    """
-    _, X, Y, _ = _check_system(X, Y, None)
-    N, D = X.shape
-    if N <= D:
-        raise ValueError(f"X: Lemma 2 needs N > D, got N={N}, D={D} (use lemma1_limit)")
-    W = _pinv_apply(X, Y, D)
-    if W is None:
-        raise _rank_error(X, "Lemma 2", "D", D, "XᵀX")
-    return W
-
-
-def _rank_error(X: Any, lemma: str, symbol: str, needed: int, gram: str) -> ValueError:
-    info = numerical_rank(X)
-    return ValueError(f"X: {lemma} needs rank X = {symbol} = {needed}, numerical rank is "
-                      f"{info.rank} (singular values <= {info.threshold:.3g} = max(N, D)·eps·"
-                      f"σ_max count as zero); the rank condition fails and {gram} is singular")
 
 
 def scaled_norm(a: Any) -> Any:

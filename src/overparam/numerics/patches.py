@@ -1,4 +1,5 @@
-"""Patch extraction (im2col) and the stride-1 convolution built on it.
+"""Patch extraction (im2col) and its adjoint; "same" padding. The convolution layer itself is
+``numerics.layers.conv2d``.
 
 Images are H×W×C; kernels are (K_H, K_W, C_in, C_out); the layer is a cross-correlation
 y[i, j, o] = Σ_{a,b,c} W[a, b, c, o] · x_pad[i + a, j + b, c] (as deep-learning frameworks
@@ -17,7 +18,7 @@ from typing import Any
 from overparam.numerics.backend import get_xp
 from overparam.numerics.validation import check_array, check_scalar, memory_for
 
-__all__ = ["MAX_SIZE", "conv2d_same", "extract_patches", "same_padding", "scatter_patches"]
+__all__ = ["MAX_SIZE", "extract_patches", "same_padding", "scatter_patches"]
 
 #: Sizes and paddings beyond the address space are refused by value, not by NumPy's TypeError.
 MAX_SIZE = sys.maxsize
@@ -107,16 +108,3 @@ def scatter_patches(dpatches: Any, image_shape: tuple[int, ...], kernel: tuple[i
         for b in range(kw):
             out[..., a:a + ho, b:b + wo, :] += d[..., a, b, :]
     return out[..., pad[0][0]:pad[0][0] + H, pad[1][0]:pad[1][0] + W, :]
-
-
-def conv2d_same(image: Any, weights: Any) -> Any:
-    """Stride-1 cross-correlation of ``image`` (H, W, C_in) or a batch (N, H, W, C_in) with
-    ``weights`` (K_H, K_W, C_in, C_out) and "same" zero padding. Returns (..., H, W, C_out)."""
-    image = check_array(image, "image", ndim=(3, 4), finite=False)
-    weights = check_array(weights, "weights", xp=get_xp(image), ndim=4, finite=False)
-    kh, kw, cin, cout = weights.shape
-    if image.shape[-1] != cin:
-        raise ValueError(f"weights: expected {image.shape[-1]} input channels to match the "
-                         f"image, got {cin}")
-    P = extract_patches(image, (kh, kw))
-    return (P @ weights.reshape(kh * kw * cin, cout)).reshape(image.shape[:-1] + (cout,))

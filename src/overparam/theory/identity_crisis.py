@@ -21,18 +21,18 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq
 
+from overparam.numerics import models
 from overparam.numerics.backend import default_rng, get_xp
+from overparam.numerics.layers import conv2d
 from overparam.numerics.linalg import (
     binary_exponent,
-    gd_limit_least_squares,
-    lemma1_limit,
-    lemma2_limit,
     numerical_rank,
+    pinv_apply,
     project_onto_span,
     scaled_norm,
     unit_vector,
 )
-from overparam.numerics.patches import conv2d_same, extract_patches
+from overparam.numerics.patches import extract_patches
 from overparam.numerics.validation import (
     check_array,
     check_choice,
@@ -70,6 +70,10 @@ __all__ = [
     "rho_image",
     "rho_mixture",
 ]
+
+#: The stride-1 "same" convolution of App. B.3 and Thm 2 (``numerics.layers.conv2d``):
+#: image (H, W, C_in) or a batch (N, H, W, C_in), weights (K_H, K_W, C_in, C_out).
+conv2d_same = conv2d
 
 
 def _positive_int(value: Any, name: str, low: int = 1, high: int | None = sys.maxsize) -> int:
@@ -116,6 +120,82 @@ def fcn1_predict(W0: Any, X: Any, x: Any) -> Any:
     return _finite_output(f, "x")
 
 
+def _check_system(X: Any, Y: Any, W0: Any | None) -> tuple[Any, Any, Any]:
+    xp = get_xp(X, Y, *([] if W0 is None else [W0]))
+    X = check_array(X, "X", xp=xp, ndim=2)
+    Y = check_array(Y, "Y", xp=xp, ndim=(1, 2))
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError(f"Y: expected {X.shape[0]} rows to match X {tuple(X.shape)}, "
+                         f"got shape {tuple(Y.shape)}")
+    if W0 is not None:
+        W0 = check_array(W0, "W0", xp=xp, ndim=Y.ndim)
+        expected = (X.shape[1],) + tuple(Y.shape[1:])
+        if tuple(W0.shape) != expected:
+            raise ValueError(f"W0: expected shape {expected}, got {tuple(W0.shape)}")
+    return X, Y, W0
+
+
+def gd_limit_least_squares(X: Any, Y: Any, W0: Any) -> Any:
+    """Limit of gradient descent on ½‖XW − Y‖² from ``W0``, for any rank of ``X``.
+
+    GD moves W only inside W0 + range(Xᵀ) and converges (for a stable step) to the
+    least-squares solution in that affine set: W∞ = W0 + X⁺(Y − X W0). IC Lemmas 1 and 2
+    (App. D) are its full-rank special cases.
+
+    Shapes: X (N, D), Y (N, d) or (N,), W0 (D, d) or (D,). Returns W∞ with W0's shape.
+    The pseudo-inverse is applied through an SVD truncated at ``numerical_rank``'s threshold
+    (``numerics.linalg.pinv_apply``).
+    """
+    X, Y, W0 = _check_system(X, Y, W0)
+    return W0 + pinv_apply(X, Y - X @ W0, name="Y")
+
+
+def lemma1_limit(X: Any, Y: Any, W0: Any) -> Any:
+    """IC Lemma 1 (App. D): for N ≤ D and rank X = N, GD on ½‖XW − Y‖² from W0 converges to
+    W0 + Xᵀ(XXᵀ)⁻¹(Y − XW0).
+
+    Shapes: X (N, D), Y (N, d), W0 (D, d). Raises ValueError when N > D or X is numerically
+    rank-deficient (the Gram matrix XXᵀ would be singular). Xᵀ(XXᵀ)⁻¹ = X⁺ for full row rank,
+    and it is applied through X's SVD (``numerics.linalg.pinv_apply``), never by forming XXᵀ
+    (whose condition number is κ²): the forward error is O(max(N, D)·eps·κ) relative,
+    κ = σ_max/σ_min of X.
+    """
+    X, Y, W0 = _check_system(X, Y, W0)
+    N, D = X.shape
+    if N > D:
+        raise ValueError(f"X: Lemma 1 needs N <= D, got N={N}, D={D} (use lemma2_limit)")
+    step = pinv_apply(X, Y - X @ W0, min_rank=N, name="Y")
+    if step is None:
+        raise _rank_error(X, "Lemma 1", "N", N, "XXᵀ")
+    return W0 + step
+
+
+def lemma2_limit(X: Any, Y: Any) -> Any:
+    """IC Lemma 2 (App. D): for N > D and rank X = D, GD on ½‖XW − Y‖² converges to
+    (XᵀX)⁻¹XᵀY whatever W0 is.
+
+    Shapes: X (N, D), Y (N, d). Raises ValueError when N ≤ D or X is numerically
+    rank-deficient (XᵀX would be singular). (XᵀX)⁻¹Xᵀ = X⁺ for full column rank, applied
+    through X's SVD (``numerics.linalg.pinv_apply``) rather than the normal equations
+    (condition κ² there, κ here).
+    """
+    X, Y, _ = _check_system(X, Y, None)
+    N, D = X.shape
+    if N <= D:
+        raise ValueError(f"X: Lemma 2 needs N > D, got N={N}, D={D} (use lemma1_limit)")
+    W = pinv_apply(X, Y, min_rank=D, name="Y")
+    if W is None:
+        raise _rank_error(X, "Lemma 2", "D", D, "XᵀX")
+    return W
+
+
+def _rank_error(X: Any, lemma: str, symbol: str, needed: int, gram: str) -> ValueError:
+    info = numerical_rank(X)
+    return ValueError(f"X: {lemma} needs rank X = {symbol} = {needed}, numerical rank is "
+                      f"{info.rank} (singular values <= {info.threshold:.3g} = max(N, D)·eps·"
+                      f"σ_max count as zero); the rank condition fails and {gram} is singular")
+
+
 def linear_identity_weights(d: int, depth: int, *, hidden: int | None = None) -> list[np.ndarray]:
     """IC App. B.1: weights of a depth-``depth`` linear net computing the identity on R^d.
 
@@ -145,28 +225,28 @@ def relu_fcn_identity_weights(d: int, depth: int) -> list[np.ndarray]:
 
 
 def fcn_forward(weights: list[Any], x: Any, *, activation: str = "relu") -> Any:
-    """Forward pass of a bias-free FCN: x ↦ W_L σ(… σ(W_1 x)), σ = ReLU or identity ("linear").
+    """Forward pass of a bias-free FCN: x ↦ W_L σ(… σ(W_1 x)), σ = ``activation`` (relu,
+    "linear", or another of ``models``' activations), as a ``models.serial`` of dense layers.
 
     ``x`` is (d,) or a batch (n, d); no activation after the last layer. Weights are
     (out, in) matrices chaining from d; NaN/inf anywhere and unknown activations raise.
     """
-    check_choice(activation, "activation", ("relu", "linear"))
+    act = models.activation(activation)
     weights = _layer_list(weights, "weights", 2)
     xp = get_xp(x, *weights)
     h = check_array(x, "x", xp=xp, ndim=(1, 2), dtype="float64")
     _check_chain(weights, "weights", h.shape[-1], "input columns", 1, 0)
-    for i, W in enumerate(weights):
-        h = h @ xp.asarray(W).T
-        if activation == "relu" and i < len(weights) - 1:
-            h = xp.maximum(h, 0)
-    return _finite_output(h, "x")
+    out = _serial_forward([models.dense(W.shape[0]) for W in weights],
+                          [xp.asarray(W) for W in weights], act, h if h.ndim == 2 else h[None],
+                          "x")
+    return out if h.ndim == 2 else out[0]
 
 
 def conv_identity_kernel(kernel: tuple[int, int], channels: int) -> np.ndarray:
     """IC App. B.3: the one-layer identity convolution — only the centre tap
     (⌊K_H/2⌋, ⌊K_W/2⌋) is the C×C identity. Defined for odd kernels only, as the paper says.
 
-    Returns W (K_H, K_W, C, C) for ``conv2d_same``.
+    Returns W (K_H, K_W, C, C) for ``conv2d_same`` (``numerics.layers.conv2d``).
     """
     kh, kw = _kernel_pair(kernel, "kernel")
     if kh % 2 == 0 or kw % 2 == 0:
@@ -194,26 +274,47 @@ def relu_cnn_identity_kernels(kernel: tuple[int, int], channels: int, depth: int
 
 
 def cnn_forward(kernels: list[Any], image: Any, *, activation: str = "relu") -> Any:
-    """Forward pass of a bias-free stride-1 "same" CNN on one image (H, W, C); no activation
-    after the last layer. Kernels are (K_H, K_W, C_in, C_out) chaining from C; NaN/inf
-    anywhere and unknown activations raise."""
-    check_choice(activation, "activation", ("relu", "linear"))
+    """Forward pass of a bias-free stride-1 "same" CNN on one image (H, W, C), as a
+    ``models.serial`` of conv2d layers with σ = ``activation`` (relu, "linear", or another of
+    ``models``' activations) between them, none after the last. Kernels are
+    (K_H, K_W, C_in, C_out) chaining from C; NaN/inf anywhere and unknown activations raise."""
+    act = models.activation(activation)
     kernels = _layer_list(kernels, "kernels", 4)
     xp = get_xp(image, *kernels)
     h = check_array(image, "image", xp=xp, ndim=3, dtype="float64")
     _check_chain(kernels, "kernels", h.shape[-1], "input channels", 2, 3)
-    for i, K in enumerate(kernels):
-        h = conv2d_same(h, xp.asarray(K))
-        if activation == "relu" and i < len(kernels) - 1:
-            h = xp.maximum(h, 0)
-    return _finite_output(h, "image")
+    return _serial_forward([models.conv2d(K.shape[3], tuple(K.shape[:2])) for K in kernels],
+                           [xp.asarray(K) for K in kernels], act, h[None], "image")[0]
+
+
+def _serial_forward(weight_layers: list, weights: list, act: models.Layer, x: Any,
+                    name: str) -> Any:
+    """The network weight_layers[-1] ∘ act ∘ … ∘ act ∘ weight_layers[0] with those weights
+    applied to the batch x (float64); overflow raises ValueError naming ``name``."""
+    layers, params = [], {}
+    for i, (layer, W) in enumerate(zip(weight_layers, weights, strict=True)):
+        if i:
+            layers.append(act)
+        params[f"{len(layers)}/W"] = W
+        layers.append(layer)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow raises below instead
+            return models.serial(*layers).apply(params, x)
+    except ValueError as exc:
+        # names, shapes and finiteness of x and the weights are checked by the callers:
+        # what is left is an output beyond float64
+        raise _overflow_error(name) from exc
+
+
+def _overflow_error(name: str) -> ValueError:
+    return ValueError(f"{name}: the forward pass overflows float64 (inputs times weights "
+                      f"beyond 1.8e308); rescale the input or the weights")
 
 
 def _finite_output(h: Any, name: str) -> Any:
     """h, unless the forward pass left float64 (then inf − inf gives NaN): ValueError."""
     if not bool(get_xp(h).all(get_xp(h).isfinite(h))):
-        raise ValueError(f"{name}: the forward pass overflows float64 (inputs times weights "
-                         f"beyond 1.8e308); rescale the input or the weights")
+        raise _overflow_error(name)
     return h
 
 
@@ -497,7 +598,7 @@ def conv1_predict(W0: Any, image: Any, x: Any) -> Any:
     x = check_array(x, "x", xp=xp, ndim=(3, 4), dtype="float64")
     if x.shape[-1] != W.shape[2]:
         raise ValueError(f"x: expected {W.shape[2]} channels, got shape {tuple(x.shape)}")
-    return conv2d_same(x, W)
+    return conv2d(x, W)
 
 
 def chi2_union_m(n: int, channels: int, delta: float) -> float:

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from overparam.numerics.backend import default_rng, get_xp, to_numpy
-from overparam.numerics.linalg import binary_exponent, gd_limit_least_squares
+from overparam.numerics.linalg import binary_exponent
 from overparam.numerics.validation import check_array, check_choice, check_scalar
+from overparam.theory.identity_crisis import gd_limit_least_squares
 
 __all__ = [
     "Depth2Interpolant",
