@@ -186,8 +186,13 @@ def _rho_example(draw):
 
 def _valid_rho_example(ex) -> bool:
     X, rho, noise = ex
-    xc = X.ravel() - X.mean()
-    if not np.any(xc != 0) or scaled_norm(xc) == 0:
+    flat = X.ravel()
+    # a constant image (every pixel equal) is outside the domain: its correlation is undefined;
+    # its float mean need not equal the pixel, so test the pixels themselves
+    if np.all(flat == flat[0]):
+        return False
+    xc = flat - X.mean()
+    if scaled_norm(xc) == 0:
         return False
     rc = noise.ravel() - noise.mean()
     xhat = xc / scaled_norm(xc)
