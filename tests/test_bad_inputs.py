@@ -439,6 +439,10 @@ entry(be.default_rng, {"seed": 0}, scalars={"seed": SEED + [(None, VE), (True, T
 entry(ds.standardize_ic, {"images": np.array([0, 128, 255])},
       arrays={"images": {"ndim": False}},
       scalars={"images": [(np.array([-1.0, 3.0]), VE), (np.array([0, 256]), VE)]})
+entry(ds.per_image_standardization, {"images": np.array([[0, 2], [5, 5]])},
+      arrays={"images": {"ndim": False}})
+refuse(ds.per_image_standardization, {"images": np.array([[0, 2]])}, "images",
+       np.array([0.0, 2.0]), VE, kind="1-D")
 entry(ds.ic_test_inputs, {"seed": 0}, scalars={"seed": SEED, "exclude": [(-1, VE), (1.5, TE)]})
 DL = {"url": "http://127.0.0.1:9/x", "dest": "/nonexistent/x", "sha256": "0" * 64}
 entry(ds.download, DL, scalars={"sha256": [("abc", VE), ("g" * 64, VE), (None, VE)],

@@ -2,6 +2,7 @@ import gzip
 import hashlib
 import http.server
 import pickle
+import statistics
 import struct
 import threading
 
@@ -244,3 +245,21 @@ def test_download_arguments_are_checked(tmp_path):
         ds.download("http://127.0.0.1:9/x", tmp_path / "x", "abc")
     with pytest.raises(ValueError, match="^chunk: expected a value >= 1"):
         ds.download("http://127.0.0.1:9/x", tmp_path / "x", "0" * 64, chunk=0)
+
+
+def test_per_image_standardization_by_hand():
+    images = np.array([[[0, 2]], [[5, 5]]])  # (2, 1, 2): d = 2
+    out = ds.per_image_standardization(images)
+    # mean 1, std 1 → (−1, 1); a constant image has std 0 < 1/√2 → all zeros
+    assert out.tolist() == [[-1.0, 1.0], [0.0, 0.0]]
+    # (1, 2, 3, 6): mean 3, population std √(14/4) above the floor ½; each value
+    # (x − 3)/std from the statistics module's own mean and pstdev
+    x = [1.0, 2.0, 3.0, 6.0]
+    want = [(v - statistics.fmean(x)) / statistics.pstdev(x) for v in x]
+    got = ds.per_image_standardization(np.array(x).reshape(1, 2, 2, 1))
+    # a few roundings of values of size ≤ 6: 8u relative
+    np.testing.assert_allclose(got[0], want, rtol=8 * 2.0**-53, atol=8 * 2.0**-53)
+    with pytest.raises(ValueError, match="^images"):
+        ds.per_image_standardization(np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="^images: expected a batch"):
+        ds.per_image_standardization(np.array([1.0, 2.0]))

@@ -110,15 +110,6 @@ def test_kernel_interpolant_on_three_points_matches_a_hand_solve():
     assert np.abs(em_scale.sin_kernel_matrix(t, X, 3.0) - direct).max() <= 64 * U
 
 
-def test_per_image_standardization_by_hand():
-    images = np.array([[[0, 2]], [[5, 5]]])  # (2, 1, 2): d = 2
-    out = em_scale.per_image_standardization(images)
-    # mean 1, std 1 → (−1, 1); a constant image has std 0 < 1/√2 → all zeros
-    assert out.tolist() == [[-1.0, 1.0], [0.0, 0.0]]
-    with pytest.raises(ValueError, match="images"):
-        em_scale.per_image_standardization(np.array([1.0, np.nan]))
-
-
 def tiny_point(**kw):
     point = {"sigma": 0.05, "activation": "sin", "loss": "softmax_ce", "hidden": 64,
              "seed": 0, "preset": "smoke", "backend": "numpy", "dataset": "fashion-mnist",

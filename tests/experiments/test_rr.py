@@ -11,7 +11,7 @@ from scipy.signal import convolve2d
 
 from overparam.common.outputs import check_output_set
 from overparam.experiments import datasets, rr_kernel, rr_randomization
-from overparam.experiments.em_scale import per_image_standardization
+from overparam.experiments.datasets import per_image_standardization
 from overparam.experiments.protocol import reproduce
 from overparam.experiments.registry import get_experiment
 from overparam.experiments.runner import point_key

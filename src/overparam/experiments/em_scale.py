@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from overparam.experiments import datasets
+from overparam.experiments.datasets import per_image_standardization
 from overparam.experiments.runner import point_key
 from overparam.numerics import mlp, models
 from overparam.numerics.alignment import (
@@ -46,7 +47,7 @@ __all__ = ["CHECKPOINT_SECONDS", "CHECK_PER_CLASS", "DATASETS", "EVAL_CHUNK", "E
            "KERNEL_PROBE", "N_CLASSES", "SPEARMAN_NOTE", "alignment_check", "chance_band",
            "chance_sigma", "check_lines", "check_subsample", "curves_figure", "dataset_choice",
            "evaluate", "fmt", "kernel_companion", "kernel_interpolant", "load_data", "network",
-           "per_image_standardization", "sin_kernel_matrix", "spearman", "status_text",
+           "sin_kernel_matrix", "spearman", "status_text",
            "train_point", "verdict"]
 
 DATASETS = ("fashion-mnist", "cifar10", "mnist")
@@ -76,19 +77,6 @@ def dataset_choice() -> tuple[str, str]:
         raise ValueError(f"OVERPARAM_EM_DATA_DIR: {name} is read from files you supply; "
                          f"set it to the directory holding them")
     return name, root
-
-
-def per_image_standardization(images: Any) -> np.ndarray:
-    """EM's preprocessing (TensorFlow's per_image_standardization): each image flattened to
-    d values and mapped to (x − mean)/max(std, 1/√d), float64 (n, d). A constant image
-    becomes 0 (its std is 0, so the floor 1/√d applies). ``images``: (n, ...) finite."""
-    x = check_array(images, "images", dtype="float64")
-    if x.ndim < 2:
-        raise ValueError(f"images: expected a batch (n, ...) of images, got shape {x.shape}")
-    x = x.reshape(x.shape[0], -1)
-    centred = x - x.mean(axis=1, keepdims=True)
-    scale = np.maximum(x.std(axis=1, keepdims=True), 1.0 / math.sqrt(x.shape[1]))
-    return centred / scale
 
 
 def _split(name: str, root: str, split: str) -> tuple[np.ndarray, np.ndarray]:

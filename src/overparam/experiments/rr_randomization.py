@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from overparam.experiments import datasets
-from overparam.experiments.em_scale import per_image_standardization
+from overparam.experiments.datasets import per_image_standardization
 from overparam.experiments.protocol import Experiment, Outputs, Summary
 from overparam.experiments.protocol import reproduce as _reproduce
 from overparam.experiments.runner import point_key
