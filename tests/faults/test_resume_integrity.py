@@ -90,8 +90,9 @@ def test_another_points_checkpoint_in_a_scratch_is_named_and_training_starts_afr
     clean = fcn_depth.compute_point(point)
     ckpt = tmp_path / "train.npz"
     # a well-formed checkpoint of the right shapes, but another point's (key) and far along
-    shapes = fcn_depth._shapes(point["depth"], 784, fcn_depth.PRESETS["smoke"]["hidden"])
-    params = {f"W{i}": np.full(s, 0.5) for i, s in enumerate(shapes)}
+    model = fcn_depth.network(point["depth"], 784, fcn_depth.PRESETS["smoke"]["hidden"],
+                              point["activation"])
+    params = {name: np.full(s, 0.5) for name, s in model.param_shapes((784,)).items()}
     save_training_state(ckpt, {"params": params, "state": {}, "losses": np.ones(3),
                                "lrs": np.ones(2)},
                         {"step": 100, "initial_loss": 1.0, "max_param_norm": 1.0,
