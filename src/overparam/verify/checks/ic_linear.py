@@ -231,12 +231,27 @@ def _float_step_representable(X: np.ndarray, c: float) -> bool:
     return lam >= np.finfo(np.float64).tiny and math.isfinite(c / lam)
 
 
+def _mp_measure(X, Y, W0, c, cap, limit_mp, why: str) -> tuple[float, dict]:
+    """The measure in 50-digit mpmath, for instances float64 cannot run or state."""
+    _, metrics = _mp_confirm(X, Y, W0, c, cap, limit_mp)
+    return metrics["ratio"], {**metrics, "c": c, "precision": f"mpmath: {why}"}
+
+
 def _ls_measure(X, Y, W0, W_lim, c, cap, limit_mp, x=None, predict=None):
+    """GD from W0 against the closed form ``W_lim`` (an array, or a callable giving it, so an
+    instance whose closed form exceeds float64's range is decided in mpmath instead)."""
     steps = _steps_for(_gd_rate(X, c), cap)
     if not _float_step_representable(X, c):
-        violated, metrics = _mp_confirm(X, Y, W0, c, cap, limit_mp)
-        return metrics["ratio"], {**metrics, "c": c, "precision": "mpmath: float64 cannot "
-                                  "represent this GD step (λ_max underflows or η overflows)"}
+        return _mp_measure(X, Y, W0, c, cap, limit_mp, "float64 cannot represent this GD step "
+                           "(λ_max underflows or η overflows)")
+    if callable(W_lim):
+        try:
+            W_lim = W_lim()
+        except ValueError as exc:
+            if "float64 range" not in str(exc):
+                raise
+            return _mp_measure(X, Y, W0, c, cap, limit_mp, "the closed form exceeds float64's "
+                               "range")
     run = compare_run(X, Y, W0, W_lim, GDConfig("gd", lr_scale=c), steps)
     ratio = run["ratio"]
     metrics = {"gap": run["gap"], "tolerance": run["tolerance"]["total"], "steps": steps,
@@ -496,7 +511,7 @@ def _lemma_search(kind: str):
 
         def measure(ex):
             X, Y, W0, c = ex
-            return _ls_measure(X, Y, W0, limit(ex), c, cap, exact_limit(ex))
+            return _ls_measure(X, Y, W0, lambda: limit(ex), c, cap, exact_limit(ex))
 
         def recheck(ex):
             X, Y, W0, c = ex
