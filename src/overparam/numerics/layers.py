@@ -17,6 +17,7 @@ from typing import Any
 
 from overparam.numerics.backend import get_xp
 from overparam.numerics.patches import same_padding
+from overparam.numerics.validation import check_array, check_choice, check_labels, check_scalar
 
 __all__ = ["ACTIVATIONS", "ACTIVATION_ALIASES", "LOSSES", "WORKSPACE_BYTES", "activation",
            "activation_backward", "activation_forward", "classification_loss", "conv2d",
@@ -112,7 +113,8 @@ def conv2d(x: Any, W: Any) -> Any:
     """Stride-1 "same" convolution (cross-correlation, as deep-learning frameworks compute it),
     no bias: y[i, j, o] = Σ_{a,b,c} W[a, b, c, o] · x_pad[i + a, j + b, c], padding as
     ``patches.same_padding``. x (N, H, W, C_in) or (H, W, C_in); W (K_H, K_W, C_in, C_out).
-    Returns y (..., H, W, C_out). The forward pass alone (no cache)."""
+    Returns y (..., H, W, C_out). The forward pass alone (no cache). Shapes are checked
+    (ValueError naming x or W); finiteness is not (as ``conv2d_forward``)."""
     return conv2d_forward(x, W)[0]
 
 
@@ -127,6 +129,10 @@ def conv2d_forward(x: Any, W: Any, *, workspace: dict | None = None) -> tuple[An
     of layers, as nothing in it outlives the call. y is always a new array; the cache holds
     x (backward unfolds it again, which is cheaper than keeping every layer's rows: those of
     one layer stay in cache, those of five did not).
+
+    Shapes are checked (ValueError naming x or W). Does not check finiteness (an O(n) scan on
+    the training step's hot path): ``models`` validates x and the parameters at
+    ``apply``/``loss_and_grad`` entry, and the trainer detects a NaN loss as divergence.
     """
     _check_conv(x, W)
     single = x.ndim == 3
@@ -148,7 +154,8 @@ def conv2d_backward(dy: Any, cache: tuple, *, need_dx: bool = True,
 
     dW[a] = Σ_n R_aᵀ dY (one product per kernel row a); dx is the correlation of dy, padded by
     the complementary amounts, with the kernel flipped in space and transposed in channels
-    (the adjoint of a "same" correlation), computed as the forward pass is.
+    (the adjoint of a "same" correlation), computed as the forward pass is. The cache comes
+    from ``conv2d_forward``; like it, no finiteness check (``models`` validates at entry).
     """
     x, single, W, pad = cache
     xp = get_xp(dy)
@@ -182,7 +189,19 @@ def conv2d_backward(dy: Any, cache: tuple, *, need_dx: bool = True,
 # --- dense ---------------------------------------------------------------------------------
 
 def dense_forward(x: Any, W: Any, b: Any | None = None) -> tuple[Any, tuple]:
-    """y = x Wᵀ (+ b): x (N, in), W (out, in), b (out,) or None (IC's networks have none)."""
+    """y = x Wᵀ (+ b): x (N, in), W (out, in), b (out,) or None (IC's networks have none).
+
+    Shapes are checked (ValueError naming x, W or b). Does not check finiteness (an O(n) scan
+    on the training step's hot path): ``models`` validates x and the parameters at
+    ``apply``/``loss_and_grad`` entry, and the trainer detects a NaN loss as divergence."""
+    if getattr(x, "ndim", None) != 2:
+        raise ValueError(f"x: expected a batch (N, in), got shape {getattr(x, 'shape', None)}")
+    if getattr(W, "ndim", None) != 2 or W.shape[1] != x.shape[1]:
+        raise ValueError(f"W: expected shape (out, {x.shape[1]}) to match x {tuple(x.shape)}, "
+                         f"got {getattr(W, 'shape', None)}")
+    if b is not None and getattr(b, "shape", None) != (W.shape[0],):
+        raise ValueError(f"b: expected shape ({W.shape[0]},) to match W, "
+                         f"got {getattr(b, 'shape', None)}")
     y = x @ W.T
     if b is not None:
         y += b
@@ -202,7 +221,8 @@ def dense_backward(dy: Any, cache: tuple, *, need_dx: bool = True) -> tuple[Any,
 
 def activation(name: str, H: Any) -> tuple[Any, Any]:
     """φ(H) and φ'(H) for φ in ACTIVATIONS ("linear" = "identity"; ReLU'(0) = 0, the usual
-    convention). Unknown names raise ValueError."""
+    convention). Unknown names raise ValueError. H: a float array of any shape. Does not check
+    finiteness (NaN in, NaN out): callers validate at entry (``mlp``, ``models``)."""
     name = _activation_name(name)
     xp = get_xp(H)
     if name == "sin":
@@ -220,7 +240,8 @@ def activation_forward(name: str, x: Any, *, inplace: bool = False) -> tuple[Any
     the result overwrites x (for temporaries the caller owns). Unknown names raise ValueError.
 
     The cache holds what φ' needs and no more: ReLU keeps its output (φ' = [y > 0]), sin
-    keeps cos x, sigmoid its output s (φ' = s(1 − s)), identity nothing.
+    keeps cos x, sigmoid its output s (φ' = s(1 − s)), identity nothing. Does not check
+    finiteness (hot path): ``models`` validates x and the parameters at entry.
     """
     name = _activation_name(name)
     xp = get_xp(x)
@@ -302,7 +323,12 @@ def residual_backward(dy: Any, cache: tuple, *, need_dx: bool = True) -> tuple[A
 
 def mse_loss(pred: Any, target: Any) -> tuple[float, Any]:
     """IC's training loss, the mean over all N·m entries: L = (1/(N m)) Σ (pred − target)², and
-    dL/dpred = 2 (pred − target)/(N m)."""
+    dL/dpred = 2 (pred − target)/(N m). pred and target of one shape (ValueError naming target
+    otherwise). Does not check finiteness (hot path): ``models.loss_and_grad`` validates y at
+    entry, and a non-finite loss is the trainer's divergence test."""
+    if getattr(target, "shape", None) != getattr(pred, "shape", None):
+        raise ValueError(f"target: expected the shape of pred {getattr(pred, 'shape', None)}, "
+                         f"got {getattr(target, 'shape', None)}")
     diff = pred - target
     loss = float((diff * diff).mean())
     # in place, rounded as 2.0 * diff / size (the results of earlier runs stay bit-identical)
@@ -312,33 +338,47 @@ def mse_loss(pred: Any, target: Any) -> tuple[float, Any]:
 
 
 def one_hot(y: Any, k: int, dtype: Any = None) -> Any:
-    """(n, k) one-hot rows for integer labels y (n,), float64 unless ``dtype`` says otherwise."""
+    """(n, k) one-hot rows for integer labels y (n,) in [0, k), k ≥ 1, float64 unless ``dtype``
+    says otherwise. Bad y or k raises ValueError/TypeError naming it."""
+    k = int(check_scalar(k, "k", integer=True, low=1))
+    y = check_labels(y, "y", n_classes=k)
     xp = get_xp(y)
-    return (xp.asarray(y)[:, None] == xp.arange(k)[None, :]).astype(
+    return (y[:, None] == xp.arange(k)[None, :]).astype(
         xp.float64 if dtype is None else dtype)
 
 
 def softmax(Z: Any) -> Any:
-    """Row-wise softmax, shifted by the row maximum so large logits do not overflow."""
+    """Row-wise softmax of Z (n, k), shifted by the row maximum so large logits do not
+    overflow. Does not check finiteness (NaN in, NaN out): callers validate at entry."""
     xp = get_xp(Z)
     E = xp.exp(Z - Z.max(axis=1, keepdims=True))
     E /= E.sum(axis=1, keepdims=True)
     return E
 
 
-def loss_and_logit_gradient(name: str, Z: Any, y: Any, *, margin: float = 1.0):
+def loss_and_logit_gradient(name: str, Z: Any, y: Any, *,
+                            margin: float = 1.0) -> tuple[Any, Any]:
     """Per-example losses (n,) and dℓ/dz (n, k) for EM Sec. 4's losses, in Z's dtype.
 
     softmax_ce: −log p_y, gradient p − e_y. hinge (eq. 8): Σ_{i≠y} max(0, Δ + z_i − z_y),
     gradient eq. (9) (the subgradient 0 at the kink). squared: ½‖z − e_y‖², gradient
-    z − e_y. Unknown names raise ValueError.
+    z − e_y. Z (n, k); y (n,) integer labels in [0, k); ``margin`` Δ finite. Unknown names,
+    bad labels or margin, and a Z that is not 2-D raise ValueError/TypeError naming the
+    argument. Does not check Z's finiteness (an O(nk) scan on the training step's hot path:
+    ``models`` validates at entry and the trainer detects a NaN loss as divergence).
     """
-    if name not in LOSSES:
-        raise ValueError(f"loss: expected one of {LOSSES}, got {name!r}")
+    check_choice(name, "name (the loss)", LOSSES)
+    Z = check_array(Z, "Z", ndim=2, finite=False)
+    y = check_labels(y, "y", n=Z.shape[0], n_classes=Z.shape[1])
+    margin = check_scalar(margin, "margin")
+    return _loss_and_logit_gradient(name, Z, y, margin)
+
+
+def _loss_and_logit_gradient(name: str, Z: Any, y: Any, margin: float) -> tuple[Any, Any]:
+    """``loss_and_logit_gradient`` on checked arguments."""
     xp = get_xp(Z)
     n = Z.shape[0]
     rows = xp.arange(n)
-    y = xp.asarray(y)
     if name == "softmax_ce":
         G = Z - Z.max(axis=1, keepdims=True)
         shifted_y = G[rows, y]
@@ -360,9 +400,16 @@ def loss_and_logit_gradient(name: str, Z: Any, y: Any, *, margin: float = 1.0):
     return 0.5 * (R * R).sum(axis=1), R
 
 
-def classification_loss(name: str, logits: Any, labels: Any, *, margin: float = 1.0):
+def classification_loss(name: str, logits: Any, labels: Any, *,
+                        margin: float = 1.0) -> tuple[float, Any]:
     """The batch mean of ``loss_and_logit_gradient``'s per-example losses and its gradient
-    dL/dlogits = G/N."""
-    losses, G = loss_and_logit_gradient(name, logits, labels, margin=margin)
+    dL/dlogits = G/N: logits (N, k), labels (N,) integers in [0, k). Checks as
+    ``loss_and_logit_gradient``, with errors naming ``logits`` and ``labels``; no finiteness
+    scan of the logits (``models.loss_and_grad`` validates at entry)."""
+    check_choice(name, "name (the loss)", LOSSES)
+    logits = check_array(logits, "logits", ndim=2, finite=False)
+    labels = check_labels(labels, "labels", n=logits.shape[0], n_classes=logits.shape[1])
+    margin = check_scalar(margin, "margin")
+    losses, G = _loss_and_logit_gradient(name, logits, labels, margin)
     G /= logits.shape[0]
     return float(losses.mean()), G
