@@ -26,7 +26,9 @@ from overparam.numerics import backend as be
 from overparam.numerics import convergence as cv
 from overparam.numerics import init as ini
 from overparam.numerics import kernels as ke
+from overparam.numerics import layers as ly
 from overparam.numerics import linalg as la
+from overparam.numerics import mlp as ml
 from overparam.numerics import optimizers as op
 from overparam.numerics import patches as pa
 from overparam.numerics import schedules as sc
@@ -298,6 +300,64 @@ for key in FACTORS:
         refuse(update_mlp, {"factors": FACTORS, "labels": LAB}, "factors",
                {**FACTORS, key: value}, error, kind=f"{key}-{kind}",
                names=re.escape(f"factors['{key}']"))
+
+# ------------------------------------------------------------------- numerics.mlp / layers
+
+LABELS_3 = LABEL_BADS + [(np.array([0, 0, 1, 1, 2, 3]), VE)]  # 3 classes: label 3 is out
+MLP = {"X": rng.normal(size=(6, 3)), "W1": rng.normal(size=(4, 3)),
+       "W2": rng.normal(size=(3, 4)), "y": LAB, "act": "relu", "loss": "softmax_ce"}
+MLP_ARRAYS = {"X": {}, "W1": {}, "W2": {}}
+for f in (ml.per_example_factors, ml.per_example_gradients, ml.mean_loss_and_gradients):
+    entry(f, MLP, arrays=MLP_ARRAYS,
+          scalars={"y": LABELS_3, "act": CHOICE + [("tanh", VE)], "loss": CHOICE,
+                   "margin": [(NAN, VE), (INF, VE), ("1", TE), (1j, TE)]})
+    refuse(f, MLP, "W1", np.ones((4, 2)), VE, kind="columns")
+    refuse(f, MLP, "W2", np.ones((3, 5)), VE, kind="columns")
+FWD = {k: MLP[k] for k in ("X", "W1", "W2", "act")}
+entry(ml.forward, FWD, arrays=MLP_ARRAYS, scalars={"act": CHOICE})
+refuse(ml.forward, {**FWD, "act": "linear", "W1": np.full((4, 3), 1e200)}, "W2",
+       np.full((3, 4), 1e200), VE,
+       kind="overflow", names="W1, W2")
+ZY = {"name": "hinge", "Z": LOGITS, "y": np.array([1, 0])}
+TWO_LABEL_BADS = [(np.array([1.0, 0.0]), TE), (np.array([1, 3]), VE), (np.array([-1, 0]), VE),
+                  (np.array([1]), VE), (np.array(["a", "b"]), TE), (None, TE)]
+LOGIT_BADS = [(np.ones(3), VE), (LOGITS + 1j, TE), (LOGITS.astype(str), TE)]
+entry(ly.loss_and_logit_gradient, ZY,
+      scalars={"y": TWO_LABEL_BADS, "Z": LOGIT_BADS, "margin": [(NAN, VE), ("1", TE)]})
+entry(ly.classification_loss, {"name": "softmax_ce", "logits": LOGITS, "labels": ZY["y"]},
+      scalars={"labels": TWO_LABEL_BADS, "logits": LOGIT_BADS, "margin": [(NAN, VE)]})
+for f, good in ((ly.loss_and_logit_gradient, ZY),
+                (ly.classification_loss, {"name": "squared", "logits": LOGITS,
+                                          "labels": ZY["y"]})):
+    for value, error in CHOICE:
+        refuse(f, good, "name", value, error, names=re.escape("name (the loss)"))
+entry(ly.one_hot, {"y": np.array([0, 2, 1]), "k": 3},
+      scalars={"y": [(np.array([0, 3, 1]), VE), (np.array([0, -1]), VE),
+                     (np.array([0.0, 1.0]), TE), (np.zeros(0, int), VE)],
+               "k": [(-1, VE), (0, VE), (2.5, TE), ("3", TE)]})
+refuse(ly.one_hot, {"y": np.array([0, 2, 1]), "k": 2}, "y", np.array([0, 2, 1]), VE,
+       kind="k-too-small")
+DENSE = {"x": XY, "W": rng.normal(size=(4, 5))}
+entry(ly.dense_forward, DENSE, scalars={
+    "W": [(np.ones((4, 3)), VE), (np.ones(5), VE)], "x": [(np.ones(5), VE)],
+    "b": [(np.ones(3), VE), (np.ones((1, 4)), VE)]})
+RES = {"x": XY, "W1": rng.normal(size=(2, 5)), "W2": rng.normal(size=(5, 2))}
+entry(ly.residual_forward, RES, scalars={
+    "x": [(np.ones(5), VE)], "W1": [(np.ones((2, 4)), VE), (np.ones(5), VE)],
+    "W2": [(np.ones((2, 5)), VE), (np.ones((5, 3)), VE)]})
+entry(ly.mse_loss, {"pred": np.ones((3, 2)), "target": np.zeros((3, 2))},
+      scalars={"target": [(np.zeros((2, 2)), VE), (np.zeros(6), VE)]})
+entry(ly.softmax, {"Z": LOGITS}, scalars={"Z": [(np.ones(3), VE), (np.ones((1, 2, 3)), VE)]})
+entry(ly.flatten_forward, {"x": IMG}, scalars={"x": [(np.float64(1.0), VE)]})
+for f in (ly.activation, ly.activation_forward):
+    good = {"name": "relu", ("H" if f is ly.activation else "x"): LOGITS}
+    for value, error in CHOICE + [("tanh", VE)]:
+        refuse(f, good, "name", value, error, names="activation")
+KERNEL = rng.normal(size=(3, 3, 2, 1))
+for f in (ly.conv2d, ly.conv2d_forward):
+    entry(f, {"x": IMG, "W": KERNEL}, scalars={
+        "W": [(np.ones((3, 3, 2)), VE), (np.ones((3, 3, 1, 1)), VE)],
+        "x": [(np.ones((4, 2)), VE), (np.ones((1, 1, 4, 4, 2)), VE)]})
 
 # ------------------------------------------------------------------------- numerics.linalg
 
@@ -669,10 +729,14 @@ COVERED.update({"read_idx", "load_mnist_5k"})
 
 # ------------------------------------------------------------------------------ coverage
 
-MODULES = (ic, rr, em, ke, al, la, tr, sc, op, pa, ini, cv, be, ds)
+MODULES = (ic, rr, em, ke, al, ml, ly, la, tr, sc, op, pa, ini, cv, be, ds)
 #: Result records built by our own code (no user input to check).
 RESULT_TYPES = {"Conv1Dims", "SolveInfo", "InClassAlignment", "RankInfo", "TrainResult",
-                "DatasetStatus", "Depth2Interpolant", "ReLUNetwork", "AlignmentAccumulator"}
+                "DatasetStatus", "Depth2Interpolant", "ReLUNetwork", "AlignmentAccumulator",
+                # layers' backward passes: their input is the cache of our own forward pass and
+                # a gradient shaped like its output, not user data
+                "activation_backward", "conv2d_backward", "dense_backward", "flatten_backward",
+                "residual_backward"}
 
 
 def _public(module):

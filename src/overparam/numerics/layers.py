@@ -280,7 +280,9 @@ def activation_backward(dy: Any, cache: tuple, *, inplace: bool = False) -> Any:
 # --- shape and residual --------------------------------------------------------------------
 
 def flatten_forward(x: Any) -> tuple[Any, tuple]:
-    """(N, …) → (N, prod(…))."""
+    """(N, …) → (N, prod(…)); x needs a batch axis (ValueError naming x otherwise)."""
+    if getattr(x, "ndim", 0) < 1:
+        raise ValueError(f"x: expected a batch (N, …), got shape {getattr(x, 'shape', None)}")
     return x.reshape(x.shape[0], -1), x.shape
 
 
@@ -293,7 +295,17 @@ def residual_forward(x: Any, W1: Any, W2: Any, *, output_relu: bool = True) -> t
     """IC App. N's block x ↦ x + ReLU(W2 ReLU(W1 x)) (dense, no biases): x (N, d), W1 (h, d),
     W2 (d, h). ``output_relu=False`` gives x + W2 ReLU(W1 x) (App. N: "no ReLU is applied at
     the output layer"). Returns the block's output (N, d) and the cache for
-    ``residual_backward``."""
+    ``residual_backward``. Shapes are checked (ValueError naming x, W1 or W2); finiteness is
+    not (hot path: ``models`` validates at entry)."""
+    if getattr(x, "ndim", None) != 2:
+        raise ValueError(f"x: expected a batch (N, d), got shape {getattr(x, 'shape', None)}")
+    d = x.shape[1]
+    if getattr(W1, "ndim", None) != 2 or W1.shape[1] != d:
+        raise ValueError(f"W1: expected shape (h, {d}) to match x, "
+                         f"got {getattr(W1, 'shape', None)}")
+    if getattr(W2, "shape", None) != (d, W1.shape[0]):
+        raise ValueError(f"W2: expected shape ({d}, {W1.shape[0]}) to match x and W1, "
+                         f"got {getattr(W2, 'shape', None)}")
     xp = get_xp(x)
     a1 = x @ W1.T
     xp.maximum(a1, 0, out=a1)
@@ -350,6 +362,8 @@ def one_hot(y: Any, k: int, dtype: Any = None) -> Any:
 def softmax(Z: Any) -> Any:
     """Row-wise softmax of Z (n, k), shifted by the row maximum so large logits do not
     overflow. Does not check finiteness (NaN in, NaN out): callers validate at entry."""
+    if getattr(Z, "ndim", None) != 2:
+        raise ValueError(f"Z: expected logits (n, k), got shape {getattr(Z, 'shape', None)}")
     xp = get_xp(Z)
     E = xp.exp(Z - Z.max(axis=1, keepdims=True))
     E /= E.sum(axis=1, keepdims=True)
