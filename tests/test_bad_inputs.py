@@ -318,6 +318,12 @@ entry(ml.forward, FWD, arrays=MLP_ARRAYS, scalars={"act": CHOICE})
 refuse(ml.forward, {**FWD, "act": "linear", "W1": np.full((4, 3), 1e200)}, "W2",
        np.full((3, 4), 1e200), VE,
        kind="overflow", names="W1, W2")
+# integer X and float32/float64 weights: computed in float64, the exact small-integer products
+MIXED = (np.array([[1, -2, 0], [3, 1, 1]]), np.array([[1, 0, 1], [0, 2, -1]], np.float32),
+         np.array([[1.0, -1.0]]))
+right(ml.forward, lambda: ml.forward(*MIXED, "relu"),
+      lambda out: out[2].dtype == np.float64
+      and np.array_equal(out[2], [[1.0 - 0.0], [4.0 - 1.0]]), "mixed-dtypes")
 ZY = {"name": "hinge", "Z": LOGITS, "y": np.array([1, 0])}
 TWO_LABEL_BADS = [(np.array([1.0, 0.0]), TE), (np.array([1, 3]), VE), (np.array([-1, 0]), VE),
                   (np.array([1]), VE), (np.array(["a", "b"]), TE), (None, TE)]
