@@ -58,9 +58,10 @@ def test_verify_killed_at_several_moments_keeps_one_whole_report(tmp_path):
             assert not staging_dirs(out)
         assert proc.returncode in (0, 130, -signal.SIGKILL), (sig, moment, err)
         recover(out)  # what the next run does first
+        # one whole set: the previous one, or — when the signal came while the new set was
+        # being swapped in, which then completes before the stop — the new one
         state = assert_whole(out, previous)
-        assert state == "previous" or proc.returncode == 0 or sig == signal.SIGKILL, (
-            sig, moment, state)
+        # the previous report had ic.thm1.png; a new report of ic.params has none
         assert "ic.thm1.png" not in snapshot(out) or state == "previous"
 
 

@@ -27,6 +27,8 @@ import json
 import os
 import secrets
 import shutil
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -198,10 +200,15 @@ class OutputSet:
         try:
             journal = self._prepare()
         except BaseException:
-            if not (self.out / JOURNAL).exists():
-                self.discard()  # no journal yet: the previous set is untouched
+            # nothing of the previous set has moved yet (even if our journal was written):
+            # roll back, so an interrupted commit leaves the previous outputs and no staging
+            (self.out / JOURNAL).unlink(missing_ok=True)
+            self.discard()
             raise
-        _apply(self.out, journal)
+        with _signals_deferred():
+            # the swap has begun: Ctrl-C or SIGTERM now would leave it half-done, so they
+            # wait until one whole set is in place
+            _apply(self.out, journal)
         return [self.out / n for n in journal["files"]]
 
     def _prepare(self) -> dict:
@@ -230,6 +237,23 @@ class OutputSet:
     def discard(self) -> None:
         """Remove the staged files; the previous outputs stay as they were."""
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Block SIGINT and SIGTERM in this (main) thread for the block; a signal that arrives
+    meanwhile is delivered when it ends. Elsewhere (other threads, no pthread_sigmask) the
+    block runs as it is."""
+    wanted = {signal.SIGINT, signal.SIGTERM}
+    if (threading.current_thread() is not threading.main_thread()
+            or not hasattr(signal, "pthread_sigmask")):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager
