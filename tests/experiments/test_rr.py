@@ -86,7 +86,7 @@ def test_kernel_smoke_interpolates_and_resumes(tmp_path):
 
 
 def test_gabor_features_match_direct_convolution():
-    pytest.importorskip("skimage")
+    pytest.importorskip("skimage", reason="the Gabor row needs overparam[data] (scikit-image)")
     rng = np.random.default_rng(0)
     X = rng.uniform(0, 1, size=(2, 784))
     got = rr_kernel.gabor_features(X)
