@@ -1,14 +1,18 @@
-"""Matplotlib for figures of reports and reproductions: the non-interactive Agg backend, and
-saving a figure atomically."""
+"""Matplotlib for figures of reports and reproductions: the non-interactive Agg backend,
+saving a figure atomically, and the heatmap panels and picture grids that several
+reproductions draw alike."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from overparam.numerics.atomic import write_atomic
 
-__all__ = ["pyplot", "save"]
+__all__ = ["heatmap_panel", "heatmap_style", "image_grid", "pyplot", "save"]
 
 
 def pyplot() -> Any:
@@ -32,3 +36,59 @@ def save(fig: Any, path: Path, dpi: int = 90, *, tight: bool = True) -> str:
     finally:
         pyplot().close(fig)
     return path.name
+
+
+def heatmap_style(grids: Sequence[np.ndarray], *, log_scale: bool) -> dict[str, Any]:
+    """``imshow`` keywords shared by a set of heatmap panels: correlations on a fixed
+    diverging [−1, 1] scale, or (``log_scale``) errors on one logarithmic scale spanning the
+    positive values of all ``grids`` (at least a decade wide, so a constant grid still has a
+    scale). NaN cells are drawn blank."""
+    if not log_scale:
+        return {"vmin": -1, "vmax": 1, "cmap": "RdBu_r"}
+    from matplotlib.colors import LogNorm
+
+    values = np.concatenate([np.asarray(g, dtype=float).ravel() for g in grids])
+    positive = values[values > 0]
+    if positive.size == 0:
+        raise ValueError("a log-scale heatmap needs at least one positive value")
+    return {"norm": LogNorm(positive.min(), max(positive.max(), positive.min() * 10)),
+            "cmap": "viridis"}
+
+
+def heatmap_panel(ax: Any, grid: np.ndarray, style: dict[str, Any], *,
+                  x_ticklabels: Sequence[Any], y_ticklabels: Sequence[Any], xlabel: str,
+                  ylabel: str, title: str) -> Any:
+    """One heatmap panel (rows: ``y_ticklabels``, columns: ``x_ticklabels``) in ``style``
+    (from ``heatmap_style``); returns the image, for a colorbar."""
+    im = ax.imshow(grid, aspect="auto", **style)
+    ax.set_xticks(range(len(x_ticklabels)), list(x_ticklabels), fontsize=7)
+    ax.set_yticks(range(len(y_ticklabels)), list(y_ticklabels), fontsize=7)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    return im
+
+
+def image_grid(path: Path, images: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str],
+               column_titles: Sequence[str], *, suptitle: str | None = None) -> str:
+    """A grid of grey-scale pictures without ticks: ``images[i][j]`` in row i, column j, each
+    row labelled on its left and the first row's columns titled (IC Fig. 2/3-style prediction
+    grids). Saved with ``save``; returns the file name."""
+    if len(row_labels) != len(images):
+        raise ValueError(f"{len(images)} rows of images but {len(row_labels)} row labels")
+    plt = pyplot()
+    nrows, ncols = len(images), max(len(row) for row in images)
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, layout="constrained",
+                             figsize=(0.75 * ncols + 1.4, 0.75 * nrows + (0.4 if suptitle else 0)))
+    for i, row in enumerate(images):
+        for j, img in enumerate(row):
+            ax = axes[i, j]
+            ax.imshow(img, cmap="gray")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(column_titles[j], fontsize=6)
+        axes[i, 0].set_ylabel(row_labels[i], fontsize=6)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=8)
+    return save(fig, path, tight=False)

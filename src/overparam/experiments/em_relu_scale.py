@@ -13,7 +13,6 @@ import numpy as np
 
 from overparam.experiments import em_scale as em
 from overparam.experiments.protocol import Experiment, Outputs, Summary
-from overparam.experiments.protocol import reproduce as _reproduce
 
 __all__ = ["AUTHORS_SIGMAS", "CSV_HEADER", "DOUBLING", "EXPERIMENT", "FIGURES", "LOSSES",
            "LOSS_NAMES", "PRESETS", "compute_point", "outputs", "points", "reproduce"]
@@ -262,8 +261,4 @@ EXPERIMENT = Experiment(
     presets=PRESETS, points=points, compute_point=compute_point, outputs=outputs,
     figures=FIGURES, estimated_bytes=_estimated_bytes)
 
-
-def reproduce(out_dir: str | Path, **options) -> dict:
-    """``protocol.reproduce`` of this experiment (options: preset, seed, backend, executor,
-    workers, scheduler, resume, progress)."""
-    return _reproduce(EXPERIMENT, out_dir, **options)
+reproduce = EXPERIMENT.reproduce

@@ -17,7 +17,6 @@ import numpy as np
 
 from overparam.experiments import datasets
 from overparam.experiments.protocol import Experiment, Outputs, Summary
-from overparam.experiments.protocol import reproduce as _reproduce
 from overparam.experiments.runner import point_key
 from overparam.numerics import models
 from overparam.numerics.backend import get_xp, to_numpy
@@ -225,18 +224,12 @@ EXPERIMENT = Experiment(
     presets=PRESETS, points=points, compute_point=compute_point, outputs=outputs,
     figures=FIGURES, estimated_bytes=_estimated_bytes)
 
-
-def reproduce(out_dir: str | Path, **options) -> dict:
-    """``protocol.reproduce`` of this experiment (options: preset, seed, backend, executor,
-    workers, scheduler, resume, progress)."""
-    return _reproduce(EXPERIMENT, out_dir, **options)
+reproduce = EXPERIMENT.reproduce
 
 
 def _heatmaps(path: Path, rows: list, cfg: dict, keys: tuple[str, str]) -> None:
     """Depth × ρ heatmaps for each activation; correlations on [−1, 1], MSEs on a log scale."""
-    from matplotlib.colors import LogNorm
-
-    from overparam.common.plotting import pyplot, save
+    from overparam.common.plotting import heatmap_panel, heatmap_style, pyplot, save
 
     plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(9, 6), layout="constrained")
@@ -245,22 +238,14 @@ def _heatmaps(path: Path, rows: list, cfg: dict, keys: tuple[str, str]) -> None:
                                    for r in rows if r["point"]["activation"] == act])
              for act in ("linear", "relu") for key in keys}
     mse = keys[0].startswith("mse")
-    if mse:
-        values = np.concatenate([g.ravel() for g in grids.values()])
-        positive = values[values > 0]
-        norm = LogNorm(positive.min(), max(positive.max(), positive.min() * 10))
+    style = heatmap_style(list(grids.values()), log_scale=mse)
     for i, act in enumerate(("linear", "relu")):
         for j, key in enumerate(keys):
-            ax = axes[i, j]
-            im = (ax.imshow(grids[act, key], norm=norm, cmap="viridis", aspect="auto") if mse
-                  else ax.imshow(grids[act, key], vmin=-1, vmax=1, cmap="RdBu_r",
-                                 aspect="auto"))
-            ax.set_xticks(range(len(cfg["rhos"])), [f"{r:g}" for r in cfg["rhos"]], fontsize=7)
-            ax.set_yticks(range(len(cfg["depths"])), cfg["depths"], fontsize=7)
-            ax.set_xlabel("ρ: train-test correlation", fontsize=8)
-            ax.set_ylabel(f"{act} FCN: layers", fontsize=8)
-            what = "MSE to" if mse else "correlation to"
-            ax.set_title(f"{what} {key.split('_')[1]} function", fontsize=9)
+            im = heatmap_panel(
+                axes[i, j], grids[act, key], style,
+                x_ticklabels=[f"{r:g}" for r in cfg["rhos"]], y_ticklabels=cfg["depths"],
+                xlabel="ρ: train-test correlation", ylabel=f"{act} FCN: layers",
+                title=f"{'MSE to' if mse else 'correlation to'} {key.split('_')[1]} function")
     fig.colorbar(im, ax=axes, shrink=0.7)
     save(fig, path, tight=False)
 
@@ -268,13 +253,9 @@ def _heatmaps(path: Path, rows: list, cfg: dict, keys: tuple[str, str]) -> None:
 def _predictions_figure(path: Path, rows: list, X: np.ndarray, named: dict) -> None:
     """IC Fig. 2/13: the training "7" and the test inputs (top row), then each network's
     outputs on them (one row per activation and depth)."""
-    from overparam.common.plotting import pyplot, save
+    from overparam.common.plotting import image_grid
 
-    plt = pyplot()
     names = list(named)
-    ncols, nrows = len(names) + 1, len(rows) + 1
-    fig, axes = plt.subplots(nrows, ncols, figsize=(0.75 * ncols + 1.2, 0.75 * nrows),
-                             squeeze=False, layout="constrained")
     images = [[X] + [named[n] for n in names]]
     labels = ["input"]
     for r in rows:
@@ -282,16 +263,7 @@ def _predictions_figure(path: Path, rows: list, X: np.ndarray, named: dict) -> N
         images.append([np.asarray(res["train_prediction"]).reshape(28, 28)]
                       + [np.asarray(res["predictions"][n]).reshape(28, 28) for n in names])
         labels.append(f"{r['point']['activation']} {r['point']['depth']}")
-    for i, row in enumerate(images):
-        for j, img in enumerate(row):
-            ax = axes[i, j]
-            ax.imshow(img, cmap="gray")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title("train" if j == 0 else names[j - 1], fontsize=6)
-        axes[i, 0].set_ylabel(labels[i], fontsize=6)
-    save(fig, path, tight=False)
+    image_grid(path, images, labels, ["train", *names])
 
 
 def _summary(rows: list, cfg: dict, preset: str, source: str, missing: list[str]) -> Summary:

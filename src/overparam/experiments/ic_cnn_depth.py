@@ -21,7 +21,6 @@ import numpy as np
 from overparam.experiments import datasets
 from overparam.experiments.fcn_depth import _corr, _fmt
 from overparam.experiments.protocol import Experiment, Outputs, Summary
-from overparam.experiments.protocol import reproduce as _reproduce
 from overparam.experiments.runner import point_key, run_sweep
 from overparam.numerics import models
 from overparam.numerics.backend import get_xp, to_numpy
@@ -491,11 +490,7 @@ EXPERIMENT = Experiment(
     presets=PRESETS, points=points, compute_point=compute_point, outputs=outputs,
     figures=FIGURES, estimated_bytes=_estimated_bytes)
 
-
-def reproduce(out_dir: str | Path, **options) -> dict:
-    """``protocol.reproduce`` of this experiment (options: preset, seed, backend, executor,
-    workers, scheduler, resume, progress)."""
-    return _reproduce(EXPERIMENT, out_dir, **options)
+reproduce = EXPERIMENT.reproduce
 
 
 # --- figures -------------------------------------------------------------------------------
@@ -503,9 +498,7 @@ def reproduce(out_dir: str | Path, **options) -> dict:
 def _heatmaps(path: Path, rows: list, cfg: dict, keys: tuple[str, str]) -> None:
     """Depth × ρ heatmaps for the digit-7 CNNs (IC Fig. 4; MSE: Fig. 35): correlations on
     [−1, 1] (blank where undefined: a constant prediction), MSEs on a log scale."""
-    from matplotlib.colors import LogNorm
-
-    from overparam.common.plotting import pyplot, save
+    from overparam.common.plotting import heatmap_panel, heatmap_style, pyplot, save
 
     plt = pyplot()
     main = [r for r in rows if r["point"]["digit"] == 7]
@@ -513,19 +506,13 @@ def _heatmaps(path: Path, rows: list, cfg: dict, keys: tuple[str, str]) -> None:
     grids = {key: np.array([[np.nan if pr[key] is None else pr[key]
                              for pr in r["result"]["per_rho"]] for r in main]) for key in keys}
     mse = keys[0].startswith("mse")
-    if mse:
-        values = np.concatenate([g.ravel() for g in grids.values()])
-        positive = values[values > 0]
-        norm = LogNorm(positive.min(), max(positive.max(), positive.min() * 10))
+    style = heatmap_style(list(grids.values()), log_scale=mse)
     for ax, key in zip(axes, keys, strict=True):
-        im = (ax.imshow(grids[key], norm=norm, cmap="viridis", aspect="auto") if mse
-              else ax.imshow(grids[key], vmin=-1, vmax=1, cmap="RdBu_r", aspect="auto"))
-        ax.set_xticks(range(len(cfg["rhos"])), [f"{r:g}" for r in cfg["rhos"]], fontsize=7)
-        ax.set_yticks(range(len(main)), [r["point"]["depth"] for r in main], fontsize=7)
-        ax.set_xlabel("ρ: train-test correlation", fontsize=8)
-        ax.set_ylabel("CNN: layers", fontsize=8)
-        what = "MSE to" if mse else "correlation to"
-        ax.set_title(f"{what} {key.split('_')[1]} function", fontsize=9)
+        im = heatmap_panel(
+            ax, grids[key], style, x_ticklabels=[f"{r:g}" for r in cfg["rhos"]],
+            y_ticklabels=[r["point"]["depth"] for r in main],
+            xlabel="ρ: train-test correlation", ylabel="CNN: layers",
+            title=f"{'MSE to' if mse else 'correlation to'} {key.split('_')[1]} function")
     fig.colorbar(im, ax=axes, shrink=0.8)
     save(fig, path, tight=False)
 
@@ -535,9 +522,8 @@ def _predictions_figure(path: Path, blocks: list, what: str) -> None:
     image and the test inputs, then each network's outputs on them; a label marks networks
     that did not fit their training image. ``blocks``: (training image, {name: input},
     rows) per digit."""
-    from overparam.common.plotting import pyplot, save
+    from overparam.common.plotting import image_grid
 
-    plt = pyplot()
     images, labels = [], []
     for X, named, rows in blocks:
         names = list(named)
@@ -549,22 +535,9 @@ def _predictions_figure(path: Path, blocks: list, what: str) -> None:
                           + [unpack(res["predictions"][n]) for n in names])
             flag = "" if res["fitted"] else " (no fit)"
             labels.append(f"'{r['point']['digit']}' {r['point']['depth']}{flag}")
-    titles = ["train", *names]
-    ncols, nrows = len(titles), len(images)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(0.75 * ncols + 1.4, 0.75 * nrows + 0.4),
-                             squeeze=False, layout="constrained")
-    for i, row in enumerate(images):
-        for j, img in enumerate(row):
-            ax = axes[i, j]
-            ax.imshow(img, cmap="gray")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(titles[j], fontsize=6)
-        axes[i, 0].set_ylabel(labels[i], fontsize=6)
-    fig.suptitle(f"ic.cnn-depth: predictions, {what} (each 'inputs' row: the training image "
-                 "and the test inputs of the rows below it)", fontsize=8)
-    save(fig, path, tight=False)
+    image_grid(path, images, labels, ["train", *names],
+               suptitle=f"ic.cnn-depth: predictions, {what} (each 'inputs' row: the training "
+               "image and the test inputs of the rows below it)")
 
 
 # --- summary -------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ import numpy as np
 from overparam.experiments import datasets
 from overparam.experiments import ic_cnn_depth as cnn
 from overparam.experiments.protocol import Experiment, Outputs, Summary
-from overparam.experiments.protocol import reproduce as _reproduce
 from overparam.numerics.backend import get_xp, to_numpy
 from overparam.numerics.models import Model
 from overparam.numerics.validation import check_array, check_labels
@@ -262,8 +261,4 @@ EXPERIMENT = Experiment(
     presets=PRESETS, points=points, compute_point=compute_point, outputs=outputs,
     figures={"layer_probe.png": "Fig. 5"}, estimated_bytes=_estimated_bytes)
 
-
-def reproduce(out_dir: str | Path, **options) -> dict:
-    """``protocol.reproduce`` of this experiment (options: preset, seed, backend, executor,
-    workers, scheduler, resume, progress)."""
-    return _reproduce(EXPERIMENT, out_dir, **options)
+reproduce = EXPERIMENT.reproduce

@@ -16,7 +16,6 @@ import numpy as np
 from overparam.experiments import ic_cnn_depth as cnn
 from overparam.experiments.ic_layer_probe import cnn_depth_source, per_layer_table
 from overparam.experiments.protocol import Experiment, Outputs, Summary
-from overparam.experiments.protocol import reproduce as _reproduce
 from overparam.numerics.backend import to_numpy
 from overparam.numerics.models import Model
 
@@ -183,8 +182,4 @@ EXPERIMENT = Experiment(
     figures={"weight_change.png": "Fig. 19a"},
     estimated_bytes=lambda preset: 4 * 2**20 + cnn._estimated_bytes(preset))
 
-
-def reproduce(out_dir: str | Path, **options) -> dict:
-    """``protocol.reproduce`` of this experiment (options: preset, seed, backend, executor,
-    workers, scheduler, resume, progress)."""
-    return _reproduce(EXPERIMENT, out_dir, **options)
+reproduce = EXPERIMENT.reproduce

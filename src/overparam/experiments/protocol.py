@@ -95,6 +95,12 @@ class Experiment:
         if clash:
             raise ValueError(f"figures: {sorted(clash)} are the standard files' names")
 
+    def reproduce(self, out_dir: str | Path, **options: object) -> dict:
+        """``protocol.reproduce`` of this experiment (options: preset, seed, backend,
+        executor, workers, scheduler, resume, progress); each reproduction module exports it
+        as its ``reproduce``."""
+        return reproduce(self, out_dir, **options)
+
 
 def render_summary(summary: Summary, figures: Mapping[str, str]) -> str:
     """summary.md's text."""
