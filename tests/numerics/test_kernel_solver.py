@@ -186,6 +186,73 @@ def test_bad_inputs_name_the_argument(kw, exc, match):
         bad(**kw)
 
 
+def near_duplicates(t, n=300, d=20, seed=0):
+    """Uniform points in [0, 1]^d with 5 pairs at squared distance ≈ t/γ (γ = 1/d): the RBF
+    kernel is positive definite in float64 but nearly singular (λ_min ≪ t)."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(size=(n, d))
+    gamma = 1.0 / d
+    for k in range(5):
+        X[2 * k + 1] = X[2 * k] + rng.normal(size=d) * np.sqrt(t / (gamma * d))
+    return X, np.eye(10)[rng.integers(0, 10, n)], gamma
+
+
+def check_solution(X, y, gamma, alpha, info):
+    """The solver's claimed residual, recomputed from an independent float64 K."""
+    K, _ = reference(X, y, gamma)
+    res = np.linalg.norm(K @ alpha - y) / np.linalg.norm(y)
+    slack = len(X) * U64 * np.linalg.norm(K, 2) * np.linalg.norm(alpha) / np.linalg.norm(y)
+    assert info.converged and info.relative_residual <= 1e-6
+    assert res <= 1e-6 + slack and abs(res - info.relative_residual) <= slack
+    return K
+
+
+def test_a_failing_float32_factor_falls_back_to_a_shift_and_conjugate_gradients():
+    X, y, gamma = near_duplicates(1e-7)
+    K, _ = reference(X, y, gamma)
+    # independently: SciPy's float32 Cholesky of this K fails, its float64 one does not
+    with pytest.raises(np.linalg.LinAlgError):
+        scipy.linalg.cho_factor(K.astype(np.float32), lower=True)
+    assert scipy.linalg.eigvalsh(K, subset_by_index=[0, 0])[0] > 0
+    alpha, info = ks.solve_kernel_interpolation(X, y, gamma=gamma, progress=False)
+    check_solution(X, y, gamma, alpha, info)
+    # the first shift: n·u32·max diag(K) = 300 · 2⁻²⁴ · 1
+    assert info.method == "pcg" and info.factor_attempts >= 2
+    assert info.shift == pytest.approx(300 * 2.0**-24 * ks.SHIFT_FACTORS[info.factor_attempts - 2])
+
+
+def test_a_shifted_factor_is_checkpointed_with_its_shift(tmp_path):
+    X, y, gamma = near_duplicates(1e-7)
+    _, first = ks.solve_kernel_interpolation(X, y, gamma=gamma, progress=False,
+                                             checkpoint_dir=tmp_path)
+    (tmp_path / ks.SOLUTION_FILE).unlink()  # keep the factor only: CG runs again on it
+    alpha, again = ks.solve_kernel_interpolation(X, y, gamma=gamma, progress=False,
+                                                 checkpoint_dir=tmp_path)
+    assert again.resumed == ["factor"] and again.seconds["factor"] == 0.0
+    assert (again.shift, again.factor_attempts, again.method) == (
+        first.shift, first.factor_attempts, "pcg")
+    check_solution(X, y, gamma, alpha, again)
+
+
+def test_refinement_that_stops_contracting_continues_with_conjugate_gradients():
+    X, y, gamma = near_duplicates(3e-6)
+    K, _ = reference(X, y, gamma)
+    # independently (SciPy, float32): the factor exists, but one refinement step from the
+    # first solve increases the residual — refinement alone cannot reach 1e-6
+    c = scipy.linalg.cho_factor(K.astype(np.float32), lower=True)
+
+    def solve32(b):
+        return scipy.linalg.cho_solve(c, b.astype(np.float32)).astype(np.float64)
+
+    a0 = solve32(y)
+    a1 = a0 + solve32(y - K @ a0)
+    assert np.linalg.norm(y - K @ a1) > np.linalg.norm(y - K @ a0)
+    alpha, info = ks.solve_kernel_interpolation(X, y, gamma=gamma, progress=False)
+    check_solution(X, y, gamma, alpha, info)
+    assert info.method == "refinement, then pcg" and info.shift == 0.0
+    assert info.residual_history[1] > info.residual_history[0]
+
+
 def test_singular_kernel_is_refused_not_nan():
     # a linear kernel on 60 points in 5 dimensions has rank 5: no float32 Cholesky exists
     X, y = data(60, d=5, seed=10)

@@ -39,7 +39,6 @@ import numpy as np
 
 from overparam.experiments import datasets
 from overparam.experiments.protocol import Experiment, Outputs, Summary
-from overparam.experiments.protocol import reproduce as _reproduce
 from overparam.numerics.atomic import write_text_atomic
 from overparam.numerics.kernel_solver import (
     bandwidth_rule,
@@ -458,11 +457,7 @@ EXPERIMENT = Experiment(
     presets=PRESETS, points=points, compute_point=compute_point, outputs=outputs,
     figures=FIGURES)
 
-
-def reproduce(out_dir: str | Path, **options) -> dict:
-    """``protocol.reproduce`` of this experiment (options: preset, seed, backend, executor,
-    workers, scheduler, resume, progress)."""
-    return _reproduce(EXPERIMENT, out_dir, **options)
+reproduce = EXPERIMENT.reproduce
 
 
 # --- the full 60k run ----------------------------------------------------------------------
@@ -511,9 +506,12 @@ def full_run(out_dir: str | Path, *, n_train: int = 60000, seed: int = 0,
         f"# rr.kernel at full size — RR Sec. 5 on {len(y)} {dataset} training images\n\n"
         f"RBF kernel on pixels /255, γ = 1/(d · mean per-pixel variance) = {gamma:.5g}, one-hot "
         f"targets, no regularisation; numerics.kernel_solver: float32 K built in place "
-        f"({s['kernel']:.0f} s), float32 Cholesky in place ({s['factor']:.0f} s), "
-        f"{info.refinement_steps} refinement passes with residuals against the float64 kernel "
-        f"({s['residual']:.0f} s of residuals in all).\n\n"
+        f"({s['kernel']:.0f} s), float32 Cholesky in place ({s['factor']:.0f} s"
+        + ("" if info.factor_attempts == 1 else
+           f"; {info.factor_attempts} attempts: the unshifted float32 factor failed, the last "
+           f"of K + {info.shift:.3g}·I")
+        + f"), {info.refinement_steps} passes of {info.method} with residuals against the "
+        f"float64 kernel ({s['residual']:.0f} s of residuals in all).\n\n"
         f"- test error on {len(y_test)} test images: {100 * err:.2f} % (RR, MNIST: 1.2 %)\n"
         f"- √(αᵀKα) = {info.norm:.1f} (RR, MNIST: ≈ 220; the kernel and targets differ)\n"
         f"- relative residual ‖Kα − y‖/‖y‖ against the float64 kernel: "

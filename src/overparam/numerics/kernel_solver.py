@@ -17,6 +17,17 @@ LAPACK call; in float64 K alone is 28.8 GB. Here:
    against its float32 rounding that was factored. Each pass contracts the residual by about
    ‖I − (L̂L̂ᵀ)⁻¹K‖ ≲ c·n·u₃₂·cond(K); measured on Fashion-MNIST at 60k
    (``benchmarks/bench_kernel.py`` records each pass): 8e-4 → 1.7e-5 → 1.3e-6 → 2.9e-7.
+4. When K is positive definite but its float32 Cholesky is not — a pivot lost to rounding,
+   which at 60k depends even on the BLAS thread count (measured on Fashion-MNIST: one thread
+   factored K, two threads failed at the minor of order 37,451) — K is rebuilt with a
+   diagonal shift σ = n·u·max diag(K) (u the factor's unit roundoff: the size of the
+   rounding a pivot can accumulate over n terms), ×4 while the factor still fails, and
+   Kα = y itself (unshifted) is solved by conjugate gradients preconditioned with the
+   shifted factor, residuals again in float64. Its eigenvalues λ/(λ + σ) lie in
+   (λ_min/(λ_min + σ), 1], so CG converges in a few dozen passes where plain refinement,
+   contracting only by σ/(λ_min + σ) per pass, would not. A K that is singular in float64
+   (duplicate points, a linear kernel with more points than features) makes CG stall, and
+   is refused with ValueError.
 
 Peak memory: 4n² bytes for the float32 triangle that is touched (≈ 7.2 GB of the 14.4 GB
 allocation at n = 60,000), X, and one panel of at most ``block_bytes`` (plus its GEMM).
@@ -51,6 +62,10 @@ RESIDUAL_TOLERANCE = 1e-6
 RESIDUAL_REFERENCE = ("the float64 kernel: every entry recomputed in float64 from X, "
                       "blockwise, never stored")
 FACTOR_DTYPES = ("auto", "float32", "float64")
+#: diagonal shifts tried after the unshifted factor fails, in units of n·u·max diag(K)
+SHIFT_FACTORS = (1.0, 4.0, 16.0, 64.0)
+#: CG stops as stalled when its residual has not fallen by 0.1 % in this many passes
+CG_STALL_PASSES = 5
 #: file names inside ``checkpoint_dir``
 FACTOR_FILE, FACTOR_META, SOLUTION_FILE = "factor.npy", "factor.json", "solution.npz"
 
@@ -59,13 +74,21 @@ class FactorWarning(UserWarning):
     """A checkpointed factor or solution could not be used and is recomputed."""
 
 
+class NotPositiveDefiniteError(ValueError):
+    """The Cholesky factorisation met a pivot ≤ 0 at the factor's precision."""
+
+
 @dataclass
 class KernelSolveInfo:
     """How ``solve_kernel_interpolation`` went.
 
     ``residual_history``: ‖y − (K + ridge·I)α‖_F/‖y‖_F after the first solve and after each
-    refinement pass, against ``residual_reference`` (the float64 kernel); ``refinement_steps``
-    corrections were applied; ``converged``: the last residual is ≤ ``tolerance``.
+    refinement pass (``method`` "refinement"), or after each conjugate-gradient pass and then
+    recomputed from α (``method`` "pcg" when the factor needed a diagonal ``shift`` σ > 0;
+    "refinement, then pcg" when refinement with an unshifted factor stopped contracting),
+    against ``residual_reference`` (the float64 kernel); ``refinement_steps`` corrections were
+    applied; ``converged``: the last residual is ≤ ``tolerance``. ``factor_attempts``: the
+    factorisations tried (1 when the unshifted factor succeeded).
     ``norm``: √(trace αᵀKα) (the RKHS norm of the interpolant, summed over the columns of y).
     ``seconds``: wall time per phase ("kernel", "factor", "solve", "residual" summed over
     passes, "checkpoint"); ``resumed``: phases taken from ``checkpoint_dir``."""
@@ -81,6 +104,9 @@ class KernelSolveInfo:
     refinement_steps: int
     converged: bool
     norm: float
+    method: str = "refinement"
+    shift: float = 0.0
+    factor_attempts: int = 1
     residual_reference: str = RESIDUAL_REFERENCE
     seconds: dict[str, float] = field(default_factory=dict)
     resumed: list[str] = field(default_factory=list)
@@ -272,14 +298,53 @@ def _factor_in_place(K: Any, xp: Any) -> Any:
         L = xp.linalg.cholesky(xp.tril(K) + xp.tril(K, -1).T)
         info = 0 if bool(xp.all(xp.isfinite(L))) else 1
     if info > 0:
-        raise ValueError(
+        raise NotPositiveDefiniteError(
             f"X: the kernel matrix is not positive definite in {K.dtype} (the leading minor "
-            f"of order {info} of {n} failed): points too close together for this bandwidth or "
-            f"a linear kernel with more points than features; pass ridge > 0 or use "
-            f"numerics.kernels.solve_kernel_system's pseudo-inverse")
+            f"of order {info} of {n} failed)")
     if info < 0:
         raise RuntimeError(f"LAPACK potrf: argument {-info} was illegal")
     return L
+
+
+SINGULAR_HINT = ("points too close together for this bandwidth or a linear kernel with more "
+                 "points than features; pass ridge > 0 or use "
+                 "numerics.kernels.solve_kernel_system's pseudo-inverse")
+
+
+def _max_diagonal(X: Any, sq: Any, kind: str, ridge: float) -> float:
+    """max_i (K + ridge·I)_ii: 1 + ridge for the RBF kernel, max‖x_i‖² + ridge for the linear."""
+    return (1.0 if kind == "rbf" else float(sq.max())) + ridge
+
+
+def _factor_shifted(X: Any, sq: Any, *, kind: str, gamma: float, ridge: float, dtype: str,
+                    block_bytes: int, progress: bool, seconds: dict) -> tuple[Any, float, int]:
+    """(L, σ, attempts): the Cholesky factor of K + (ridge + σ)·I built and factored in
+    place, σ = 0 first, then σ = c·n·u·max diag for c in ``SHIFT_FACTORS`` while the factor
+    fails (u: the unit roundoff of ``dtype``). ValueError when every shift fails."""
+    xp = get_xp(X)
+    n = X.shape[0]
+    unit = n * float(np.finfo(dtype).eps) / 2 * _max_diagonal(X, sq, kind, ridge)
+    shifts = [0.0] + [c * unit for c in SHIFT_FACTORS]
+    failures = []
+    for attempt, shift in enumerate(shifts, start=1):
+        t0 = time.perf_counter()
+        K = build_lower(X, sq, kind=kind, gamma=gamma, ridge=ridge + shift, dtype=dtype,
+                        block_bytes=block_bytes, progress=progress)
+        seconds["kernel"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        desc = f"Cholesky {dtype} n={n}" + (f" shift {shift:.2g}" if shift else "")
+        try:
+            with _bar(1, desc + " (one LAPACK call)", progress) as bar:
+                L = _factor_in_place(K, xp)
+                bar.update(1)
+            return L, shift, attempt
+        except NotPositiveDefiniteError as exc:
+            failures.append(f"shift {shift:.3g}: {exc}")
+        finally:
+            seconds["factor"] += time.perf_counter() - t0
+            del K
+    raise ValueError(f"X: no Cholesky factor of K + σI in {dtype} for σ up to "
+                     f"{shifts[-1]:.3g} ({'; '.join(failures)}): {SINGULAR_HINT}")
 
 
 def _solve_with_factor(L: Any, b: Any, xp: Any) -> Any:
@@ -331,10 +396,11 @@ def _digest(*arrays: Any, **scalars: Any) -> str:
     return h.hexdigest()
 
 
-def _load_factor(folder: Path, key: str, n: int, dtype: str) -> np.ndarray | None:
-    """The checkpointed factor if ``folder`` holds one of this system (same key, shape and
-    dtype, complete); None otherwise (with a FactorWarning when a file was there but
-    unusable). Only the lower triangle is copied into memory."""
+def _load_factor(folder: Path, key: str, n: int, dtype: str
+                 ) -> tuple[np.ndarray, float, int] | None:
+    """(factor, its diagonal shift, the attempts it took) if ``folder`` holds one of this
+    system (same key, shape and dtype, complete); None otherwise (with a FactorWarning when a
+    file was there but unusable). Only the lower triangle is copied into memory."""
     path, meta_path = folder / FACTOR_FILE, folder / FACTOR_META
     if not path.exists() or not meta_path.exists():
         return None
@@ -348,6 +414,7 @@ def _load_factor(folder: Path, key: str, n: int, dtype: str) -> np.ndarray | Non
             raise ValueError(f"holds {stored.dtype} {stored.shape}, expected {dtype} {(n, n)}")
         if meta.get("sha256_diagonal") != _digest(np.diagonal(stored).copy()):
             raise ValueError("its diagonal does not match the recorded checksum")
+        shift, attempts = float(meta.get("shift", 0.0)), int(meta.get("attempts", 1))
     except (OSError, ValueError, json.JSONDecodeError) as exc:
         warnings.warn(f"{path}: unusable factor checkpoint ({exc}); the factor is recomputed",
                       FactorWarning, stacklevel=3)
@@ -355,17 +422,17 @@ def _load_factor(folder: Path, key: str, n: int, dtype: str) -> np.ndarray | Non
     L = _lower_only_matrix(n, dtype)
     for c0, c1 in _panels(n, _panel_width(n, 256 * 2**20)):
         L[c0:, c0:c1] = stored[c0:, c0:c1]
-    return L
+    return L, shift, attempts
 
 
-def _save_factor(folder: Path, key: str, L: np.ndarray) -> None:
+def _save_factor(folder: Path, key: str, L: np.ndarray, shift: float, attempts: int) -> None:
     """factor.npy (atomically: a reader never sees half a file), then factor.json naming the
     system it belongs to — written last, so a factor without it is never trusted."""
     (folder / FACTOR_META).unlink(missing_ok=True)
     write_atomic(folder / FACTOR_FILE, lambda fh: np.save(fh, L))
     write_text_atomic(folder / FACTOR_META, json.dumps({
-        "key": key, "n": L.shape[0], "dtype": L.dtype.name,
-        "sha256_diagonal": _digest(np.diagonal(L).copy())}))
+        "key": key, "n": L.shape[0], "dtype": L.dtype.name, "shift": shift,
+        "attempts": attempts, "sha256_diagonal": _digest(np.diagonal(L).copy())}))
 
 
 def _load_solution(folder: Path, key: str
@@ -396,6 +463,77 @@ def _save_solution(folder: Path, key: str, alpha: Any, r: Any, history: list[flo
 
 # --- the solver ---------------------------------------------------------------------------
 
+def _refine(Y: Any, start: tuple | None, apply_kernel: Any, precondition: Any, checkpoint: Any, *,
+            tol: float, max_steps: int) -> tuple[Any, Any, list[float], int]:
+    """Iterative refinement with a factor of K itself: α ← α + (L̂L̂ᵀ)⁻¹(y − Kα) from
+    α = (L̂L̂ᵀ)⁻¹y (or ``start``), until the float64 residual is ≤ ``tol``, stops
+    decreasing (a factor too inexact to contract: the best α so far is kept), or
+    ``max_steps`` corrections. Returns (α, y − Kα, history, corrections)."""
+    y_norm = _norm(Y)
+    alpha, r, history, steps = (precondition(Y), None, [], 0) if start is None else start
+    best = None
+    while True:
+        if r is None:
+            r = Y - apply_kernel(alpha)
+            history.append(_norm(r) / y_norm)
+            checkpoint(alpha, r, history, steps)
+        if len(history) >= 2 and history[-1] >= history[-2]:
+            return (*best, history, steps) if best is not None else (alpha, r, history, steps)
+        if history[-1] <= tol or steps >= max_steps:
+            return alpha, r, history, steps
+        best = (alpha, r)
+        alpha = alpha + precondition(r)
+        steps, r = steps + 1, None
+
+
+def _conjugate_gradients(Y: Any, start: tuple | None, apply_kernel: Any, precondition: Any,
+                         checkpoint: Any, *, tol: float, max_steps: int
+                         ) -> tuple[Any, Any, list[float], int]:
+    """Preconditioned conjugate gradients on Kα = y, one independent CG per column of y
+    (Golub & Van Loan, Alg. 11.5.1), from α = 0 (or ``start``: a restart from its α and
+    residual). Stops at ``tol``, after ``max_steps`` passes, when the residual has not
+    fallen by 0.1 % in ``CG_STALL_PASSES`` passes, or at a direction of non-positive
+    curvature (K not positive definite in float64). The recurrence's residual drifts from
+    y − Kα by rounding, so the last one is recomputed from α (and CG restarts from it if only
+    the recurrence had met ``tol``). Returns (α, y − Kα, history, passes)."""
+    xp = get_xp(Y)
+    y_norm = _norm(Y)
+    alpha, r, history, steps = (xp.zeros_like(Y), Y.copy(), [], 0) if start is None \
+        else start
+    for _restart in range(3):
+        if history and history[-1] <= tol:
+            break
+        best, since = math.inf, 0
+        z = precondition(r)
+        p, rz = z.copy(), (r * z).sum(axis=0)
+        while steps < max_steps:
+            Kp = apply_kernel(p)
+            pKp = (p * Kp).sum(axis=0)
+            if bool(xp.any((pKp < 0) | ((pKp == 0) & (rz > 0)))):
+                break
+            a = xp.where(pKp > 0, rz / xp.where(pKp > 0, pKp, 1.0), 0.0)
+            alpha, r, steps = alpha + a * p, r - a * Kp, steps + 1
+            history.append(_norm(r) / y_norm)
+            checkpoint(alpha, r, history, steps)
+            if history[-1] <= tol:
+                break
+            best, since = (history[-1], 0) if history[-1] < best * (1 - 1e-3) \
+                else (best, since + 1)
+            if since >= CG_STALL_PASSES:
+                break
+            z = precondition(r)
+            rz_new = (r * z).sum(axis=0)
+            p = z + xp.where(rz > 0, rz_new / xp.where(rz > 0, rz, 1.0), 0.0) * p
+            rz = rz_new
+        met = bool(history) and history[-1] <= tol
+        r = Y - apply_kernel(alpha)
+        history.append(_norm(r) / y_norm)
+        checkpoint(alpha, r, history, steps)
+        if not met or history[-1] <= tol or steps >= max_steps:
+            break
+    return alpha, r, history, steps
+
+
 def _checked(X, y, kind, gamma, ridge, tol, max_refinement, factor_dtype, block_bytes):
     xp = get_xp(X, y)
     X = check_array(X, "X", xp=xp, ndim=2, dtype="float64")
@@ -416,7 +554,7 @@ def _checked(X, y, kind, gamma, ridge, tol, max_refinement, factor_dtype, block_
 
 def solve_kernel_interpolation(
     X: Any, y: Any, *, kind: str = "rbf", gamma: float = 1.0, ridge: float = 0.0,
-    tol: float = RESIDUAL_TOLERANCE, max_refinement: int = 10, factor_dtype: str = "auto",
+    tol: float = RESIDUAL_TOLERANCE, max_refinement: int = 30, factor_dtype: str = "auto",
     block_bytes: int = 256 * 2**20, checkpoint_dir: str | Path | None = None,
     progress: bool = True,
 ) -> tuple[Any, KernelSolveInfo]:
@@ -430,7 +568,8 @@ def solve_kernel_interpolation(
             as X for the linear kernel on random features).
         ridge: λ ≥ 0 added to K's diagonal.
         tol: target relative residual ‖y − (K + λI)α‖_F/‖y‖_F against the float64 kernel.
-        max_refinement: at most this many refinement passes after the first solve; they stop
+        max_refinement: at most this many refinement passes after the first solve (or
+            conjugate-gradient passes, when the factor needed a shift); refinement stops
             once the residual is ≤ ``tol`` or stops decreasing.
         factor_dtype: "float32" (in place, 4n² bytes), "float64" (8n²), or "auto" (float32
             on NumPy; on CuPy float64 when it fits in GPU memory).
@@ -444,8 +583,12 @@ def solve_kernel_interpolation(
         (α float64 shaped like y, ``KernelSolveInfo``). ``info.converged`` is False when the
         passes ran out or stalled above ``tol`` (the residual history says how far it got).
 
-    Raises ValueError for bad inputs (naming the argument), a K not positive definite at the
-    factor's precision, or a K that does not fit in memory.
+    A K whose factor fails at its precision is factored again with a diagonal shift and
+    solved (unshifted) by preconditioned conjugate gradients (module docstring, step 4).
+
+    Raises ValueError for bad inputs (naming the argument), a K that is singular in float64
+    (no factor even with the largest shift, or conjugate gradients stalling), or a K that
+    does not fit in memory.
     """
     xp, X, y, gamma, ridge, tol, max_refinement, block_bytes = _checked(
         X, y, kind, gamma, ridge, tol, max_refinement, factor_dtype, block_bytes)
@@ -464,60 +607,68 @@ def solve_kernel_interpolation(
     skey = _digest(X, Y, kind=kind, gamma=gamma, ridge=ridge, dtype=dtype, tol=tol) \
         if folder else ""
 
-    L = _load_factor(folder, fkey, n, dtype) if folder is not None and xp is np else None
-    if L is not None:
+    loaded = _load_factor(folder, fkey, n, dtype) if folder is not None and xp is np else None
+    if loaded is not None:
+        L, shift, attempts = loaded
         resumed.append("factor")
     else:
-        t0 = time.perf_counter()
-        K = build_lower(X, sq, kind=kind, gamma=gamma, ridge=ridge, dtype=dtype,
-                        block_bytes=block_bytes, progress=progress)
-        seconds["kernel"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        with _bar(1, f"Cholesky {dtype} n={n} (one LAPACK call)", progress) as bar:
-            L = _factor_in_place(K, xp)
-            bar.update(1)
-        del K
-        seconds["factor"] = time.perf_counter() - t0
+        L, shift, attempts = _factor_shifted(X, sq, kind=kind, gamma=gamma, ridge=ridge,
+                                             dtype=dtype, block_bytes=block_bytes,
+                                             progress=progress, seconds=seconds)
         if folder is not None and xp is np:
             t0 = time.perf_counter()
-            _save_factor(folder, fkey, L)
+            _save_factor(folder, fkey, L, shift, attempts)
+            seconds["checkpoint"] += time.perf_counter() - t0
+
+    def apply_kernel(a: Any) -> Any:
+        t0 = time.perf_counter()
+        out = kernel_times(X, sq, a, kind=kind, gamma=gamma, ridge=ridge,
+                           block_bytes=block_bytes, progress=progress)
+        seconds["residual"] += time.perf_counter() - t0
+        return out
+
+    def precondition(b: Any) -> Any:
+        t0 = time.perf_counter()
+        out = _solve_with_factor(L, b, xp)
+        seconds["solve"] += time.perf_counter() - t0
+        return out
+
+    def checkpoint(alpha: Any, r: Any, history: list[float], steps: int) -> None:
+        if folder is not None:
+            t0 = time.perf_counter()
+            _save_solution(folder, skey, alpha, r, history, steps)
             seconds["checkpoint"] += time.perf_counter() - t0
 
     saved = _load_solution(folder, skey) if folder is not None else None
     if saved is not None:
-        alpha, r = xp.asarray(saved[0]), xp.asarray(saved[1])
-        history, steps = saved[2], saved[3]
         resumed.append("solution")
+        start = (xp.asarray(saved[0]), xp.asarray(saved[1]), saved[2], saved[3])
     else:
-        t0 = time.perf_counter()
-        alpha = _solve_with_factor(L, Y, xp)
-        seconds["solve"] += time.perf_counter() - t0
-        r, history, steps = None, [], 0
-    y_norm = _norm(Y)
-    while True:
-        if r is None:
-            t0 = time.perf_counter()
-            r = Y - kernel_times(X, sq, alpha, kind=kind, gamma=gamma, ridge=ridge,
-                                 block_bytes=block_bytes, progress=progress)
-            seconds["residual"] += time.perf_counter() - t0
-            history.append(_norm(r) / y_norm)
-            if folder is not None:
-                t0 = time.perf_counter()
-                _save_solution(folder, skey, alpha, r, history, steps)
-                seconds["checkpoint"] += time.perf_counter() - t0
-        stalled = len(history) >= 2 and history[-1] >= history[-2]
-        if history[-1] <= tol or steps >= max_refinement or stalled:
-            break
-        t0 = time.perf_counter()
-        alpha = alpha + _solve_with_factor(L, r, xp)
-        seconds["solve"] += time.perf_counter() - t0
-        steps, r = steps + 1, None
+        start = None
+    method = "pcg"
+    if shift == 0.0:
+        method = "refinement"
+        start = _refine(Y, start, apply_kernel, precondition, checkpoint, tol=tol,
+                        max_steps=max_refinement)
+        if start[2][-1] > tol and start[3] < max_refinement:
+            method = "refinement, then pcg"  # the factor is too inexact to contract
+    if method != "refinement":
+        start = _conjugate_gradients(Y, start, apply_kernel, precondition, checkpoint, tol=tol,
+                                     max_steps=max_refinement)
+    alpha, r, history, steps = start
+    if history[-1] > tol and steps < max_refinement:
+        raise ValueError(
+            f"X: the kernel matrix is not positive definite in float64 (singular or too "
+            f"ill-conditioned): conjugate gradients on K, preconditioned by the "
+            f"{dtype} factor of K + {shift:.3g}·I, stalled at "
+            f"a relative residual of {history[-1]:.3g} after {steps} passes: {SINGULAR_HINT}")
     K_alpha = Y - r
     # αᵀKα = αᵀ(Kα + λα) − λ‖α‖² with (K + λI)α computed in the last pass
     quad = float((alpha * K_alpha).sum()) - ridge * float((alpha * alpha).sum())
     info = KernelSolveInfo(
         n=n, outputs=Y.shape[1], kind=kind, gamma=gamma, ridge=ridge, factor_dtype=dtype,
         tolerance=tol, residual_history=[float(h) for h in history], refinement_steps=steps,
-        converged=history[-1] <= tol, norm=math.sqrt(max(quad, 0.0)), seconds=seconds,
-        resumed=resumed)
+        converged=history[-1] <= tol, norm=math.sqrt(max(quad, 0.0)),
+        method=method, shift=shift,
+        factor_attempts=attempts, seconds=seconds, resumed=resumed)
     return (alpha if y.ndim == 2 else alpha[:, 0]), info
