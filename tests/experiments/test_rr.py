@@ -5,6 +5,7 @@ import dataclasses
 import importlib.util
 import json
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -181,6 +182,54 @@ def test_pixel_conditions_change_train_and_test_alike():
     gauss = rr_randomization.prepare({"seed": 0, "condition": "gaussian"}, cfg)
     assert np.array_equal(gauss["y_test"], base["y_test"])
     assert np.abs(gauss["X"].mean(axis=1)).max() <= 1e-12 * 784  # standardised per image
+
+
+def _fake_cifar10(root, n_per_batch, seed=0):
+    """CIFAR-10's python format: six pickled batches of (N, 3072) channel-major pixels."""
+    rng = np.random.default_rng(seed)
+    batches = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8),
+                 b"labels": [int(v) for v in rng.integers(0, 10, n_per_batch)]}
+        with open(root / name, "wb") as fh:
+            pickle.dump(batch, fh)
+        batches[name] = batch
+    return batches
+
+
+def test_cifar10_when_supplied_is_centre_cropped_to_28(tmp_path, monkeypatch):
+    batches = _fake_cifar10(tmp_path, 12)
+    monkeypatch.setenv(rr_randomization.CIFAR10_ENV, str(tmp_path))
+    pts = rr_randomization.points("smoke", 0, "numpy")
+    assert {(p["dataset"], p["data_dir"]) for p in pts} == {("cifar-10", str(tmp_path))}
+    d = rr_randomization.prepare(pts[0], {"n_train": 60, "n_test": 12})
+    assert d["image_shape"] == (28, 28, 3) and d["X"].shape == (60, 2352)
+    # by hand: every training pixel, the rows and columns 2..29 of each 32×32 plane (RR App. A)
+    raw = np.concatenate([batches[f"data_batch_{i}"][b"data"] for i in range(1, 6)])
+    crops = raw.reshape(60, 3, 32, 32)[:, :, 2:30, 2:30].transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(d["X"], per_image_standardization(crops / 255.0), rtol=0,
+                               atol=1e-12)
+    assert d["y_test"].tolist() == batches["test_batch"][b"labels"]
+
+
+def test_randomization_runs_on_a_supplied_cifar10_with_the_cnn(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    _fake_cifar10(data, 8)
+    monkeypatch.setenv(rr_randomization.CIFAR10_ENV, str(data))
+    out = reproduce(rr_randomization.EXPERIMENT, tmp_path / "out", preset="smoke",
+                    progress=False)
+    cnn = [r["result"] for r in out["points"] if r["point"]["arch"] == "cnn"]
+    c = rr_randomization.PRESETS["smoke"]["channels"]
+    # two 5×5 convolutions (3 → c → c maps) and a dense layer on the 28·28·c flattened maps
+    assert cnn and all(r["params"] == 25 * 3 * c + 25 * c * c + 28 * 28 * c * 10 + 10
+                       for r in cnn)
+    assert all(r["n_train"] == 40 and r["n_test"] == 8 for r in cnn)
+    text = out["summary"]
+    assert "CIFAR-10 (centre crops 28×28×3)" in text and "small AlexNet" in text
+    assert "this run uses Fashion-MNIST" not in text
+    meta = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
+    assert meta["dataset"] == "cifar-10"
 
 
 def test_registry_finds_both():

@@ -1,16 +1,23 @@
 """Reproduction ``rr.randomization``: RR Fig. 1a–c and Table 1's MLP rows — MLPs 1×512 and
-3×512 fit true labels, random labels, shuffled pixels, random pixels and Gaussian pixels, and
-labels corrupted with probability p ∈ {0, 0.2, …, 1}, with and without weight decay.
+3×512 (and a small CNN) fit true labels, random labels, shuffled pixels, random pixels and
+Gaussian pixels, and labels corrupted with probability p ∈ {0, 0.2, …, 1}, with and without
+weight decay.
 
-Networks are ``numerics.models`` (dense(512, bias) → ReLU, ×1 or ×3, → dense(10, bias); RR's
-MLPs have biases: 2352·512 + 512 + 5130 = 1,209,866 parameters on CIFAR-10's 28×28×3 crops),
-Glorot-uniform weights, softmax cross-entropy, trained by the shared trainer with SGD momentum
-0.9, lr 0.01 decayed × 0.95 per 50,000 examples seen (RR's per-epoch decay at CIFAR-10's
-epoch length, kept per step so that a small subset is not starved). Images: pixels /255, then
-per-image standardisation (RR: TensorFlow's per_image_whitening). A point is fitted when its
-training accuracy — on the labels it was trained on — reaches ``FIT_THRESHOLD`` (100 %),
-checked after every epoch on the whole training set; the step is recorded. Test labels are
-never corrupted: ``prepare`` returns the dataset's own test labels and checks them.
+Data: Fashion-MNIST (Debian's package) by default; set ``OVERPARAM_RR_CIFAR10_DIR`` to a
+directory of CIFAR-10's python batches to run on RR's dataset (centre crops 28×28×3, RR App. A).
+
+Networks are ``numerics.models``: the MLPs dense(512, bias) → ReLU, ×1 or ×3, → dense(10, bias)
+(RR's MLPs have biases: 2352·512 + 512 + 5130 = 1,209,866 parameters on CIFAR-10's 28×28×3
+crops); the small CNN two 5×5 stride-1 "same" convolutions (no bias) → ReLU, then dense(10,
+bias) on the flattened maps — not RR's small AlexNet, which needs max-pooling and local
+response normalisation that the model layer does not have. Glorot-uniform weights, softmax
+cross-entropy, trained by the shared trainer with SGD momentum 0.9, lr 0.01 decayed × 0.95 per
+50,000 examples seen (RR's per-epoch decay at CIFAR-10's epoch length, kept per step so that a
+small subset is not starved). Images: pixels /255, then per-image standardisation (RR:
+TensorFlow's per_image_whitening). A point is fitted when its training accuracy — on the labels
+it was trained on — reaches ``FIT_THRESHOLD`` (100 %), checked after every epoch on the whole
+training set; the step is recorded. Test labels are never corrupted: ``prepare`` returns the
+dataset's own test labels and checks them.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +34,6 @@ import numpy as np
 from overparam.experiments import datasets
 from overparam.experiments.datasets import per_image_standardization
 from overparam.experiments.protocol import Experiment, Outputs, Summary
-from overparam.experiments.protocol import reproduce as _reproduce
 from overparam.experiments.runner import point_key
 from overparam.numerics import models
 from overparam.numerics.atomic import write_text_atomic
@@ -43,45 +50,70 @@ CORRUPTIONS = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
 DECAY_EXAMPLES = 50000
 EVAL_CHUNK = 2048
 CHECKPOINT_SECONDS = 60.0
-#: RR Table 1 (CIFAR-10, %): (train, test); None where the text extraction lost the cell
+CIFAR10_ENV = "OVERPARAM_RR_CIFAR10_DIR"
+#: RR App. A: CIFAR-10's 32×32 images cropped from the centre to 28×28
+CROP = 28
+#: RR Table 1 (CIFAR-10, %): (train, test); None where the text extraction lost the cell. The
+#: "cnn" rows are RR's small AlexNet without random crops, printed beside our (different) CNN.
 PAPER_TABLE1 = {
     ("3x512", "true labels", True): (100.0, 53.35), ("3x512", "true labels", False): (100.0, 52.39),
     ("3x512", "random labels", False): (100.0, None),
     ("1x512", "true labels", True): (99.80, 50.39), ("1x512", "true labels", False): (100.0, 50.51),
     ("1x512", "random labels", False): (99.34, None),
+    ("cnn", "true labels", True): (100.0, 77.36), ("cnn", "true labels", False): (100.0, 76.07),
+    ("cnn", "random labels", False): (99.82, 9.86),
 }
 
 PRESETS = {
     # seconds: used by the tests
-    "smoke": {"n_train": 128, "n_test": 200, "batch": 32, "width": 32, "lr": 0.01,
-              "weight_decay": 5e-4, "max_epochs": 4, "test_every": 2, "dtype": "float32",
+    "smoke": {"n_train": 128, "n_test": 200, "batch": 32, "width": 32, "channels": 4,
+              "lr": 0.01, "weight_decay": 5e-4, "max_epochs": 4, "test_every": 2,
+              "dtype": "float32",
               "grid": {"1x512": {"conditions": ["true labels", "random labels", "gaussian"],
-                                 "corruptions": [0.5], "weight_decay": ["true labels"]}}},
+                                 "corruptions": [0.5], "weight_decay": ["true labels"]},
+                       "cnn": {"conditions": ["random labels"], "corruptions": [],
+                               "weight_decay": []}}},
     # ≤ 15 min on 2 cores: 1,000 training / 1,000 test images, batch 64, at most 150 epochs;
     # every condition and p ∈ {0.2, …, 0.8} on MLP 1×512, true/random labels and weight decay
-    # on 3×512
-    "quick": {"n_train": 1000, "n_test": 1000, "batch": 64, "width": 512, "lr": 0.01,
-              "weight_decay": 5e-4, "max_epochs": 150, "test_every": 5, "dtype": "float32",
+    # on 3×512, true/random labels on the CNN
+    "quick": {"n_train": 1000, "n_test": 1000, "batch": 64, "width": 512, "channels": 16,
+              "lr": 0.01, "weight_decay": 5e-4, "max_epochs": 150, "test_every": 5,
+              "dtype": "float32",
               "grid": {"1x512": {"conditions": list(CONDITIONS),
                                  "corruptions": [0.2, 0.4, 0.6, 0.8],
                                  "weight_decay": ["true labels"]},
                        "3x512": {"conditions": ["true labels", "random labels"],
-                                 "corruptions": [], "weight_decay": ["true labels"]}}},
-    # RR's sets on the whole Fashion-MNIST training set (a GPU job)
-    "paper": {"n_train": 60000, "n_test": 10000, "batch": 128, "width": 512, "lr": 0.01,
-              "weight_decay": 5e-4, "max_epochs": 1000, "test_every": 1, "dtype": "float32",
+                                 "corruptions": [], "weight_decay": ["true labels"]},
+                       "cnn": {"conditions": ["true labels", "random labels"],
+                               "corruptions": [], "weight_decay": []}}},
+    # RR's sets on the whole training set (a GPU job)
+    "paper": {"n_train": 60000, "n_test": 10000, "batch": 128, "width": 512, "channels": 32,
+              "lr": 0.01, "weight_decay": 5e-4, "max_epochs": 1000, "test_every": 1,
+              "dtype": "float32",
               "grid": {a: {"conditions": list(CONDITIONS), "corruptions": [0.2, 0.4, 0.6, 0.8],
                            "weight_decay": ["true labels", "random labels"]}
-                       for a in ("1x512", "3x512")}},
+                       for a in ("1x512", "3x512", "cnn")}},
 }
 
 
 # --- data ----------------------------------------------------------------------------------
 
+def dataset_choice() -> tuple[str, str]:
+    """("cifar-10", dir) when ``OVERPARAM_RR_CIFAR10_DIR`` names CIFAR-10's python batches,
+    else ("fashion-mnist", "")."""
+    root = os.environ.get(CIFAR10_ENV, "")
+    return ("cifar-10", root) if root else ("fashion-mnist", "")
+
+
 @functools.lru_cache(maxsize=2)
-def _split(split: str) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = datasets.load_fashion_mnist(split)
-    return images.reshape(images.shape[0], -1), labels
+def _split(dataset: str, root: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images (n, 28, 28, C) uint8, labels): Fashion-MNIST as stored, CIFAR-10's 32×32
+    images cropped from the centre to 28×28 (RR App. A)."""
+    if dataset == "cifar-10":
+        images, labels = datasets.load_cifar10(root, split)
+        lo = (images.shape[1] - CROP) // 2
+        return images[:, lo:lo + CROP, lo:lo + CROP, :], labels
+    return datasets.load_fashion_mnist(split)
 
 
 def _subset(n_total: int, n: int, seed: int, salt: int) -> np.ndarray:
@@ -91,8 +123,10 @@ def _subset(n_total: int, n: int, seed: int, salt: int) -> np.ndarray:
 
 
 def prepare(point: dict, cfg: dict) -> dict:
-    """The point's data: X (n, 784), y (the labels trained on), X_test, y_test (the
+    """The point's data: X (n, d) flattened images (d = 784 on Fashion-MNIST, 2352 on
+    CIFAR-10's crops), image_shape (H, W, C), y (the labels trained on), X_test, y_test (the
     dataset's own test labels, never corrupted), y_true, corrupted (mask of changed labels).
+    The dataset is the point's "dataset"/"data_dir" (default Fashion-MNIST).
 
     Conditions (RR Sec. 2.1): "true labels"; "random labels" (every label uniform);
     corruption p (each label independently with probability p replaced by a uniform class);
@@ -101,10 +135,12 @@ def prepare(point: dict, cfg: dict) -> dict:
     from a Gaussian with the training images' mean and variance, train and test)."""
     seed = point["seed"]
     rng = np.random.default_rng([seed, 21])
-    Xa, ya = _split("train")
-    Xb, yb = _split("test")
+    source = (point.get("dataset", "fashion-mnist"), point.get("data_dir", ""))
+    Xa, ya = _split(*source, "train")
+    Xb, yb = _split(*source, "test")
     i, j = _subset(len(ya), cfg["n_train"], seed, 1), _subset(len(yb), cfg["n_test"], seed, 2)
-    X, X_test = Xa[i] / 255.0, Xb[j] / 255.0
+    image_shape = tuple(int(k) for k in Xa.shape[1:])
+    X, X_test = Xa[i].reshape(len(i), -1) / 255.0, Xb[j].reshape(len(j), -1) / 255.0
     y_true, y_test = ya[i].astype(np.int64), yb[j].astype(np.int64)
     cond = point["condition"]
     if cond == "shuffled pixels":
@@ -120,14 +156,21 @@ def prepare(point: dict, cfg: dict) -> dict:
     y = np.where(replace, rng.integers(0, N_CLASSES, len(y_true)), y_true)
     if not np.array_equal(y_test, yb[j]):
         raise RuntimeError("test labels changed: they must never be corrupted")
-    return {"X": per_image_standardization(X), "y": y, "X_test": per_image_standardization(
-        X_test), "y_test": y_test, "y_true": y_true, "corrupted": y != y_true}
+    return {"X": per_image_standardization(X), "image_shape": image_shape, "y": y,
+            "X_test": per_image_standardization(X_test), "y_test": y_test, "y_true": y_true,
+            "corrupted": y != y_true}
 
 
 # --- one point -----------------------------------------------------------------------------
 
-def network(arch: str, width: int) -> models.Model:
-    """MLP "1x512" or "3x512" (``width`` units per hidden layer, biases, ReLU)."""
+def network(arch: str, width: int, channels: int = 16) -> models.Model:
+    """MLP "1x512" or "3x512" (``width`` units per hidden layer, biases, ReLU), or "cnn":
+    two 5×5 "same" convolutions of ``channels`` maps, each → ReLU, then dense(10, bias) on
+    the flattened maps; it takes images (H, W, C)."""
+    if arch == "cnn":
+        return models.serial(models.conv2d(channels, 5), models.relu(),
+                             models.conv2d(channels, 5), models.relu(), models.flatten(),
+                             models.dense(N_CLASSES, bias=True))
     depth = int(arch.split("x")[0])
     layers: list[models.Layer] = []
     for _ in range(depth):
@@ -168,16 +211,18 @@ def train_point(point: dict, scratch: Path | None = None) -> dict:
     trained on) and test accuracy."""
     cfg = PRESETS[point["preset"]]
     d = prepare(point, cfg)
-    model = network(point["arch"], cfg["width"])
+    model = network(point["arch"], cfg["width"], cfg["channels"])
     dtype = cfg["dtype"]
     xp = get_xp(backend=point["backend"])
-    X, Xt = xp.asarray(d["X"].astype(dtype)), xp.asarray(d["X_test"].astype(dtype))
+    shape = d["image_shape"] if point["arch"] == "cnn" else d["X"].shape[1:]
+    X = xp.asarray(d["X"].astype(dtype).reshape(-1, *shape))
+    Xt = xp.asarray(d["X_test"].astype(dtype).reshape(-1, *shape))
     y, y_test = d["y"], d["y_test"]
     n = X.shape[0]
     batch = min(cfg["batch"], n)
     per_epoch = n // batch
     wd = cfg["weight_decay"] if point["weight_decay"] else 0.0
-    params = model.init((X.shape[1],), seed=point["seed"], init="xavier-uniform", dtype=dtype,
+    params = model.init(tuple(shape), seed=point["seed"], init="xavier-uniform", dtype=dtype,
                         backend=point["backend"])
     key = point_key(point)
     hist_path = None if scratch is None else Path(scratch) / "history.json"
@@ -246,16 +291,18 @@ def train_point(point: dict, scratch: Path | None = None) -> dict:
             "epochs": final["epoch"], "steps_per_epoch": per_epoch, "diverged_at": diverged_at,
             "train_acc": final["train_acc"], "test_acc": final["test_acc"],
             "corrupted_fraction": float(d["corrupted"].mean()),
-            "n_train": n, "n_test": int(len(y_test)), "params": model.param_count((784,)),
+            "n_train": n, "n_test": int(len(y_test)), "params": model.param_count(tuple(shape)),
             "history": history}
 
 
 def points(preset: str, seed: int, backend: str) -> list[dict]:
     """Every (architecture, condition, corruption, weight decay) of the preset's grid."""
     cfg = PRESETS[preset]
+    dataset, root = dataset_choice()
     out = []
     for arch, grid in cfg["grid"].items():
-        base = {"arch": arch, "seed": seed, "preset": preset, "backend": backend}
+        base = {"arch": arch, "seed": seed, "preset": preset, "backend": backend,
+                "dataset": dataset, "data_dir": root}
         for cond in grid["conditions"]:
             out.append({**base, "condition": cond, "corruption": 1.0 if cond ==
                         "random labels" else 0.0, "weight_decay": False})
@@ -275,11 +322,15 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
 
 # --- outputs -------------------------------------------------------------------------------
 
+def _arch_name(arch: str) -> str:
+    return "small CNN" if arch == "cnn" else f"MLP {arch}"
+
+
 def _label(p: dict) -> str:
     cond = p["condition"]
     if cond == "corrupted labels":
         cond = f"corruption p = {p['corruption']:g}"
-    return f"MLP {p['arch']}, {cond}" + (", weight decay" if p["weight_decay"] else "")
+    return f"{_arch_name(p['arch'])}, {cond}" + (", weight decay" if p["weight_decay"] else "")
 
 
 def _steps(res: dict) -> str:
@@ -311,12 +362,14 @@ def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
     def draw(name: str, path: Path) -> None:
         _fig1(path, rows)
 
-    return Outputs(metadata={"seed": seed, "backend": backend, "dataset": "fashion-mnist",
+    dataset = rows[0]["point"].get("dataset", "fashion-mnist") if rows else "fashion-mnist"
+    return Outputs(metadata={"seed": seed, "backend": backend, "dataset": dataset,
                              "fit_threshold": FIT_THRESHOLD},
                    csv_header=["arch", "condition", "corruption", "weight_decay", "status",
                                "fit_step", "epochs", "train_acc", "test_acc",
                                "corrupted_fraction"],
-                   csv_rows=csv_rows, draw=draw, summary=_summary(rows, PRESETS[preset], preset))
+                   csv_rows=csv_rows, draw=draw,
+                   summary=_summary(rows, PRESETS[preset], preset, dataset))
 
 
 def _fig1(path: Path, rows: list) -> None:
@@ -343,9 +396,9 @@ def _fig1(path: Path, rows: list) -> None:
         fitted = [(p, res["fit_step"]) for p, res in curve if res["fit_step"]]
         if base:
             ax[1].plot([p for p, _ in fitted], [s / base for _, s in fitted], "o-",
-                       label=f"MLP {arch}")
+                       label=_arch_name(arch))
         ax[2].plot([p for p, _ in curve], [100 * (1 - res["test_acc"]) for _, res in curve],
-                   "o-", label=f"MLP {arch}")
+                   "o-", label=_arch_name(arch))
     ax[1].set(xlabel="label corruption p", ylabel="steps to fit / steps at p = 0",
               title="(b) time to fit")
     ax[2].axhline(90, color="gray", lw=0.8, label="chance (90 %)")
@@ -357,7 +410,8 @@ def _fig1(path: Path, rows: list) -> None:
 
 
 def _table1(rows: list) -> list[str]:
-    """RR Table 1's MLP rows (and any other true/random-label network we ran) with ours."""
+    """RR Table 1's MLP rows and small-AlexNet rows (beside our small CNN, a different
+    network) and any other true/random-label network we ran, with ours."""
     ours = {(r["point"]["arch"], r["point"]["condition"], r["point"]["weight_decay"]):
             r["result"] for r in rows
             if r["point"]["condition"] in ("true labels", "random labels")}
@@ -367,11 +421,12 @@ def _table1(rows: list) -> list[str]:
         arch, cond, wd = key
         paper = PAPER_TABLE1.get(key)
         ref = "—" if paper is None else (
-            f"{paper[0]} / {paper[1] if paper[1] is not None else 'lost in text extraction'}")
+            f"{paper[0]} / {paper[1] if paper[1] is not None else 'lost in text extraction'}"
+            + (" (small AlexNet)" if arch == "cnn" else ""))
         res = ours.get(key)
         mine = ("not run in this preset | —" if res is None else
                 f"{100 * res['train_acc']:.2f} | {100 * res['test_acc']:.2f}")
-        lines.append(f"| MLP {arch} | {'yes' if wd else 'no'} | {cond} | {mine} | {ref} |")
+        lines.append(f"| {_arch_name(arch)} | {'yes' if wd else 'no'} | {cond} | {mine} | {ref} |")
     return lines
 
 
@@ -379,7 +434,7 @@ def _chance_band(n_test: int) -> float:
     return 0.9 - 3 * math.sqrt(0.09 / n_test)
 
 
-def _summary(rows: list, cfg: dict, preset: str) -> Summary:
+def _summary(rows: list, cfg: dict, preset: str, dataset: str) -> Summary:
     from scipy.stats import spearmanr
 
     table = ["| network | status | steps to fit | train acc (labels trained on) | test acc |",
@@ -388,6 +443,13 @@ def _summary(rows: list, cfg: dict, preset: str) -> Summary:
         res = r["result"]
         table.append(f"| {_label(r['point'])} | {res['status']} | {_steps(res)} | "
                      f"{100 * res['train_acc']:.2f} % | {100 * res['test_acc']:.2f} % |")
+    names = {"fashion-mnist": "Fashion-MNIST", "cifar-10": "CIFAR-10 (centre crops 28×28×3)"}
+    n_available = 50000 if dataset == "cifar-10" else 60000
+    data_note = [] if dataset == "cifar-10" else [
+        "RR's experiments are on CIFAR-10 (28×28×3 crops); this run uses Fashion-MNIST "
+        "(28×28 grey; set OVERPARAM_RR_CIFAR10_DIR to run on CIFAR-10): MLP 1×512 has "
+        f"{network('1x512', 512).param_count((784,)):,} parameters here against RR's "
+        "1,209,866."]
     comparisons = []
     randoms = [r for r in rows if r["point"]["condition"] == "random labels"
                and not r["point"]["weight_decay"]]
@@ -395,7 +457,8 @@ def _summary(rows: list, cfg: dict, preset: str) -> Summary:
     accs = ", ".join(f"{r['point']['arch']}: {100 * r['result']['train_acc']:.2f} %"
                      for r in randoms)
     comparisons.append(
-        f"networks fit random labels perfectly (RR: MLP 1×512 99.34 %, 3×512 100 % train): "
+        f"networks fit random labels perfectly (RR: MLP 1×512 99.34 %, 3×512 100 %, small "
+        f"AlexNet 99.82 % train): "
         f"{len(fit)} of {len(randoms)} reached {100 * FIT_THRESHOLD:g} % training accuracy "
         f"({accs}): "
         f"{'shown' if randoms and len(fit) == len(randoms) else 'not shown at this budget'}.")
@@ -409,9 +472,9 @@ def _summary(rows: list, cfg: dict, preset: str) -> Summary:
             ratio = (curve[-1][1]["fit_step"] / curve[0][1]["fit_step"]
                      if curve[-1][0] == 1 and curve[-1][1]["fit_step"] else None)
             comparisons.append(
-                f"MLP {arch}: time to fit grows with p (Fig. 1b; random labels ×1.5–3.5 the "
-                f"time of true labels): Spearman(p, steps) = {rho:.2f} over the fitted points; "
-                f"random/true = {'—' if ratio is None else format(ratio, '.2f')}: "
+                f"{_arch_name(arch)}: time to fit grows with p (Fig. 1b; random labels "
+                f"×1.5–3.5 the time of true labels): Spearman(p, steps) = {rho:.2f} over the "
+                f"fitted points; random/true = {'—' if ratio is None else format(ratio, '.2f')}: "
                 f"{'shown' if rho > 0 else 'not shown'}"
                 f"{'' if len(fitted) == len(curve) else ' (some p did not fit within the cap)'}.")
         last = curve[-1]
@@ -421,7 +484,7 @@ def _summary(rows: list, cfg: dict, preset: str) -> Summary:
             errors = ", ".join(f"p={p:g}: {100 * (1 - res['test_acc']):.1f} %"
                                for p, res in curve)
             comparisons.append(
-                f"MLP {arch}: test error → 90 % as p → 1 (Fig. 1c): {errors}"
+                f"{_arch_name(arch)}: test error → 90 % as p → 1 (Fig. 1c): {errors}"
                 f"; at p = 1 {100 * err:.1f} % (chance band ≥ {100 * band:.1f} %: 90 % minus 3 "
                 f"binomial SE): {'shown' if err >= band else 'not shown'}.")
     by_cond = {r["point"]["condition"]: r["result"] for r in rows
@@ -437,33 +500,36 @@ def _summary(rows: list, cfg: dict, preset: str) -> Summary:
     return Summary(
         title="rr.randomization — RR Fig. 1a–c, Table 1 (MLP rows): fitting random labels "
               "and pixels",
-        setup=(f"Preset `{preset}`: Fashion-MNIST, {cfg['n_train']} training / "
+        setup=(f"Preset `{preset}`: {names[dataset]}, {cfg['n_train']} training / "
                f"{cfg['n_test']} test images (seeded subsets), pixels /255 then per-image "
                f"standardisation; MLPs with {cfg['width']} ReLU units per hidden layer and "
-               f"biases, Glorot-uniform; softmax cross-entropy; SGD momentum 0.9, lr "
+               f"biases; the small CNN: two 5×5 'same' convolutions of {cfg['channels']} "
+               f"maps (no bias) with ReLU, then a dense layer with bias; Glorot-uniform; "
+               f"softmax cross-entropy; SGD momentum 0.9, lr "
                f"{cfg['lr']} × 0.95 per {DECAY_EXAMPLES} examples, batch {cfg['batch']}, "
                f"{cfg['dtype']}; weight decay {cfg['weight_decay']} (L2 on weights) where "
                f"marked; fitted = training accuracy on the labels trained on reaches "
                f"{100 * FIT_THRESHOLD:g} %, checked every epoch; at most {cfg['max_epochs']} "
                f"epochs. Test labels are the dataset's own in every condition."),
         differences=[
-            "RR's MLP experiments are on CIFAR-10 (28×28×3 crops); this run uses Fashion-MNIST "
-            "(28×28 grey): MLP 1×512 has "
-            f"{network('1x512', 512).param_count((784,)):,} parameters here against RR's "
-            "1,209,866.",
-            f"{cfg['n_train']} of 60,000 training images and an epoch cap of "
+            *data_note,
+            f"{cfg['n_train']} of {n_available} training images and an epoch cap of "
             f"{cfg['max_epochs']} (RR trains until the training set is fitted)."
-            if cfg["n_train"] < 60000 else "An epoch cap of "
+            if cfg["n_train"] < n_available else "An epoch cap of "
             f"{cfg['max_epochs']} (RR trains until the training set is fitted).",
             "RR's batch size and weight-decay factor are not stated: batch "
             f"{cfg['batch']} and {cfg['weight_decay']} are ours; RR's lr decay × 0.95 per "
             "epoch is applied per step at CIFAR-10's epoch length (50,000 examples).",
             "Gaussian pixels: one Gaussian with the training images' overall mean and "
             "variance (before per-image standardisation).",
+            "The small CNN is ours, not RR's small AlexNet (two conv 5×5 → max-pool 3×3 → "
+            "local response normalisation modules, then dense 384 and 192): the model layer "
+            "has no pooling or normalisation. RR's AlexNet rows (no random crop) are printed "
+            "beside it for scale only.",
             "Table 1's random-label test accuracies of the MLPs were lost in the text "
             "extraction of RR (shown as such)."],
-        body=["Every network:", "", *table, "", "Table 1 (MLP rows), ours beside RR's:", "",
-              *_table1(rows)],
+        body=["Every network:", "", *table, "",
+              "Table 1 (MLP and AlexNet rows), ours beside RR's:", "", *_table1(rows)],
         comparisons_heading="RR's findings beside ours:",
         comparisons=comparisons)
 
@@ -483,8 +549,4 @@ EXPERIMENT = Experiment(
     presets=PRESETS, points=points, compute_point=compute_point, outputs=outputs,
     figures=FIGURES, estimated_bytes=_estimated_bytes)
 
-
-def reproduce(out_dir: str | Path, **options) -> dict:
-    """``protocol.reproduce`` of this experiment (options: preset, seed, backend, executor,
-    workers, scheduler, resume, progress)."""
-    return _reproduce(EXPERIMENT, out_dir, **options)
+reproduce = EXPERIMENT.reproduce
