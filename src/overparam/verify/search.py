@@ -88,7 +88,12 @@ def search_counterexample(
         entry_point: "module:function" the counterexample re-runs.
         arguments: example → the entry point's keyword arguments.
         max_examples: the search budget per phase (set by ``--level``).
-        seed: makes the search reproducible.
+        seed: makes the search reproducible within one process state. Hypothesis
+            (≥ 6.131) also mixes in constants parsed from the source of the local modules
+            imported so far, under a time limit, so another process (the CLI against pytest,
+            a loaded machine) can draw other examples at the same seed; budgets are sized so
+            that a verdict does not hinge on which, and a counterexample re-runs from its
+            recorded arguments.
         domain: the domain searched, in words, for the report.
         tolerance: how the tolerance is derived, for the report.
         min_examples: the floor of distinct examples below which a search that found nothing
