@@ -6,9 +6,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
+
+import tqdm.auto
+import tqdm.std
 
 from overparam.common.outputs import JOURNAL, MANIFEST, check_output_set, output_set
 
@@ -83,6 +87,12 @@ class Forked:
         if self.pid == 0:  # the child: run the command, never return into pytest
             code = 1
             try:
+                # tqdm's lock is a multiprocessing lock, and through fork it is shared with
+                # the test process and every sibling: a sibling killed (kill -9) inside a
+                # progress bar would hold it forever and hang the next bar anywhere. A real
+                # `overparam` process makes its own lock; so does this child.
+                for bar_class in (tqdm.std.tqdm, tqdm.auto.tqdm):
+                    bar_class.set_lock(threading.RLock())
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, 1)
                 os.dup2(self._err.fileno(), 2)
