@@ -111,3 +111,32 @@ def test_a_reader_detects_a_file_of_another_run(tmp_path):
     (tmp_path / "summary.md").write_text("another run's summary\n")
     with pytest.raises(ValueError, match="summary.md"):
         check_output_set(tmp_path)
+
+
+@pytest.mark.parametrize("moment", ["staging just created", "body done, commit not begun"])
+def test_a_signal_between_two_statements_leaves_no_staging(tmp_path, monkeypatch, moment):
+    """A SIGINT/SIGTERM becomes an exception at whatever statement runs when it lands — also
+    right after the staging directory is made, or right after the run's body ends (found by
+    the signal tests on a loaded machine). Either way the staging goes and the previous set
+    stays."""
+    previous = previous_set(tmp_path, ("results.json",))
+    cls = outputs.OutputSet
+    if moment == "staging just created":
+        real_begin = cls.begin
+
+        def begin(self):
+            real_begin(self)
+            assert self.directory.is_dir()
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(cls, "begin", begin)
+    else:
+        def commit(self):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(cls, "commit", commit)
+    with pytest.raises(KeyboardInterrupt):
+        write_new_set(tmp_path)
+    assert not list(tmp_path.glob(".staging-*"))
+    assert not (tmp_path / outputs.JOURNAL).exists()
+    assert snapshot(tmp_path) == previous

@@ -171,9 +171,14 @@ class OutputSet:
     def __init__(self, out_dir: str | Path, kind: str) -> None:
         self.out = Path(out_dir)
         self.kind = kind
+        self.directory = self.out / f"{_STAGING}{os.getpid()}-{secrets.token_hex(4)}"
+        self.swapping = False
+
+    def begin(self) -> None:
+        """Finish an earlier interrupted commit (``recover``) and create the staging
+        directory."""
         self.out.mkdir(parents=True, exist_ok=True)
         recover(self.out)
-        self.directory = self.out / f"{_STAGING}{os.getpid()}-{secrets.token_hex(4)}"
         self.directory.mkdir()
 
     def path(self, name: str) -> Path:
@@ -208,6 +213,7 @@ class OutputSet:
         with _signals_deferred():
             # the swap has begun: Ctrl-C or SIGTERM now would leave it half-done, so they
             # wait until one whole set is in place
+            self.swapping = True
             _apply(self.out, journal)
         return [self.out / n for n in journal["files"]]
 
@@ -263,12 +269,17 @@ def output_set(out_dir: str | Path, kind: str) -> Iterator[OutputSet]:
     leave the previous outputs untouched. ``kind`` names the set in its manifest (e.g.
     "verify report", "reproduction ic.fcn-depth")."""
     staged = OutputSet(out_dir, kind)
+    # everything that creates or fills the staging directory runs inside the try, so a
+    # signal landing between two statements still discards it; once the swap has begun the
+    # staged files belong to the journal (``recover`` finishes the swap from them)
     try:
+        staged.begin()
         yield staged
+        staged.commit()
     except BaseException:
-        staged.discard()
+        if not staged.swapping:
+            staged.discard()
         raise
-    staged.commit()
 
 
 class OutputDirError(ValueError):
