@@ -20,7 +20,8 @@ Rows (Table 3):
 
 Every system is solved by ``numerics.kernel_solver`` (float32 Cholesky, float64 refinement
 to ‖r‖/‖y‖ ≤ 1e-6 against the float64 kernel). The full 60,000-image run is
-``python -m overparam.experiments.rr_kernel --full OUT`` (or the ``paper`` preset).
+``OPENBLAS_NUM_THREADS=1 python -m overparam.experiments.rr_kernel --full OUT`` (or the
+``paper`` preset; one BLAS thread: see ``numerics.kernel_solver``, step 4).
 """
 
 from __future__ import annotations

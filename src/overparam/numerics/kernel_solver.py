@@ -18,8 +18,7 @@ LAPACK call; in float64 K alone is 28.8 GB. Here:
    ‖I − (L̂L̂ᵀ)⁻¹K‖ ≲ c·n·u₃₂·cond(K); measured on Fashion-MNIST at 60k
    (``benchmarks/bench_kernel.py`` records each pass): 8e-4 → 1.7e-5 → 1.3e-6 → 2.9e-7.
 4. When K is positive definite but its float32 Cholesky is not — a pivot lost to rounding,
-   which at 60k depends even on the BLAS thread count (measured on Fashion-MNIST: one thread
-   factored K, two threads failed at the minor of order 37,451) — K is rebuilt with a
+   for instance points too close together for float32 — K is rebuilt with a
    diagonal shift σ = n·u·max diag(K) (u the factor's unit roundoff: the size of the
    rounding a pivot can accumulate over n terms), ×4 while the factor still fails, and
    Kα = y itself (unshifted) is solved by conjugate gradients preconditioned with the
@@ -27,7 +26,10 @@ LAPACK call; in float64 K alone is 28.8 GB. Here:
    (λ_min/(λ_min + σ), 1], so CG converges in a few dozen passes where plain refinement,
    contracting only by σ/(λ_min + σ) per pass, would not. A K that is singular in float64
    (duplicate points, a linear kernel with more points than features) makes CG stall, and
-   is refused with ValueError.
+   is refused with ValueError. (At 60k on Fashion-MNIST, two OpenBLAS threads failed to
+   factor K even with shifts 3.6e-3 and 1.4e-2 where one thread factored it unshifted, and
+   two threads factor it fine at 47k and 50k: not rounding; cause not found. Run the 60k
+   solve with one BLAS thread.)
 
 Peak memory: 4n² bytes for the float32 triangle that is touched (≈ 7.2 GB of the 14.4 GB
 allocation at n = 60,000), X, and one panel of at most ``block_bytes`` (plus its GEMM).
