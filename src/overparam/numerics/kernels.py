@@ -79,14 +79,23 @@ class SolveInfo:
 
 
 def _cholesky_solve(K: Any, y: Any, xp: Any) -> Any | None:
+    """A solver with K's Cholesky factor, or None when K is singular at K's precision: the
+    factor fails, or it "succeeds" with a pivot L_ii² ≤ n·eps·max K_ii — at the rounding
+    level of an exactly singular K (e.g. a duplicated point), where whether LAPACK fails
+    depends on the rounding (the same threshold as the eigendecomposition's)."""
+    n = K.shape[0]
+    floor = n * float(xp.finfo(K.dtype).eps) * float(xp.abs(xp.diagonal(K)).max()) if n else 0.0
     try:
         if xp is np:
             import scipy.linalg
 
             c = scipy.linalg.cho_factor(K, lower=True, check_finite=False)
+            if n and float(np.min(np.diagonal(c[0]) ** 2)) <= floor:
+                return None
             return lambda r: scipy.linalg.cho_solve(c, r, check_finite=False)
         L = xp.linalg.cholesky(K)
-        if not bool(xp.all(xp.isfinite(L))):
+        if not bool(xp.all(xp.isfinite(L))) or (n and float(xp.min(xp.diagonal(L) ** 2))
+                                                <= floor):
             return None
         import cupyx.scipy.linalg as cla
 
