@@ -5,6 +5,7 @@ conditioning."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +21,17 @@ from overparam.numerics.optimizers import GradientDescent, Momentum
 from overparam.numerics.schedules import Constant, ic_appendix_a
 from overparam.numerics.trainer import TrainResult, train
 
-__all__ = ["GD_CONFIGS", "GDConfig", "compare_run", "least_squares_loss", "limit_tolerance",
-           "stable_lr", "train_least_squares"]
+__all__ = ["GD_CONFIGS", "INFORMATIVE", "MAX_REDRAWS", "MAX_STEP_FACTOR", "GDConfig",
+           "compare_run", "informative", "least_squares_loss", "limit_tolerance",
+           "run_until_informative", "stable_lr", "train_least_squares"]
+
+#: A run is informative when its tolerance is at most this fraction of how far GD moves.
+INFORMATIVE = 1e-2
+#: Budget growth for a run whose tolerance is not yet informative: its steps double up to
+#: this factor of the level's budget, then the instance is drawn again, at most MAX_REDRAWS
+#: times.
+MAX_STEP_FACTOR = 16
+MAX_REDRAWS = 5
 
 
 @dataclass(frozen=True)
@@ -125,3 +135,26 @@ def compare_run(X: Any, Y: Any, W0: Any, W_limit: Any, config: GDConfig, steps: 
     return {"optimizer": config.label, "status": result.status, "steps": result.steps,
             "gap": gap, "tolerance": tol, "ratio": ratio, "movement": movement,
             "W": result.params["W"], "final_loss": result.final_loss}
+
+
+def informative(run: dict) -> bool:
+    """Whether a run's derived tolerance is at most ``INFORMATIVE`` × ‖W∞ − W0‖ (the distance
+    GD moves): only then can the comparison tell the closed form from a wrong one."""
+    return run["tolerance"]["total"] <= INFORMATIVE * max(run["movement"], 1e-300)
+
+
+def run_until_informative(run: Callable[[int], dict], steps: int) -> dict:
+    """``run(T)`` trains for T steps and returns a dict with "tolerance" (as
+    :func:`limit_tolerance`) and "movement". While the tolerance is not informative and its
+    contraction term dominates (more steps shrink it), the steps double, up to
+    ``MAX_STEP_FACTOR`` × ``steps``. Rounding- or conditioning-dominated tolerances do not
+    shrink with steps, so those runs are returned as they are: the caller redraws the
+    instance."""
+    budget = steps
+    while True:
+        result = run(budget)
+        tol = result["tolerance"]
+        if (informative(result) or budget >= MAX_STEP_FACTOR * steps
+                or tol["contraction"] < 0.5 * tol["total"]):
+            return result
+        budget *= 2

@@ -21,7 +21,15 @@ from overparam.numerics.schedules import Constant
 from overparam.numerics.trainer import train
 from overparam.theory import identity_crisis as ic
 from overparam.verify import strategies as ost
-from overparam.verify.gd_checks import GDConfig, limit_tolerance
+from overparam.verify.gd_checks import (
+    INFORMATIVE,
+    MAX_REDRAWS,
+    MAX_STEP_FACTOR,
+    GDConfig,
+    informative,
+    limit_tolerance,
+    run_until_informative,
+)
 from overparam.verify.precision import to_rational
 from overparam.verify.search import search_counterexample
 from overparam.verify.types import Claim, Context, Evidence
@@ -64,55 +72,85 @@ def _random_instance(rng: np.random.Generator, hmax: int):
     return img, rng.normal(0, sigma, (kh, kw, C, C)), sigma
 
 
-def _thm2_training(ctx: Context) -> Evidence:
-    rng = ctx.rng(41)
-    xp = ctx.xp
-    rows, worst, worst_pred = [], 0.0, 0.0
-    steps = ctx.budget(1500, 6000)
-    for _ in range(ctx.budget(4, 16)):
-        img, W0, _ = _random_instance(rng, ctx.budget(8, 16))
-        P, Y = ic.conv1_regression(img, W0.shape[:2])
-        W_lim = ic.conv1_limit_weights(W0, img)
-        # heavy-ball momentum with the optimal (η, β) for this quadratic (its largest and
-        # smallest non-zero curvature): GD with momentum, converging in O(√κ log 1/ε) steps
-        s = np.linalg.svd(P, compute_uv=False)
-        s = s[: numerical_rank(P).rank]
-        L, mu = float(s[0] ** 2), float(s[-1] ** 2)
-        beta = ((math.sqrt(L) - math.sqrt(mu)) / (math.sqrt(L) + math.sqrt(mu))) ** 2
-        lr = 4.0 / (math.sqrt(L) + math.sqrt(mu)) ** 2
-        config = GDConfig("momentum-tuned", beta=beta)
+def _conv_run(img: np.ndarray, W0: np.ndarray, x: np.ndarray, xp: Any):
+    """The instance's trainer: ``run(T)`` trains the convolution layer from W0 on ``img`` for
+    T steps of heavy-ball momentum with the optimal (η, β) for this quadratic (its largest and
+    smallest non-zero curvature: O(√κ log 1/ε) steps) and compares it, and its prediction on
+    the test image ``x``, to IC Thm 2's closed form under derived tolerances."""
+    P, Y = ic.conv1_regression(img, W0.shape[:2])
+    W_lim = ic.conv1_limit_weights(W0, img)
+    s = np.linalg.svd(P, compute_uv=False)
+    s = s[: numerical_rank(P).rank]
+    L, mu = float(s[0] ** 2), float(s[-1] ** 2)
+    beta = ((math.sqrt(L) - math.sqrt(mu)) / (math.sqrt(L) + math.sqrt(mu))) ** 2
+    lr = 4.0 / (math.sqrt(L) + math.sqrt(mu)) ** 2
+    config = GDConfig("momentum-tuned", beta=beta)
+    D, C = P.shape[1], img.shape[2]
+    closed_error = _closed_form_error(P, W0, W_lim)
+    predicted = ic.conv1_predict(W0, img, x)
+
+    def run(steps: int) -> dict:
         res = train({"W": xp.asarray(W0)}, conv_loss(xp.asarray(img)), config.optimizer(),
                     Constant(lr), max_steps=steps)
-        D, C = P.shape[1], img.shape[2]
         tol = limit_tolerance(P, Y, W0.reshape(D, C), W_lim.reshape(D, C), res, config)
-        tol["total"] += _closed_form_error(P, W0, W_lim)
+        tol["total"] += closed_error
         W = to_numpy(res.params["W"])
         gap = float(np.linalg.norm(W - W_lim))
-        x = rng.uniform(-1, 1, img.shape)
-        pgap = float(np.abs(ic.conv2d_same(x, W) - ic.conv1_predict(W0, img, x)).max())
+        pgap = float(np.abs(ic.conv2d_same(x, W) - predicted).max())
         # a prediction moves by at most ‖patch‖·‖ΔW‖ ≤ √D·max|x|·‖ΔW‖ per output
         ptol = math.sqrt(D) * tol["total"] + 4 * (D + 4) * U * math.sqrt(D) * (
             1 + np.linalg.norm(W_lim))
-        worst, worst_pred = max(worst, gap / tol["total"]), max(worst_pred, pgap / ptol)
-        rows.append({"shape": list(img.shape), "kernel": list(W0.shape[:2]), "steps": steps,
-                     "beta": beta, "gap": gap, "tolerance": tol["total"],
-                     "prediction_gap": pgap, "prediction_tolerance": ptol,
-                     "kappa": tol["kappa"]})
-    uninformative = sum(r["tolerance"] > 1e-2 * max(r["gap"], 1e-300) and r["tolerance"] > 1e-6
-                        for r in rows)
-    verdict = "verified" if worst <= 1 and worst_pred <= 1 and not uninformative else \
-        "inconclusive"
+        return {"shape": list(img.shape), "kernel": list(W0.shape[:2]), "steps": steps,
+                "beta": beta, "gap": gap, "tolerance": tol, "ratio": gap / tol["total"],
+                "movement": float(np.linalg.norm(W_lim - W0)), "prediction_gap": pgap,
+                "prediction_tolerance": ptol, "prediction_ratio": pgap / ptol,
+                "kappa": tol["kappa"]}
+    return run
+
+
+def _thm2_training(ctx: Context) -> Evidence:
+    rng = ctx.rng(41)
+    xp = ctx.xp
+    rows, redraws = [], 0
+    steps = ctx.budget(1500, 6000)
+    for _ in range(ctx.budget(4, 16)):
+        for attempt in range(MAX_REDRAWS + 1):
+            img, W0, _ = _random_instance(rng, ctx.budget(8, 16))
+            x = rng.uniform(-1, 1, img.shape)
+            row = run_until_informative(_conv_run(img, W0, x, xp), steps)
+            if informative(row) or attempt == MAX_REDRAWS:
+                break
+            redraws += 1
+        rows.append(row)
+    worst = max(max(r["ratio"], r["prediction_ratio"]) for r in rows)
+    uninformative = sum(not informative(r) for r in rows)
+    if worst > 1:
+        verdict, detail = "inconclusive", (
+            "a trained layer ended farther from the closed form than the derived tolerance; "
+            "the counterexample search and the exact checks decide")
+    elif uninformative:
+        verdict, detail = "inconclusive", (
+            f"{uninformative} run(s) had a tolerance above {INFORMATIVE} × the distance GD "
+            f"moves after {MAX_REDRAWS} redraws")
+    else:
+        verdict, detail = "verified", "every run ended within its derived tolerance"
     return Evidence(
         kind="closed-form-vs-training", verdict=verdict,
-        metrics={"runs": len(rows), "worst_ratio_to_tolerance": max(worst, worst_pred),
-                 "uninformative_runs": uninformative, "per_run": rows},
+        metrics={"runs": len(rows), "worst_ratio_to_tolerance": worst,
+                 "uninformative_runs": uninformative, "redrawn_instances": redraws,
+                 "per_run": [{k: (v["total"] if k == "tolerance" else v)
+                              for k, v in r.items()} for r in rows]},
         tolerance={"rule": "as ic.lemmas.general (exact contraction + rounding + the closed "
-                           "form's 4(N+D)uκ²) on the patch regression; predictions √D×that"},
+                           "form's 4(N+D)uκ²) on the patch regression; predictions √D×that",
+                   "informative": f"a run counts when its tolerance is ≤ {INFORMATIVE} × "
+                                  f"‖W∞ − W0‖; otherwise its steps double (up to "
+                                  f"{MAX_STEP_FACTOR}×) and then the instance is redrawn"},
         details=f"A real convolution layer (im2col forward, col2im backward) trained by "
                 f"heavy-ball momentum with the optimal (η, β) for its quadratic on "
-                f"{xp.__name__}, {steps} steps, against conv1_limit_weights on random images "
-                f"(odd and even kernels). IC App. A's momentum-0.9 schedule is exercised on "
-                f"the linear claims.")
+                f"{xp.__name__}, at least {steps} steps, against conv1_limit_weights on random "
+                f"images (odd and even kernels; {redraws} instance(s) redrawn as too "
+                f"ill-conditioned to be informative); {detail}. IC App. A's momentum-0.9 "
+                f"schedule is exercised on the linear claims.")
 
 
 # ------------------------------------------------------------------------ the bound, sampled
@@ -254,8 +292,16 @@ def _thm2_symbolic(ctx: Context) -> Evidence:
 def _thm2_figures(ctx: Context) -> Evidence:
     """(a) predictions on test patterns as IC Fig. 3's 1-layer row, for several kernel sizes;
     (b) bound vs empirical MSE over kernel sizes and channels (IC Sec. 3.4's trade-off);
-    (c) r and MSE against the training image's size (the argument of IC Fig. 8)."""
+    (c) r and MSE against the training image's size (the argument of IC Fig. 8). Without a
+    ``ctx.figures_dir`` the numbers are still reported and the figures are not written."""
     plt = pyplot()
+    figures: list[str] = []
+
+    def keep(fig: Any, name: str, dpi: int) -> None:
+        if ctx.figures_dir is None:
+            plt.close(fig)
+        else:
+            figures.append(save(fig, ctx.figures_dir / name, dpi=dpi))
 
     rng = ctx.rng(44)
     sigma, delta = 0.1, 0.05
@@ -278,7 +324,7 @@ def _thm2_figures(ctx: Context) -> Evidence:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle("IC Thm 2: one-layer CNN trained on one image (σ=0.1)", fontsize=9)
-    save(fig, ctx.figures_dir / "ic.thm2.predictions.png", dpi=80)
+    keep(fig, "ic.thm2.predictions.png", 80)
 
     kernels_b = (3, 5, 9, 17, 29, 57)
     chans = (1, 3) if ctx.level == "quick" else (1, 3, 8)
@@ -310,7 +356,7 @@ def _thm2_figures(ctx: Context) -> Evidence:
     ax.set_ylabel("test MSE (values at 1e-32 are exact zeros)")
     ax.set_title(f"IC Thm 2: bound vs empirical MSE (σ={sigma}, δ={delta}, B=1)", fontsize=9)
     ax.legend(fontsize=7)
-    save(fig, ctx.figures_dir / "ic.thm2.bound.png", dpi=90)
+    keep(fig, "ic.thm2.bound.png", 90)
 
     sizes = list(range(3, 29, 2 if ctx.level == "full" else 4))
     test = rng.uniform(-1, 1, (28, 28, 1))
@@ -334,11 +380,11 @@ def _thm2_figures(ctx: Context) -> Evidence:
     ax.legend(loc="center left", fontsize=7)
     ax2.legend(loc="center right", fontsize=7)
     ax.set_title("IC Thm 2 / Fig. 8: larger training images fill the patch space", fontsize=9)
-    save(fig, ctx.figures_dir / "ic.thm2.size.png", dpi=90)
+    keep(fig, "ic.thm2.size.png", 90)
     return Evidence(
         kind="observation", verdict="observation",
         metrics={"bound_vs_mse": table, "size_sweep": size_rows},
-        figures=["ic.thm2.predictions.png", "ic.thm2.bound.png", "ic.thm2.size.png"],
+        figures=figures,
         details="(a) predictions of the GD limit for 5×5, 29×29, 57×57 kernels; (b) the "
                 "bound against the empirical MSE; (c) r and MSE as the training image grows. "
                 "Training image: a stroke '7' (plus 5% noise in (c)); test: uniform noise.")

@@ -19,7 +19,17 @@ from overparam.numerics.optimizers import Adagrad, Adam, GradientDescent, RMSpro
 from overparam.numerics.schedules import Constant
 from overparam.theory import identity_crisis as ic
 from overparam.verify import strategies as ost
-from overparam.verify.gd_checks import GD_CONFIGS, GDConfig, compare_run, stable_lr
+from overparam.verify.gd_checks import (
+    GD_CONFIGS,
+    INFORMATIVE,
+    MAX_REDRAWS,
+    MAX_STEP_FACTOR,
+    GDConfig,
+    compare_run,
+    informative,
+    run_until_informative,
+    stable_lr,
+)
 from overparam.verify.gd_checks import train_least_squares as train_ls
 from overparam.verify.precision import (
     mp_gd_least_squares,
@@ -34,8 +44,6 @@ from overparam.verify.types import OBSERVATION, Claim, Context, Evidence
 MODULE = "overparam.theory.identity_crisis"
 #: Target size of the contracted initial error; the step count follows from it.
 TARGET_CONTRACTION = 1e-17
-#: A run is informative when its tolerance is at most this fraction of how far GD moves.
-INFORMATIVE = 1e-2
 
 
 def _steps_for(rate: float, cap: int) -> int:
@@ -93,32 +101,6 @@ def _random_rank_deficient(rng: np.random.Generator, dmax: int):
 # ------------------------------------------------------------------- closed form vs training
 
 
-#: Budget growth for a run whose tolerance is not yet informative: its steps double up to
-#: this factor of the level's budget, then the instance is drawn again, at most MAX_REDRAWS times.
-MAX_STEP_FACTOR = 16
-MAX_REDRAWS = 5
-
-
-def _informative(run: dict) -> bool:
-    return run["tolerance"]["total"] <= INFORMATIVE * max(run["movement"], 1e-300)
-
-
-def _run_until_informative(problem: tuple, config: GDConfig, steps: int) -> dict:
-    """Train ``config`` on ``problem``; while the tolerance is not informative and the
-    contraction term dominates it (more steps shrink it), double the steps, up to
-    MAX_STEP_FACTOR × ``steps``. Rounding- or conditioning-dominated tolerances do not shrink
-    with steps, so those runs are returned as they are."""
-    X, Y, W0, W_lim = problem
-    budget = steps
-    while True:
-        run = compare_run(X, Y, W0, W_lim, config, budget)
-        tol = run["tolerance"]
-        if (_informative(run) or budget >= MAX_STEP_FACTOR * steps
-                or tol["contraction"] < 0.5 * tol["total"]):
-            return run
-        budget *= 2
-
-
 def _training_evidence(draw, count: int, steps: int, label: str,
                        xp: Any = np) -> tuple[list[Evidence], list]:
     """GD, momentum + IC schedule, Nesterov against the closed form on ``count`` instances from
@@ -131,12 +113,14 @@ def _training_evidence(draw, count: int, steps: int, label: str,
         for attempt in range(MAX_REDRAWS + 1):
             problem = draw()
             dev = tuple(xp.asarray(a) for a in problem)
-            these = [_run_until_informative(dev, config, steps) for config in GD_CONFIGS]
-            if all(_informative(r) for r in these) or attempt == MAX_REDRAWS:
+            these = [run_until_informative(
+                lambda T, dev=dev, config=config: compare_run(*dev, config, T), steps)
+                for config in GD_CONFIGS]
+            if all(informative(r) for r in these) or attempt == MAX_REDRAWS:
                 break
             redraws += 1
         problems.append(problem)
-        uninformative += sum(not _informative(r) for r in these)
+        uninformative += sum(not informative(r) for r in these)
         worst = max([worst] + [r["ratio"] for r in these])
         runs.extend({k: v for k, v in r.items() if k != "W"} for r in these)
     if worst > 1:
