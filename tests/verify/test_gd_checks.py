@@ -7,9 +7,11 @@ import pytest
 
 from overparam.verify.gd_checks import (
     INFORMATIVE,
+    MAX_REDRAWS,
     MAX_STEP_FACTOR,
     GDConfig,
     compare_run,
+    draw_until_informative,
     informative,
     run_until_informative,
 )
@@ -47,6 +49,34 @@ def test_a_tolerance_steps_cannot_shrink_is_returned_at_once():
     result = run_until_informative(_fake_run(calls, 0.9), 100)
     assert calls == [100]
     assert not informative(result)
+
+
+def _runs(total: float) -> list[dict]:
+    return [{"tolerance": {"total": total, "contraction": total}, "movement": 1.0}]
+
+
+def test_an_instance_is_drawn_again_until_its_runs_inform():
+    # draws 0, 1 uninformative, 2 informative; then 3 informative: two instances, 2 redraws
+    draws = iter([1.0, 1.0, 1e-9, 1e-9])
+    instances, runs, redraws = draw_until_informative(
+        lambda: (total := next(draws), _runs(total)), 2)
+    assert instances == [1e-9, 1e-9]
+    assert redraws == 2
+    assert all(informative(r) for these in runs for r in these)
+
+
+def test_redraws_stop_after_max_redraws_and_keep_the_last_draw():
+    seen: list[int] = []
+
+    def attempt():
+        seen.append(len(seen))
+        return seen[-1], _runs(1.0)
+
+    instances, runs, redraws = draw_until_informative(attempt, 1)
+    assert seen == list(range(MAX_REDRAWS + 1))
+    assert instances == [MAX_REDRAWS]
+    assert redraws == MAX_REDRAWS
+    assert not informative(runs[0][0])
 
 
 def test_informative_is_relative_to_the_distance_moved():

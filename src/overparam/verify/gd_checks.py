@@ -22,8 +22,9 @@ from overparam.numerics.schedules import Constant, ic_appendix_a
 from overparam.numerics.trainer import TrainResult, train
 
 __all__ = ["GD_CONFIGS", "INFORMATIVE", "MAX_REDRAWS", "MAX_STEP_FACTOR", "GDConfig",
-           "compare_run", "informative", "least_squares_loss", "limit_tolerance",
-           "run_until_informative", "stable_lr", "train_least_squares"]
+           "INFORMATIVE_RULE", "compare_run", "draw_until_informative", "informative",
+           "least_squares_loss", "limit_tolerance", "run_until_informative", "stable_lr",
+           "train_least_squares"]
 
 #: A run is informative when its tolerance is at most this fraction of how far GD moves.
 INFORMATIVE = 1e-2
@@ -32,6 +33,10 @@ INFORMATIVE = 1e-2
 #: times.
 MAX_STEP_FACTOR = 16
 MAX_REDRAWS = 5
+#: The budget-growth rule in words, for the report's tolerance section.
+INFORMATIVE_RULE = (f"a run counts when its tolerance is ≤ {INFORMATIVE} × ‖W∞ − W0‖; "
+                    f"otherwise its steps double (up to {MAX_STEP_FACTOR}×) and then the "
+                    "instance is redrawn")
 
 
 @dataclass(frozen=True)
@@ -158,3 +163,21 @@ def run_until_informative(run: Callable[[int], dict], steps: int) -> dict:
                 or tol["contraction"] < 0.5 * tol["total"]):
             return result
         budget *= 2
+
+
+def draw_until_informative(attempt: Callable[[], tuple[Any, list[dict]]],
+                           count: int) -> tuple[list, list[list[dict]], int]:
+    """``count`` instances, each from ``attempt()``, which draws one and returns it with its
+    runs (each already given more steps by :func:`run_until_informative`). An instance with
+    an uninformative run is drawn again, at most ``MAX_REDRAWS`` times; the last draw is kept
+    either way. Returns the instances, their runs and the number of redraws."""
+    instances, runs, redraws = [], [], 0
+    for _ in range(count):
+        for tries in range(MAX_REDRAWS + 1):
+            instance, these = attempt()
+            if all(informative(r) for r in these) or tries == MAX_REDRAWS:
+                break
+            redraws += 1
+        instances.append(instance)
+        runs.append(these)
+    return instances, runs, redraws

@@ -23,9 +23,10 @@ from overparam.theory import identity_crisis as ic
 from overparam.verify import strategies as ost
 from overparam.verify.gd_checks import (
     INFORMATIVE,
+    INFORMATIVE_RULE,
     MAX_REDRAWS,
-    MAX_STEP_FACTOR,
     GDConfig,
+    draw_until_informative,
     informative,
     limit_tolerance,
     run_until_informative,
@@ -111,17 +112,15 @@ def _conv_run(img: np.ndarray, W0: np.ndarray, x: np.ndarray, xp: Any):
 def _thm2_training(ctx: Context) -> Evidence:
     rng = ctx.rng(41)
     xp = ctx.xp
-    rows, redraws = [], 0
     steps = ctx.budget(1500, 6000)
-    for _ in range(ctx.budget(4, 16)):
-        for attempt in range(MAX_REDRAWS + 1):
-            img, W0, _ = _random_instance(rng, ctx.budget(8, 16))
-            x = rng.uniform(-1, 1, img.shape)
-            row = run_until_informative(_conv_run(img, W0, x, xp), steps)
-            if informative(row) or attempt == MAX_REDRAWS:
-                break
-            redraws += 1
-        rows.append(row)
+
+    def attempt() -> tuple[None, list[dict]]:
+        img, W0, _ = _random_instance(rng, ctx.budget(8, 16))
+        x = rng.uniform(-1, 1, img.shape)
+        return None, [run_until_informative(_conv_run(img, W0, x, xp), steps)]
+
+    _, per_instance, redraws = draw_until_informative(attempt, ctx.budget(4, 16))
+    rows = [run for these in per_instance for run in these]
     worst = max(max(r["ratio"], r["prediction_ratio"]) for r in rows)
     uninformative = sum(not informative(r) for r in rows)
     if worst > 1:
@@ -142,9 +141,7 @@ def _thm2_training(ctx: Context) -> Evidence:
                               for k, v in r.items()} for r in rows]},
         tolerance={"rule": "as ic.lemmas.general (exact contraction + rounding + the closed "
                            "form's 4(N+D)uκ²) on the patch regression; predictions √D×that",
-                   "informative": f"a run counts when its tolerance is ≤ {INFORMATIVE} × "
-                                  f"‖W∞ − W0‖; otherwise its steps double (up to "
-                                  f"{MAX_STEP_FACTOR}×) and then the instance is redrawn"},
+                   "informative": INFORMATIVE_RULE},
         details=f"A real convolution layer (im2col forward, col2im backward) trained by "
                 f"heavy-ball momentum with the optimal (η, β) for its quadratic on "
                 f"{xp.__name__}, at least {steps} steps, against conv1_limit_weights on random "

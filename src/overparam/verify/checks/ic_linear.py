@@ -22,10 +22,11 @@ from overparam.verify import strategies as ost
 from overparam.verify.gd_checks import (
     GD_CONFIGS,
     INFORMATIVE,
+    INFORMATIVE_RULE,
     MAX_REDRAWS,
-    MAX_STEP_FACTOR,
     GDConfig,
     compare_run,
+    draw_until_informative,
     informative,
     run_until_informative,
     stable_lr,
@@ -108,21 +109,17 @@ def _training_evidence(draw, count: int, steps: int, label: str,
     observation. A run whose tolerance is not informative gets more steps; an instance whose
     runs stay uninformative (too ill-conditioned for float64 to say anything) is drawn again
     and the redraw is reported. Returns the evidence and the instances used."""
-    runs, problems, worst, uninformative, redraws = [], [], 0.0, 0, 0
-    for _ in range(count):
-        for attempt in range(MAX_REDRAWS + 1):
-            problem = draw()
-            dev = tuple(xp.asarray(a) for a in problem)
-            these = [run_until_informative(
-                lambda T, dev=dev, config=config: compare_run(*dev, config, T), steps)
-                for config in GD_CONFIGS]
-            if all(informative(r) for r in these) or attempt == MAX_REDRAWS:
-                break
-            redraws += 1
-        problems.append(problem)
-        uninformative += sum(not informative(r) for r in these)
-        worst = max([worst] + [r["ratio"] for r in these])
-        runs.extend({k: v for k, v in r.items() if k != "W"} for r in these)
+    def attempt() -> tuple[tuple, list[dict]]:
+        problem = draw()
+        dev = tuple(xp.asarray(a) for a in problem)
+        return problem, [run_until_informative(
+            lambda T, config=config: compare_run(*dev, config, T), steps)
+            for config in GD_CONFIGS]
+
+    problems, per_instance, redraws = draw_until_informative(attempt, count)
+    runs = [{k: v for k, v in r.items() if k != "W"} for these in per_instance for r in these]
+    worst = max(r["ratio"] for r in runs)
+    uninformative = sum(not informative(r) for r in runs)
     if worst > 1:
         verdict = "inconclusive"
         detail = ("a trained network ended farther from the closed form than the derived "
@@ -143,9 +140,7 @@ def _training_evidence(draw, count: int, steps: int, label: str,
                               "tolerance": r["tolerance"]["total"]} for r in runs]},
         tolerance={"rule": runs[0]["tolerance"]["rule"],
                    "largest": max(r["tolerance"]["total"] for r in runs),
-                   "informative": f"a run counts when its tolerance is ≤ {INFORMATIVE} × "
-                                  "‖W∞ − W0‖; otherwise its steps double (up to "
-                                  f"{MAX_STEP_FACTOR}×) and then the instance is redrawn"},
+                   "informative": INFORMATIVE_RULE},
         details=f"{label}: {count} random instances × {len(GD_CONFIGS)} optimizers "
                 f"trained on {xp.__name__} "
                 f"({', '.join(c.label for c in GD_CONFIGS)}), at least {steps} steps each "
