@@ -35,7 +35,6 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import math
-import random
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -277,32 +276,6 @@ def monte_carlo_check(sample: Callable[[np.random.Generator, int], Any], *,
 # ---------------------------------------------------------------- exact / symbolic evidence
 
 
-def _random_rational(rng: random.Random, symbol: Any) -> Any:
-    import sympy
-
-    if symbol.is_integer:
-        return sympy.Integer(rng.randint(1, 9))
-    return sympy.Rational(rng.randint(1, 97), rng.randint(1, 31))
-
-
-def _exact_nonzero_instance(expr: Any, seed: int, tries: int = 8) -> dict | None:
-    """Positive rationals (positive integers for integer symbols) for the free symbols at
-    which ``expr`` evaluates exactly to a non-zero number, or None if none was found."""
-    import sympy
-
-    rng = random.Random(seed)
-    symbols = sorted(expr.free_symbols, key=str)
-    for _ in range(tries):
-        values = {s: _random_rational(rng, s) for s in symbols}
-        try:
-            value = sympy.simplify(expr.subs(values))
-        except (TypeError, ValueError, ZeroDivisionError):
-            continue
-        if value.is_number and value.is_zero is False:
-            return {"at": {str(s): str(v) for s, v in values.items()}, "value": str(value)}
-    return None
-
-
 def symbolic_check(expressions: Mapping[str, Any] | Callable[[], Mapping[str, Any]], *,
                    label: str = "symbolic", describe: str = "") -> Check:
     """A check that each named sympy expression (or Matrix) simplifies to 0.
@@ -329,33 +302,12 @@ def symbolic_check(expressions: Mapping[str, Any] | Callable[[], Mapping[str, An
                         f"function returning one, got {type(expressions).__name__}")
 
     def check(ctx: Context) -> Evidence:
-        import sympy
+        from overparam.verify.symbolic import identities_verdict  # sympy only when run
 
         exprs = expressions() if callable(expressions) else expressions
         if not isinstance(exprs, Mapping) or not exprs:
             raise ValueError("expressions: expected a non-empty dict {name: expression}")
-        results, verdicts, found = {}, [], {}
-        for name, expr in exprs.items():
-            expr = sympy.sympify(expr)
-            if isinstance(expr, sympy.MatrixBase):
-                residue = expr.applyfunc(sympy.simplify)
-                zero = residue.is_zero_matrix is True
-                entries = [e for e in residue if e.is_zero is not True]
-                witness = next((w for e in entries if
-                                (w := _exact_nonzero_instance(e, ctx.seed)) is not None), None)
-            else:
-                residue = sympy.simplify(expr)
-                zero = residue == 0 or residue.is_zero is True
-                witness = None if zero else _exact_nonzero_instance(residue, ctx.seed)
-            if zero:
-                results[name], verdict = "true", "verified"
-            elif witness is not None:
-                results[name], verdict = f"false at {witness['at']}", "falsified"
-                found[name] = witness
-            else:
-                results[name], verdict = f"undecided (residue {residue})", "inconclusive"
-            verdicts.append(verdict)
-        verdict = next((v for v in ("falsified", "inconclusive") if v in verdicts), "verified")
+        verdict, results, found = identities_verdict(exprs, ctx.seed)
         return Evidence(
             kind="exact", verdict=verdict, metrics={**results, **(
                 {"exact_counterexamples": found} if found else {})},

@@ -28,10 +28,11 @@ def _fake_run(calls: list[int], floor: float):
 
 
 def test_steps_double_until_the_tolerance_is_informative():
-    # 0.5**(T/100) + 1e-6 ≤ 1e-2 needs T ≥ 100·log2(1/(1e-2 − 1e-6)) ≈ 664.4: 100 → 800
+    # 0.5**(T/100) + 1e-6 ≤ 1e-4 needs T ≥ 100·log2(1/(1e-4 − 1e-6)) ≈ 1328.8: 100 → 1600
+    assert INFORMATIVE == 1e-4
     calls: list[int] = []
     result = run_until_informative(_fake_run(calls, 1e-6), 100)
-    assert calls == [100, 200, 400, 800]
+    assert calls == [100, 200, 400, 800, 1600]
     assert informative(result)
 
 

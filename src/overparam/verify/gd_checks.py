@@ -20,14 +20,17 @@ from overparam.numerics.linalg import numerical_rank
 from overparam.numerics.optimizers import GradientDescent, Momentum
 from overparam.numerics.schedules import Constant, ic_appendix_a
 from overparam.numerics.trainer import TrainResult, train
+from overparam.verify.contract import RESOLUTION
 
 __all__ = ["GD_CONFIGS", "INFORMATIVE", "MAX_REDRAWS", "MAX_STEP_FACTOR", "GDConfig",
            "INFORMATIVE_RULE", "compare_run", "draw_until_informative", "informative",
            "least_squares_loss", "limit_tolerance", "run_until_informative", "stable_lr",
            "train_least_squares"]
 
-#: A run is informative when its tolerance is at most this fraction of how far GD moves.
-INFORMATIVE = 1e-2
+#: A run is informative when its tolerance is at most this fraction of how far GD moves: the
+#: contract's resolution, so an informative run tells a closed form off by 1e-3 from the right
+#: one.
+INFORMATIVE = RESOLUTION
 #: Budget growth for a run whose tolerance is not yet informative: its steps double up to
 #: this factor of the level's budget, then the instance is drawn again, at most MAX_REDRAWS
 #: times.

@@ -12,24 +12,28 @@ import traceback
 from collections.abc import Iterable
 
 from overparam.verify.checks import CLAIM_MODULES
-from overparam.verify.types import Claim, ClaimResult, Context, Evidence
+from overparam.verify.types import Check, Claim, ClaimResult, Context, Evidence
 
-__all__ = ["Claim", "Context", "all_claims", "run_claim", "select_claims"]
+__all__ = ["Claim", "Context", "all_claims", "run_check", "run_claim", "select_claims"]
+
+def run_check(check: Check, ctx: Context) -> list[Evidence]:
+    """One check's evidence as a list; a check that raises yields one ``error`` item with its
+    traceback instead of stopping the report."""
+    try:
+        out = check(ctx)
+    except Exception as exc:  # a failing check is reported, never hidden
+        return [Evidence(
+            kind=getattr(check, "__name__", "check"), verdict="error",
+            details=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}")]
+    return out if isinstance(out, list) else [out]
+
 
 def run_claim(claim: Claim, ctx: Context) -> ClaimResult:
-    """Run every check of ``claim``; a check that raises yields an ``error`` evidence with its
-    traceback instead of stopping the report."""
+    """Run every check of ``claim`` (:func:`run_check`)."""
     start = time.perf_counter()
     evidence: list[Evidence] = []
     for check in claim.checks:
-        try:
-            out = check(ctx)
-        except Exception as exc:  # a failing check is reported, never hidden
-            evidence.append(Evidence(
-                kind=getattr(check, "__name__", "check"), verdict="error",
-                details=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"))
-            continue
-        evidence.extend(out if isinstance(out, list) else [out])
+        evidence.extend(run_check(check, ctx))
     return ClaimResult(claim.id, claim.paper, claim.where, claim.statement, evidence,
                        time.perf_counter() - start)
 

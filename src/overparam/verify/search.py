@@ -6,8 +6,14 @@ Hypothesis generates examples from a strategy over the statement's domain and ke
 for a violation within the budget. A flagged example is re-checked at higher precision (exact
 rationals or mpmath) by ``recheck(example)``; only a confirmed violation counts and becomes a
 ``falsified`` verdict with a re-runnable counterexample, and a cleared flag makes the search go
-on, deciding every later flag at higher precision. A search that checked fewer distinct
+on, deciding every later flag at higher precision. A search that decided fewer distinct
 examples than its floor is ``inconclusive``, never ``verified``.
+
+The contract (``verify.contract``): ``measure`` and ``recheck`` call the function under test
+and judge its output against an independent reference. An example whose tolerance cannot
+separate right from wrong (``metrics["decisive"]`` is False: the tolerance exceeds
+``contract.RESOLUTION`` of the reference's size) is counted apart and does not count toward
+the floor; it is still flagged if it exceeds its tolerance.
 """
 
 from __future__ import annotations
@@ -41,11 +47,16 @@ MAX_PHASES = 6
 class _Tracker:
     examples: int = 0
     seen: set = field(default_factory=set)
+    undecided: set = field(default_factory=set)
     worst_ratio: float = 0.0
     worst_metrics: dict = field(default_factory=dict)
     cleared: int = 0
+    worst_cleared_ratio: float = -1.0
     worst_cleared: dict = field(default_factory=dict)
     confirmed: dict = field(default_factory=dict)
+
+    def decided(self) -> int:
+        return len(self.seen - self.undecided)
 
 
 def _fingerprint(example: Any) -> str:
@@ -113,17 +124,22 @@ def search_counterexample(
 
     def clear(ratio: float, metrics: dict, recheck_metrics: dict) -> None:
         tracker.cleared += 1
-        tracker.worst_cleared = {"float_ratio": ratio, **metrics, "recheck": recheck_metrics}
+        if ratio >= tracker.worst_cleared_ratio:
+            tracker.worst_cleared_ratio = ratio
+            tracker.worst_cleared = {"float_ratio": ratio, **metrics, "recheck": recheck_metrics}
 
     def violated(example: Any) -> bool:
         ratio, metrics = measure(example)
         tracker.examples += 1
-        tracker.seen.add(_fingerprint(example))
+        key = _fingerprint(example)
+        tracker.seen.add(key)
+        if not metrics.get("decisive", True):
+            tracker.undecided.add(key)
         if not math.isfinite(ratio):
             ratio = math.inf
+        if ratio >= tracker.worst_ratio:
+            tracker.worst_ratio, tracker.worst_metrics = ratio, metrics
         if ratio <= 1.0:
-            if ratio >= tracker.worst_ratio:
-                tracker.worst_ratio, tracker.worst_metrics = ratio, metrics
             return False
         if not strict["on"]:
             tracker.confirmed = {"ratio": ratio, "metrics": metrics}
@@ -158,13 +174,15 @@ def search_counterexample(
             clear(tracker.confirmed["ratio"], tracker.confirmed["metrics"], recheck_metrics)
             strict["on"], example = True, None
             continue
-        if len(tracker.seen) >= floor:
+        if tracker.decided() >= floor:
             break
         if phase > 0 and len(tracker.seen) == before and tracker.examples > drawn:
             # examples were drawn, none new: everything the strategy can produce was checked
             exhausted = True
             break
+    decided = tracker.decided()
     base = {"examples": tracker.examples, "distinct_examples": len(tracker.seen),
+            "decided_examples": decided, "undecided_examples": len(tracker.undecided),
             "floor": floor, "phases": phases, "max_examples": max_examples, "seed": seed,
             "flagged_in_float_cleared_at_higher_precision": tracker.cleared}
     if tracker.cleared:
@@ -182,18 +200,25 @@ def search_counterexample(
                     f"higher precision; re-run it as {entry_point}(**arguments).")
     metrics = {**base, "worst_ratio_to_tolerance": tracker.worst_ratio,
                "worst_case": tracker.worst_metrics}
-    cleared = (f"; {tracker.cleared} example(s) flagged in float precision were cleared by "
-               f"the higher-precision re-check" if tracker.cleared else "")
-    if len(tracker.seen) < floor and not exhausted:
+    cleared = (f"; {tracker.cleared} example(s) exceeded their float tolerance and were "
+               f"cleared by the re-check of the function's own output against the exact "
+               f"reference (worst float discrepancy/tolerance "
+               f"{tracker.worst_cleared_ratio:.3g})" if tracker.cleared else "")
+    undecided = (f"; {len(tracker.undecided)} example(s) whose tolerance could not separate "
+                 f"right from wrong were counted apart" if tracker.undecided else "")
+    if decided < floor and not exhausted:
         return Evidence(
             kind="counterexample-search", verdict="inconclusive", metrics=metrics,
             tolerance=tolerance,
-            details=f"hypothesis checked only {len(tracker.seen)} distinct examples over "
-                    f"{domain} in {phases} phases, below the floor of {floor}{cleared}.")
+            details=f"hypothesis decided only {decided} distinct examples over {domain} in "
+                    f"{phases} phases, below the floor of {floor}{undecided}{cleared}.")
     scope = ("the whole (finite) domain" if exhausted
-             else f"{len(tracker.seen)} distinct examples")
+             else f"{decided} decided distinct examples")
+    outcome = ("none exceeded its tolerance" if not tracker.cleared
+               else "none was confirmed as a violation")
     return Evidence(
         kind="counterexample-search", verdict="verified", metrics=metrics,
         tolerance=tolerance,
-        details=f"hypothesis searched {scope} over {domain}; none exceeded its tolerance "
-                f"(worst discrepancy/tolerance = {tracker.worst_ratio:.3g}){cleared}.")
+        details=f"hypothesis searched {scope} over {domain}; {outcome} "
+                f"(worst discrepancy/tolerance = {tracker.worst_ratio:.3g}){undecided}"
+                f"{cleared}.")

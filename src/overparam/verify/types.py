@@ -150,10 +150,12 @@ Check = Callable[[Context], "Evidence | list[Evidence]"]
 @dataclass(frozen=True)
 class Claim:
     """A claim (as on the docs' claim pages, papers/*.md): its id, paper, where it stands, the
-    statement, and its checks."""
+    statement, its checks, and the public functions ("module:function") its voting evidence
+    calls and judges — the functions a planted bug must be caught in."""
 
     id: str
     paper: str
     where: str
     statement: str
     checks: tuple[Check, ...] = field(default_factory=tuple)
+    exercises: tuple[str, ...] = field(default_factory=tuple)

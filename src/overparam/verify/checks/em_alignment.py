@@ -362,23 +362,32 @@ def _homogeneity(ctx: Context) -> Evidence:
 CLAIMS = [
     Claim("em.alignment.linear-time", "EM", "eq. (4), Sec 3.2",
           "Σ_{i≠j}⟨g_i, g_j⟩ = ‖Σ g_i‖² − Σ‖g_i‖², so Ω (eq. 2–3) and Ω_c (eq. 5) take O(n) "
-          "time.", (_linear_time,)),
+          "time.", (_linear_time,),
+          exercises=("overparam.numerics.alignment:alignment",
+                     "overparam.numerics.alignment:alignment_pairwise",
+                     "overparam.numerics.alignment:in_class_alignment",
+                     "overparam.numerics.alignment:in_class_alignment_pairwise")),
     Claim("em.alignment.max", "EM", "Sec 4",
           "Ω ≤ 1, with equality exactly when all gradients are equal (\"the maximum possible "
-          "alignment\").", (_alignment_max,)),
+          "alignment\").", (_alignment_max,),
+          exercises=("overparam.numerics.alignment:alignment",)),
     Claim("em.softmax.scale", "EM", "Sec 4, softmax cross-entropy",
           "Logit gradient p − y. As the logit scale → ∞ it tends to 0 on correctly classified "
           "examples and to −1 (true class) / +1 (predicted class) otherwise; as the scale → 0 "
           "it tends to 1/k − 1 (true class) and 1/k (others), so in-class gradient alignment "
-          "→ 1.", (_softmax_limits, _scale_sweep)),
+          "→ 1.", (_softmax_limits, _scale_sweep),
+          exercises=("overparam.theory.extreme_memorization:softmax_logit_gradient",)),
     Claim("em.hinge.scale", "EM", "Sec 4, eq. (8–9)",
           "Scaling the outputs by α equals margin Δ/α with the loss scaled by α; with the "
           "effective margin → ∞ every wrong-class coordinate of the gradient is 1 and in-class "
-          "alignment → 1.", (_hinge_identity, _scale_sweep)),
+          "alignment → 1.", (_hinge_identity, _scale_sweep),
+          exercises=("overparam.theory.extreme_memorization:hinge_logit_gradient",)),
     Claim("em.squared.scale", "EM", "Sec 4, squared loss",
           "Gradient z − y: as the scale → 0 the y term dominates and in-class alignment → 1.",
-          (_squared_limit, _scale_sweep)),
+          (_squared_limit, _scale_sweep),
+          exercises=("overparam.theory.extreme_memorization:squared_logit_gradient",)),
     Claim("em.relu.homogeneous", "EM", "Sec 4",
           "A bias-free ReLU (or linear) net's output scales by c when W1 is scaled by c.",
-          (_homogeneity,)),
+          (_homogeneity,),
+          exercises=("overparam.numerics.mlp:forward",)),
 ]

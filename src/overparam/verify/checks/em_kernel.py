@@ -227,13 +227,16 @@ CLAIMS = [
     Claim("em.thm1", "EM", "Thm 1, Sec 3.1; proof App. B",
           "Two-layer net, hidden width h, sin activation, no bias; each entry of W1 ~ N(0, σ²). "
           "For any x, x′: |E_{W1}[⟨sin(W1x), sin(W1x′)⟩]| ≤ h·exp(−σ²‖x − x′‖²/2).",
-          (_search("stated"), _quadrature, _kernel_monte_carlo, _symbolic_kernel)),
+          (_search("stated"), _quadrature, _kernel_monte_carlo, _symbolic_kernel),
+          exercises=(f"{MODULE}:sin_kernel", f"{MODULE}:thm1_bound")),
     Claim("em.thm1.proved", "EM", "App. B, the proof's last line",
           "What the proof shows: |E[⟨sin(W1x), sin(W1x′)⟩]| ≤ h·exp(−σ²‖Δ‖²/2) with "
           "Δ = x′ − (⟨x′, x⟩/‖x‖²)x (‖Δ‖ ≤ ‖x − x′‖, so this is weaker than the statement).",
-          (_search("proved"),)),
+          (_search("proved"),),
+          exercises=(f"{MODULE}:thm1_proved_bound",)),
     Claim("em.rff", "EM", "eq. (1), Sec 3.1",
           "With a bias b ~ U[0, 2π]^h: E[⟨sin(W1x + b), sin(W1x′ + b)⟩] ∝ "
           "exp(−σ²‖x − x′‖²/2); the constant is h/2.",
-          (_rff_monte_carlo, _symbolic_kernel)),
+          (_rff_monte_carlo, _symbolic_kernel),
+          exercises=(f"{MODULE}:rff_kernel",)),
 ]

@@ -320,14 +320,21 @@ CLAIMS = [
           "ReLU FCN with hidden width 2d (W1 = [I; −I], W2 = [I, −I], identities between), one "
           "conv layer with the kernel's centre tap, multi-layer ReLU CNN with 2C hidden "
           "channels — compute the identity exactly on every input.",
-          (_constructions_search, _constructions_symbolic)),
+          (_constructions_search, _constructions_symbolic),
+          exercises=(f"{MODULE}:linear_identity_weights", f"{MODULE}:relu_fcn_identity_weights",
+                     f"{MODULE}:fcn_forward", f"{MODULE}:conv_identity_kernel",
+                     f"{MODULE}:relu_cnn_identity_kernels", f"{MODULE}:cnn_forward",
+                     f"{MODULE}:conv2d_same")),
     Claim("ic.params", "IC", "Table 1, App. M",
           "Parameter counts of the FCN and CNN architectures (28×28 grayscale input and output, "
           "no biases) are the numbers in Table 1.",
-          (_params_table, _params_search)),
+          (_params_table, _params_search),
+          exercises=(f"{MODULE}:param_count",)),
     Claim("ic.rho-images", "IC", "Sec 3.2",
           "The test-image procedure (random pixels, add αX with α chosen so the correlation "
           "with X is ρ, rescale to ‖X‖) yields images with correlation exactly ρ and norm ‖X‖, "
           "for every ρ ∈ [0, 1]. Correlation = Pearson coefficient of the flattened images.",
-          (_rho_random, _rho_search, _rho_symbolic)),
+          (_rho_random, _rho_search, _rho_symbolic),
+          exercises=(f"{MODULE}:rho_image", f"{MODULE}:rho_mixture",
+                     f"{MODULE}:pearson_correlation")),
 ]

@@ -566,14 +566,20 @@ CLAIMS = [
           "n·K_H K_W·B²·(σ·sqrt(2 log(n/δ) + C(1 + log M)) + sqrt(C))² for M > 1 with "
           "ζ = 2 log(n/δ)/C + 1 + log M ≤ M; r = m/C gives the identity exactly.",
           (_thm2_training, _thm2_monte_carlo, _thm2_exact_identity, _thm2_symbolic,
-           _thm2_search, _thm2_figures)),
+           _thm2_search, _thm2_figures),
+          exercises=(f"{MODULE}:conv1_predict", f"{MODULE}:conv1_limit_weights",
+                     f"{MODULE}:conv1_mse_bound", f"{MODULE}:chi2_union_m",
+                     f"{MODULE}:conv1_dims", f"{MODULE}:conv1_regression",
+                     f"{MODULE}:identity_kernel")),
     Claim("ic.thm2.cases", "IC", "App. D, proof of Thm 2",
           "The proof's case split — |Ξ| ≤ K_H K_W C·C uses Lemma 1, otherwise Lemma 2 — on every "
           "instance: do the chosen lemma's own preconditions (N ≤ D and rank N, or N > D and "
           "rank D, with N = |Ξ|, D = K_H K_W C) hold?",
-          (_cases_search, _cases_census)),
+          (_cases_search, _cases_census),
+          exercises=(f"{MODULE}:thm2_proof_case",)),
     Claim("ic.padding", "IC", "Sec 3.2, after Thm 2",
           "\"Simply padding the image with zeros on all boundaries will not reduce the error "
           "bound\": zero-padding the training image never increases r.",
-          (_padding_search, _padding_hand_case)),
+          (_padding_search, _padding_hand_case),
+          exercises=(f"{MODULE}:conv1_rank",)),
 ]

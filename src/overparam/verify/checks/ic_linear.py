@@ -19,6 +19,7 @@ from overparam.numerics.optimizers import Adagrad, Adam, GradientDescent, RMSpro
 from overparam.numerics.schedules import Constant
 from overparam.theory import identity_crisis as ic
 from overparam.verify import strategies as ost
+from overparam.verify.contract import decisive, reference_check
 from overparam.verify.gd_checks import (
     GD_CONFIGS,
     INFORMATIVE,
@@ -40,7 +41,8 @@ from overparam.verify.precision import (
     with_precision,
 )
 from overparam.verify.search import search_counterexample
-from overparam.verify.types import OBSERVATION, Claim, Context, Evidence
+from overparam.verify.symbolic import identities_verdict
+from overparam.verify.types import OBSERVATION, Claim, Context, Counterexample, Evidence
 
 MODULE = "overparam.theory.identity_crisis"
 #: Target size of the contracted initial error; the step count follows from it.
@@ -102,13 +104,16 @@ def _random_rank_deficient(rng: np.random.Generator, dmax: int):
 # ------------------------------------------------------------------- closed form vs training
 
 
-def _training_evidence(draw, count: int, steps: int, label: str,
-                       xp: Any = np) -> tuple[list[Evidence], list]:
-    """GD, momentum + IC schedule, Nesterov against the closed form on ``count`` instances from
-    ``draw()``, trained on the array module ``xp`` (NumPy or CuPy); adaptive optimizers as an
-    observation. A run whose tolerance is not informative gets more steps; an instance whose
-    runs stay uninformative (too ill-conditioned for float64 to say anything) is drawn again
-    and the redraw is reported. Returns the evidence and the instances used."""
+def _training_evidence(draw, count: int, steps: int, label: str, xp: Any = np, *,
+                       function: str, arguments: Any) -> tuple[list[Evidence], list]:
+    """GD, momentum + IC schedule, Nesterov against the closed form ``function`` (the function
+    under test; ``draw()`` calls it) on ``count`` instances from ``draw()``, trained on the
+    array module ``xp`` (NumPy or CuPy); adaptive optimizers as an observation. A run whose
+    tolerance is not informative gets more steps; an instance whose runs stay uninformative
+    (too ill-conditioned for float64 to say anything) is drawn again and the redraw is
+    reported. An informative run farther from the closed form than its derived tolerance
+    falsifies it, with the instance as the counterexample (``function(**arguments(instance))``).
+    Returns the evidence and the instances used."""
     def attempt() -> tuple[tuple, list[dict]]:
         problem = draw()
         dev = tuple(xp.asarray(a) for a in problem)
@@ -120,11 +125,23 @@ def _training_evidence(draw, count: int, steps: int, label: str,
     runs = [{k: v for k, v in r.items() if k != "W"} for these in per_instance for r in these]
     worst = max(r["ratio"] for r in runs)
     uninformative = sum(not informative(r) for r in runs)
+    counterexample = None
     if worst > 1:
-        verdict = "inconclusive"
-        detail = ("a trained network ended farther from the closed form than the derived "
-                  "tolerance; the counterexample search re-checks such cases at higher "
-                  "precision before any verdict of falsified")
+        problem, run = next((p, r) for p, these in zip(problems, per_instance, strict=True)
+                            for r in these if r["ratio"] == worst)
+        if informative(run):
+            verdict = "falsified"
+            detail = (f"{run['optimizer']} ended {run['gap']:.3g} from the closed form, beyond "
+                      f"its derived tolerance {run['tolerance']['total']:.3g}")
+            counterexample = Counterexample(
+                entry_point=function, arguments=arguments(problem),
+                violation={"optimizer": run["optimizer"], "steps": run["steps"],
+                           "gap": run["gap"], "tolerance": run["tolerance"]["total"]},
+                recheck={"reference": "the trained weights after the derived number of steps"})
+        else:
+            verdict = "inconclusive"
+            detail = ("a run whose tolerance is not informative ended beyond it; the "
+                      "counterexample search decides such instances at higher precision")
     elif uninformative:
         verdict, detail = "inconclusive", (f"{uninformative} run(s) had a tolerance above "
                                            f"{INFORMATIVE} × the distance GD moves after "
@@ -145,7 +162,7 @@ def _training_evidence(draw, count: int, steps: int, label: str,
                 f"trained on {xp.__name__} "
                 f"({', '.join(c.label for c in GD_CONFIGS)}), at least {steps} steps each "
                 f"({redraws} instance(s) redrawn as too ill-conditioned to be informative); "
-                f"{detail}.")
+                f"{detail}.", counterexample=counterexample)
     return [train_ev, _adaptive_observation(problems, steps)], problems
 
 
@@ -211,48 +228,64 @@ def _float_step_representable(X: np.ndarray, c: float) -> bool:
 
 
 def _mp_measure(X, Y, W0, c, cap, limit_mp, why: str) -> tuple[float, dict]:
-    """The measure in 50-digit mpmath, for instances float64 cannot run or state."""
+    """The measure in 50-digit mpmath, for instances float64 cannot run or state (the closed
+    form refused them): exact GD against the exact limit, the statement itself."""
     _, metrics = _mp_confirm(X, Y, W0, c, cap, limit_mp)
     return metrics["ratio"], {**metrics, "c": c, "precision": f"mpmath: {why}"}
 
 
+def _closed_form_tolerance(run: dict) -> float:
+    """The float64 error allowed to the closed form itself: the conditioning term of
+    ``limit_tolerance`` (4(n+d)·u·κ²·(‖W∞‖ + ‖W0‖))."""
+    return run["tolerance"]["closed_form"]
+
+
+def _prediction_rounding(x: np.ndarray, W0: np.ndarray) -> float:
+    """Rounding of the closed form's prediction products: 4(d+4)·u·(1 + ‖W0‖)·‖x‖."""
+    u = unit_roundoff(np.float64)
+    return 4 * (len(x) + 4) * u * (1 + float(np.linalg.norm(W0))) * float(np.linalg.norm(x))
+
+
 def _ls_measure(X, Y, W0, W_lim, c, cap, limit_mp, x=None, predict=None):
-    """GD from W0 against the closed form ``W_lim`` (an array, or a callable giving it, so an
-    instance whose closed form exceeds float64's range is decided in mpmath instead)."""
+    """The closed form under test ``W_lim`` (a callable calling it, so an instance whose
+    closed form exceeds float64's range is decided in mpmath instead) against GD from W0 run
+    in float64, and (for IC Thm 1) the predicted outputs ``predict`` on ``x`` against the
+    trained weights'. The example is decisive when the tolerance is within the contract's
+    resolution of ‖W∞‖."""
     steps = _steps_for(_gd_rate(X, c), cap)
     if not _float_step_representable(X, c):
         return _mp_measure(X, Y, W0, c, cap, limit_mp, "float64 cannot represent this GD step "
                            "(λ_max underflows or η overflows)")
-    if callable(W_lim):
-        try:
-            W_lim = W_lim()
-        except ValueError as exc:
-            if "float64 range" not in str(exc):
-                raise
-            return _mp_measure(X, Y, W0, c, cap, limit_mp, "the closed form exceeds float64's "
-                               "range")
+    try:
+        W_lim = W_lim()
+    except ValueError as exc:
+        if "float64 range" not in str(exc):
+            raise
+        return _mp_measure(X, Y, W0, c, cap, limit_mp, "the closed form exceeds float64's "
+                           "range")
     run = compare_run(X, Y, W0, W_lim, GDConfig("gd", lr_scale=c), steps)
     ratio = run["ratio"]
     metrics = {"gap": run["gap"], "tolerance": run["tolerance"]["total"], "steps": steps,
-               "c": c}
+               "c": c, "decisive": decisive(run["tolerance"]["total"],
+                                            float(np.linalg.norm(W_lim)))}
     if predict is not None:
         trained = to_numpy(run["W"]).T @ x
-        closed = to_numpy(predict)
-        u = unit_roundoff(np.float64)
-        xn = float(np.linalg.norm(x))
-        tol = run["tolerance"]["total"] * xn + 4 * (len(x) + 4) * u * (
-            1 + float(np.linalg.norm(W0))) * xn
-        pgap = float(np.linalg.norm(trained - closed))
+        tol = run["tolerance"]["total"] * float(np.linalg.norm(x)) + _prediction_rounding(x, W0)
+        pgap = float(np.linalg.norm(trained - to_numpy(predict)))
         metrics.update(prediction_gap=pgap, prediction_tolerance=tol)
         ratio = max(ratio, pgap / tol if tol > 0 else (0.0 if pgap == 0 else math.inf))
     return ratio, metrics
 
 
-def _mp_confirm(X, Y, W0, c, cap, limit_mp) -> tuple[bool, dict]:
-    """Re-run the same GD in mpmath (50 digits, η = c/λ_max computed there) and compare with
-    the closed form L computed exactly. Along each eigenvector v_i of XᵀX an exact GD error
-    shrinks by (1 − ηλ_i)^T, so ‖W_T − L‖ ≤ √(Σ_i (1 − ηλ_i)^{2T}‖v_iᵀ(W0 − L)‖²) (+1e-30
-    relative for the 50-digit arithmetic). A larger gap confirms that GD does not go to L."""
+def _mp_confirm(X, Y, W0, c, cap, limit_mp, candidate=None, candidate_tol=0.0, x=None,
+                predicted=None, predicted_tol=0.0) -> tuple[bool, dict]:
+    """Re-run the same GD in mpmath (50 digits, η = c/λ_max computed there) and judge, against
+    its iterate W_T: the exact closed form L (the statement: along each eigenvector v_i of XᵀX
+    an exact GD error shrinks by (1 − ηλ_i)^T, so ‖W_T − L‖ ≤ b = √(Σ_i (1 − ηλ_i)^{2T}
+    ‖v_iᵀ(W0 − L)‖²), + 1e-30 relative for the 50-digit arithmetic), and the function under
+    test's own float64 output ``candidate`` (within b + ``candidate_tol``, its float64 error)
+    and predictions ``predicted`` on ``x`` (within b·‖x‖ + ``predicted_tol``). Any larger gap
+    confirms the violation."""
     steps = _steps_for(_gd_rate(X, c), cap)
 
     def run():
@@ -269,10 +302,21 @@ def _mp_confirm(X, Y, W0, c, cap, limit_mp) -> tuple[bool, dict]:
             sq += (1 - lr * lam[i]) ** (2 * steps) * sum(v**2 for v in comp)
         gap = mp_norm(W - L)
         bound = mpmath.sqrt(sq) + mpmath.mpf(10) ** -30 * (1 + mp_norm(L))
-        # the ratio in mpmath: gap and bound may both lie beyond float64's range
-        ratio = float(gap / bound) if bound > 0 else (0.0 if gap == 0 else math.inf)
-        return bool(gap > bound), {"dps": 50, "gap": float(gap), "bound": float(bound),
-                                   "ratio": ratio, "steps": steps}
+        # ratios in mpmath: gaps and bounds may lie beyond float64's range
+        ratios = {"statement": gap / bound if bound > 0 else (0 if gap == 0 else mpmath.inf)}
+        metrics = {"dps": 50, "gap": float(gap), "bound": float(bound), "steps": steps}
+        if candidate is not None:
+            cgap = mp_norm(W - to_mp(candidate))
+            ratios["function"] = cgap / (bound + mpmath.mpf(candidate_tol))
+            metrics["function_gap"] = float(cgap)
+        if predicted is not None:
+            pgap = mp_norm(W.T * to_mp(x) - to_mp(predicted))
+            ratios["prediction"] = pgap / (bound * mp_norm(to_mp(x))
+                                           + mpmath.mpf(predicted_tol))
+            metrics["prediction_gap"] = float(pgap)
+        worst = max(ratios.values())
+        metrics.update(ratio=float(worst), judged=max(ratios, key=ratios.get))
+        return bool(worst > 1), metrics
     return with_precision(50, run)
 
 
@@ -283,23 +327,41 @@ def _thm1_training(ctx: Context) -> list[Evidence]:
     rng = ctx.rng(11)
     evidence, problems = _training_evidence(
         lambda: _thm1_problem(*_random_thm1(rng, ctx.budget(30, 120))), ctx.budget(3, 12),
-        ctx.budget(400, 3000), "one-layer linear net, one training example", ctx.xp)
-    # predictions on fresh inputs, from the momentum-trained weights
-    worst = 0.0
-    for X, Y, W0T, W_lim in problems:
-        run = compare_run(X, Y, W0T, W_lim, GD_CONFIGS[1], ctx.budget(400, 3000))
-        fresh = rng.standard_normal((5, X.shape[1]))
-        pred = fresh @ to_numpy(run["W"])
-        closed = ic.fcn1_predict(W0T.T, X[0], fresh)
-        tol = run["tolerance"]["total"] * np.linalg.norm(fresh, axis=1)
-        worst = max(worst, float(np.max(np.linalg.norm(pred - closed, axis=1) / tol)))
-    evidence[0].metrics["fresh_input_worst_ratio"] = worst
-    if worst > 1:
-        evidence[0].verdict = "inconclusive"
+        ctx.budget(400, 3000), "one-layer linear net, one training example", ctx.xp,
+        function=f"{MODULE}:fcn1_limit_weights",
+        arguments=lambda p: {"W0": p[2].T, "X": p[0][0]})
+    evidence.insert(1, _thm1_fresh_predictions(problems, rng, ctx.budget(400, 3000)))
     evidence.append(_stability_evidence(problems, ctx.budget(300, 1000)))
     if ctx.figures_dir is not None:
         evidence[0].figures.append(_thm1_figure(ctx))
     return evidence
+
+
+def _thm1_fresh_predictions(problems: list, rng: np.random.Generator, steps: int) -> Evidence:
+    """``fcn1_predict`` on fresh inputs against the predictions of the network trained by
+    momentum with IC's schedule (each run given more steps until informative): the
+    prediction's tolerance is the weights' derived tolerance × ‖x‖ plus the rounding of the
+    closed form's own products."""
+    def evaluate(problem):
+        X, Y, W0T, W_lim = problem
+        run = run_until_informative(
+            lambda T: compare_run(X, Y, W0T, W_lim, GD_CONFIGS[1], T), steps)
+        fresh = rng.standard_normal((5, X.shape[1]))
+        trained = fresh @ to_numpy(run["W"])
+        closed = ic.fcn1_predict(W0T.T, X[0], fresh)
+        d = X.shape[1]
+        u = unit_roundoff(np.float64)
+        xn = float(np.linalg.norm(fresh))
+        tol = (run["tolerance"]["total"]
+               + 4 * (d + 4) * u * (float(np.linalg.norm(W0T)) + float(np.linalg.norm(W_lim))))
+        return closed, trained, tol * xn
+
+    return reference_check(
+        problems, evaluate, kind="closed-form-vs-training", function=f"{MODULE}:fcn1_predict",
+        reference="the trained network's predictions on 5 fresh inputs",
+        rule="‖W_T − W∞‖_F·‖x‖ (the weights' derived tolerance) + 4(d+4)·u·(‖W0‖+‖W∞‖)·‖x‖",
+        arguments=lambda p: {"W0": p[2].T, "X": p[0][0]}, min_decisive=len(problems),
+        details="Predictions f(x) = Π∥x + W0Π⊥x on inputs never seen in training.")
 
 
 def _thm1_search(ctx: Context) -> Evidence:
@@ -320,13 +382,19 @@ def _thm1_search(ctx: Context) -> Evidence:
         if not np.all(np.isfinite(predicted)):
             raise FloatingPointError(f"fcn1_predict returned non-finite values for W0={W0!r}, "
                                      f"X={X!r}, x={x!r}")
-        return _ls_measure(*_thm1_problem(W0, X), c, cap, limit(W0, X), x=x,
-                           predict=predicted)
+        Xl, Yl, W0l = X[None, :], X[None, :], W0.T
+        return _ls_measure(Xl, Yl, W0l, lambda: ic.fcn1_limit_weights(W0, X).T, c, cap,
+                           limit(W0, X), x=x, predict=predicted)
 
     def recheck(ex):
         W0, X, x, c = ex
-        Xl, Yl, W0l, _ = _thm1_problem(W0, X)
-        return _mp_confirm(Xl, Yl, W0l, c, cap, limit(W0, X))
+        Xl, Yl, W0l, W_lim = _thm1_problem(W0, X)
+        run = compare_run(Xl, Yl, W0l, W_lim, GDConfig("gd", lr_scale=c), 1)
+        closed = _closed_form_tolerance(run)
+        return _mp_confirm(Xl, Yl, W0l, c, cap, limit(W0, X), candidate=W_lim,
+                           candidate_tol=closed, x=x, predicted=ic.fcn1_predict(W0, X, x),
+                           predicted_tol=closed * float(np.linalg.norm(x))
+                           + _prediction_rounding(x, W0))
 
     return search_counterexample(
         strategy, measure, recheck=recheck, entry_point=f"{MODULE}:fcn1_predict",
@@ -338,15 +406,53 @@ def _thm1_search(ctx: Context) -> Evidence:
                            "prediction; steps T chosen so |1−c|^T ≤ 1e-17"})
 
 
-def _symbolic_zero(M: sympy.Matrix) -> bool:
-    return all(sympy.simplify(e) == 0 for e in M)
+def _exact_agreement(function: str, instances: list, call, exact, *, kappa_of) -> Evidence:
+    """The function under test on integer instances against the symbolic closed form (proved
+    by the identities) evaluated in exact rationals. Tolerance: the closed form's float64
+    error 4(n+d)·u·κ²·(‖L‖ + ‖W0‖ + 1)."""
+    u = unit_roundoff(np.float64)
+
+    def evaluate(instance):
+        out = np.asarray(call(instance), dtype=np.float64)
+        ref = np.array(exact(instance).tolist(), dtype=np.float64).reshape(out.shape)
+        dims = sum(np.shape(a)[0] for a in instance[:2])
+        tol = 4 * dims * u * kappa_of(instance) ** 2 * (
+            float(np.linalg.norm(ref)) + float(np.linalg.norm(instance[-1])) + 1)
+        return out, ref, tol
+
+    return reference_check(
+        instances, evaluate, kind="exact", function=f"{MODULE}:{function}",
+        reference="the symbolic closed form evaluated in exact rationals",
+        rule="4(n+d)·u·κ²·(‖L‖+‖W0‖+1): the closed form's float64 error",
+        arguments=lambda inst: {"args": [np.asarray(a).tolist() for a in inst]},
+        min_decisive=len(instances),
+        details="Small integer instances, where the exact value is known.")
 
 
-def _thm1_symbolic(ctx: Context) -> Evidence:
-    """For d = 1…4 with symbolic W0, X, x: W∞X = X (a GD fixed point), W∞ − W0 = vXᵀ (in the
+def _symbolic_evidence(identities: dict, seed: int, details: str) -> Evidence:
+    verdict, results, found = identities_verdict(identities, seed)
+    return Evidence(kind="exact", verdict=verdict,
+                    metrics={**results, **({"exact_counterexamples": found} if found else {})},
+                    tolerance={"rule": "exact: sympy simplifies lhs − rhs to 0; a non-zero "
+                                       "exact value at a rational point refutes it"},
+                    details=details)
+
+
+def _integer_instance(rng: np.random.Generator, n: int, d: int, k: int, full_rank: bool):
+    """Integer X (n×d, of full rank min(n, d) when asked), Y (n×k), W0 (d×k)."""
+    while True:
+        X = rng.integers(-4, 5, (n, d)).astype(float)
+        if not full_rank or np.linalg.matrix_rank(X) == min(n, d):
+            return X, rng.integers(-4, 5, (n, k)).astype(float), \
+                rng.integers(-4, 5, (d, k)).astype(float)
+
+
+def _thm1_symbolic(ctx: Context) -> list[Evidence]:
+    """For d = 1…3 with symbolic W0, X, x: W∞X = X (a GD fixed point), W∞ − W0 = vXᵀ (in the
     span GD moves in), the gradient equals (W − W∞)XXᵀ (so the error along X contracts by
-    1 − η‖X‖² per step and the rest never moves), and W∞x = Π∥x + W0Π⊥x."""
-    results = {}
+    1 − η‖X‖² per step and the rest never moves), and W∞x = Π∥x + W0Π⊥x. Then
+    ``fcn1_limit_weights`` and ``fcn1_predict`` against that W∞ in exact rationals."""
+    identities = {}
     for d in range(1, ctx.budget(3, 4) + 1):
         X = sympy.Matrix(sympy.symbols(f"X0:{d}", real=True))
         x = sympy.Matrix(sympy.symbols(f"x0:{d}", real=True))
@@ -355,20 +461,37 @@ def _thm1_symbolic(ctx: Context) -> Evidence:
         nx = (X.T * X)[0]
         Winf = W0 + (X - W0 * X) * X.T / nx
         par = X * (X.T * x)[0] / nx
-        checks = {
-            "fixed_point": _symbolic_zero(Winf * X - X),
-            "in_gradient_span": _symbolic_zero((Winf - W0) * (sympy.eye(d) - X * X.T / nx)),
-            "gradient_is_error_times_XXt": _symbolic_zero((W * X - X) * X.T
-                                                          - (W - Winf) * X * X.T),
-            "prediction_eq_1": _symbolic_zero(Winf * x - (par + W0 * (x - par))),
-        }
-        results[f"d={d}"] = checks
-    ok = all(all(v.values()) for v in results.values())
-    return Evidence(kind="exact", verdict="verified" if ok else "falsified",
-                    metrics=results, tolerance={"rule": "exact: sympy simplifies to 0"},
-                    details="Symbolic identities behind IC App. C's proof, for every d up to "
-                            "the level's size; together with the contraction they give the "
-                            "limit.")
+        identities.update({
+            f"d={d} fixed_point": Winf * X - X,
+            f"d={d} in_gradient_span": (Winf - W0) * (sympy.eye(d) - X * X.T / nx),
+            f"d={d} gradient_is_error_times_XXt": (W * X - X) * X.T - (W - Winf) * X * X.T,
+            f"d={d} prediction_eq_1": Winf * x - (par + W0 * (x - par)),
+        })
+    evidence = [_symbolic_evidence(identities, ctx.seed,
+                                   "Symbolic identities behind IC App. C's proof, for every d "
+                                   "up to the level's size; with the contraction they give "
+                                   "the limit.")]
+    rng = ctx.rng(13)
+    instances = []
+    for d in range(1, 6):
+        X = rng.integers(-4, 5, d).astype(float)
+        X[0] = X[0] or 1.0
+        instances.append((X, rng.integers(-4, 5, d).astype(float),
+                          rng.integers(-4, 5, (d, d)).astype(float)))
+
+    def exact_weights(inst):
+        X, _, W0 = (to_rational(a) for a in inst)
+        return W0 + (X - W0 * X) * X.T / (X.T * X)[0]
+
+    def exact_prediction(inst):
+        return exact_weights(inst) * to_rational(inst[1])
+
+    for function, call, exact in (
+            ("fcn1_limit_weights", lambda i: ic.fcn1_limit_weights(i[2], i[0]), exact_weights),
+            ("fcn1_predict", lambda i: ic.fcn1_predict(i[2], i[0], i[1]), exact_prediction)):
+        evidence.append(_exact_agreement(function, instances, call, exact,
+                                         kappa_of=lambda inst: 1.0))
+    return evidence
 
 
 def _thm1_figure(ctx: Context) -> str:
@@ -423,6 +546,10 @@ def _thm1_figure(ctx: Context) -> str:
 
 # -------------------------------------------------------------------------- lemma checks
 
+#: The closed form each lemma check judges.
+_LEMMA_ENTRY = {"lemma1": "lemma1_limit", "lemma2": "lemma2_limit",
+                "general": "gd_limit_least_squares"}
+
 
 def _lemma_training(kind: str):
     def check(ctx: Context) -> list[Evidence]:
@@ -436,8 +563,12 @@ def _lemma_training(kind: str):
             X, Y, W0 = _random_full_rank(rng, kind == "lemma1", dmax)
             return X, Y, W0, (ic.lemma1_limit(X, Y, W0) if kind == "lemma1"
                               else ic.lemma2_limit(X, Y))
-        return _training_evidence(draw, ctx.budget(3, 10), ctx.budget(1500, 12000), kind,
-                                  ctx.xp)[0]
+        entry = _LEMMA_ENTRY[kind]
+        return _training_evidence(
+            draw, ctx.budget(3, 10), ctx.budget(1500, 12000), kind, ctx.xp,
+            function=f"{MODULE}:{entry}",
+            arguments=lambda p: ({"X": p[0], "Y": p[1]} if kind == "lemma2"
+                                 else {"X": p[0], "Y": p[1], "W0": p[2]}))[0]
     check.__name__ = f"{kind}_training"
     return check
 
@@ -494,10 +625,17 @@ def _lemma_search(kind: str):
 
         def recheck(ex):
             X, Y, W0, c = ex
-            return _mp_confirm(X, Y, W0, c, cap, exact_limit(ex))
+            try:
+                W_lim = limit(ex)
+            except ValueError as exc:
+                if "float64 range" not in str(exc):
+                    raise
+                return _mp_confirm(X, Y, W0, c, cap, exact_limit(ex))
+            run = compare_run(X, Y, W0, W_lim, GDConfig("gd", lr_scale=c), 1)
+            return _mp_confirm(X, Y, W0, c, cap, exact_limit(ex), candidate=W_lim,
+                               candidate_tol=_closed_form_tolerance(run))
 
-        entry = {"lemma1": "lemma1_limit", "lemma2": "lemma2_limit",
-                 "general": "gd_limit_least_squares"}[kind]
+        entry = _LEMMA_ENTRY[kind]
 
         def arguments(ex):
             X, Y, W0, _ = ex
@@ -517,8 +655,10 @@ def _lemma_search(kind: str):
 
 def _lemma_symbolic(kind: str):
     """Symbolic X (2×3 or 3×2), Y, W0: the closed form interpolates / solves the normal
-    equations and lies in W0 + range(Xᵀ), the set GD stays in."""
-    def check(ctx: Context) -> Evidence:
+    equations and lies in W0 + range(Xᵀ), the set GD stays in; then the function under test
+    against that closed form in exact rationals on integer instances of every shape the
+    statement allows (up to 5×5)."""
+    def check(ctx: Context) -> list[Evidence]:
         n, d = {"lemma1": (2, 3), "lemma2": (3, 2), "general": (2, 3)}[kind]
         X = sympy.Matrix(n, d, sympy.symbols(f"x0:{n * d}", real=True))
         Y = sympy.Matrix(n, 1, sympy.symbols(f"y0:{n}", real=True))
@@ -526,12 +666,12 @@ def _lemma_symbolic(kind: str):
         if kind == "lemma1":
             coef = (X * X.T).inv() * (Y - X * W0)
             Winf = W0 + X.T * coef
-            checks = {"interpolates": _symbolic_zero(X * Winf - Y),
-                      "in_W0_plus_range_Xt": _symbolic_zero(Winf - W0 - X.T * coef)}
+            identities = {"interpolates": X * Winf - Y,
+                          "in_W0_plus_range_Xt": Winf - W0 - X.T * coef}
         elif kind == "lemma2":
             Winf = (X.T * X).inv() * X.T * Y
-            checks = {"normal_equations": _symbolic_zero(X.T * X * Winf - X.T * Y),
-                      "independent_of_W0": not (Winf.free_symbols & set(W0))}
+            identities = {"normal_equations": X.T * X * Winf - X.T * Y,
+                          "independent_of_W0": Winf.diff(W0[0])}
         else:
             # rank one X = a bᵀ: X⁺ = X/‖X‖_F² (exact for rank one)
             a = sympy.Matrix(sympy.symbols("a0:2", real=True))
@@ -539,16 +679,46 @@ def _lemma_symbolic(kind: str):
             X = a * b.T
             nrm = sum(v**2 for v in X)
             Winf = W0 + X.T / nrm * (Y - X * W0)
-            checks = {"normal_equations": _symbolic_zero(X.T * X * Winf - X.T * Y),
-                      "in_W0_plus_range_Xt": _symbolic_zero(
-                          (sympy.eye(3) - b * b.T / (b.T * b)[0]) * (Winf - W0))}
-        ok = all(checks.values())
-        return Evidence(kind="exact", verdict="verified" if ok else "falsified",
-                        metrics={"shape": [n, d], **checks},
-                        tolerance={"rule": "exact: sympy simplifies to 0"},
-                        details="GD's iterates stay in W0 + range(Xᵀ) and its limit is "
-                                "stationary; these identities show the closed form is that "
-                                "point.")
+            identities = {"normal_equations": X.T * X * Winf - X.T * Y,
+                          "in_W0_plus_range_Xt": (sympy.eye(3) - b * b.T / (b.T * b)[0])
+                          * (Winf - W0)}
+        evidence = [_symbolic_evidence(
+            identities, ctx.seed, "GD's iterates stay in W0 + range(Xᵀ) and its limit is "
+                                  "stationary; these identities show the closed form is that "
+                                  "point.")]
+        rng = ctx.rng({"lemma1": 24, "lemma2": 25, "general": 26}[kind])
+        instances = []
+        for rows in range(1, 6):
+            for cols in range(1, 6):
+                if (kind == "lemma1" and rows > cols) or (kind == "lemma2" and rows <= cols):
+                    continue
+                if kind == "general":
+                    r = min(rows, cols) - 1
+                    X = (rng.integers(-3, 4, (rows, r)) @ rng.integers(-3, 4, (r, cols))
+                         ).astype(float)
+                    _, Y, W0n = _integer_instance(rng, rows, cols, 2, False)
+                    instances.append((X, Y, W0n))
+                else:
+                    instances.append(_integer_instance(rng, rows, cols, 2, True))
+
+        def exact(inst):
+            Xr, Yr, Wr = (to_rational(a) for a in inst)
+            if kind == "lemma2":
+                return (Xr.T * Xr).inv() * Xr.T * Yr
+            return Wr + Xr.pinv() * (Yr - Xr * Wr)
+
+        def call(inst):
+            X, Y, W0n = inst
+            return ic.lemma2_limit(X, Y) if kind == "lemma2" else \
+                getattr(ic, _LEMMA_ENTRY[kind])(X, Y, W0n)
+
+        def kappa(inst):
+            info = numerical_rank(inst[0])
+            return info.condition if info.rank else 1.0
+
+        evidence.append(_exact_agreement(_LEMMA_ENTRY[kind], instances, call, exact,
+                                         kappa_of=kappa))
+        return evidence
     check.__name__ = f"{kind}_symbolic"
     return check
 
@@ -558,16 +728,20 @@ CLAIMS = [
           "One-layer linear net f(x) = W x, W ∈ R^{d×d}, one training example X ≠ 0, loss "
           "½‖WX − X‖², gradient descent from W0. It converges to W∞ = W0 + (X − W0 X) Xᵀ/‖X‖², "
           "so f(x) = Π∥(x) + W0 Π⊥(x).",
-          (_thm1_training, _thm1_search, _thm1_symbolic)),
+          (_thm1_training, _thm1_search, _thm1_symbolic),
+          exercises=(f"{MODULE}:fcn1_predict", f"{MODULE}:fcn1_limit_weights")),
     Claim("ic.lemma1", "IC", "Lemma 1, App. D",
           "f(x) = Wᵀx, W ∈ R^{D×d}, X ∈ R^{N×D}, Y ∈ R^{N×d}, N ≤ D, rank X = N. GD on "
           "½‖XW − Y‖² from W0 converges to W0 + Xᵀ(XXᵀ)⁻¹(Y − XW0).",
-          (_lemma_training("lemma1"), _lemma_search("lemma1"), _lemma_symbolic("lemma1"))),
+          (_lemma_training("lemma1"), _lemma_search("lemma1"), _lemma_symbolic("lemma1")),
+          exercises=(f"{MODULE}:lemma1_limit",)),
     Claim("ic.lemma2", "IC", "Lemma 2, App. D",
           "Same, N > D, rank X = D: converges to (XᵀX)⁻¹XᵀY.",
-          (_lemma_training("lemma2"), _lemma_search("lemma2"), _lemma_symbolic("lemma2"))),
+          (_lemma_training("lemma2"), _lemma_search("lemma2"), _lemma_symbolic("lemma2")),
+          exercises=(f"{MODULE}:lemma2_limit",)),
     Claim("ic.lemmas.general", "IC", "App. D, Lemmas 1–2 without the rank conditions",
           "For any X ∈ R^{N×D} (any rank), Y, W0: GD on ½‖XW − Y‖² with a stable step "
           "converges to W0 + X⁺(Y − XW0), of which Lemmas 1 and 2 are the full-rank cases.",
-          (_lemma_training("general"), _lemma_search("general"), _lemma_symbolic("general"))),
+          (_lemma_training("general"), _lemma_search("general"), _lemma_symbolic("general")),
+          exercises=(f"{MODULE}:gd_limit_least_squares",)),
 ]

@@ -414,19 +414,23 @@ CLAIMS = [
     Claim("rr.thm1", "RR", "Thm 1, Sec 4; proof App. C",
           "For any n distinct points in R^d and any real labels there is a two-layer ReLU net "
           "c(x) = Σ_j w_j max(⟨a, x⟩ − b_j, 0) with 2n + d weights that fits them exactly.",
-          (_thm1_exact_search, _thm1_float)),
+          (_thm1_exact_search, _thm1_float),
+          exercises=(f"{MODULE}:depth2_interpolant",)),
     Claim("rr.lemma1", "RR", "Lemma 1, App. C",
           "For interleaving b_1 < x_1 < b_2 < … < b_n < x_n, A = [max(x_i − b_j, 0)]_{ij} is "
           "lower triangular with full rank, and its smallest eigenvalue is min_i (x_i − b_i).",
-          (_lemma1_search,)),
+          (_lemma1_search,),
+          exercises=(f"{MODULE}:interleaved_relu_matrix", f"{MODULE}:solve_interleaved")),
     Claim("rr.lemma1.weights", "RR", "remark after Thm 1",
           "\"Lemma 1 … can be used to give reasonable bounds on the weight of the solution w\": "
-          "checked in the form ‖w‖₂ ≤ ‖y‖₂ / min_i (x_i − b_i).", (_weights_search,)),
+          "checked in the form ‖w‖₂ ≤ ‖y‖₂ / min_i (x_i − b_i).", (_weights_search,),
+          exercises=(f"{MODULE}:solve_interleaved",)),
     Claim("rr.sgd.min-norm", "RR", "Sec 5",
           "SGD on a linear least-squares model from w0 = 0 keeps w in the span of the data; "
           "when it interpolates, w = Xᵀα with XXᵀα = y, the unique minimum ℓ2-norm "
           "interpolant; in a kernel's feature space, Kα = y.",
-          (_sgd_evidence, _kernel_evidence, _min_norm_search)),
+          (_sgd_evidence, _kernel_evidence, _min_norm_search),
+          exercises=(f"{MODULE}:min_norm_interpolant",)),
     Claim("rr.hessian", "RR", "Sec 5",
           "For the linear model the Hessian of the empirical risk at a global minimiser is "
           "(1/n) Xᵀ diag(β) X, the same at every global minimiser, and degenerate when d > n.",

@@ -1,0 +1,202 @@
+"""Planted bugs: small, deliberate errors in the functions a claim exercises, to show that the
+claim's checks can fail (the way scikit-learn runs its estimator checks against deliberately
+broken estimators).
+
+A :class:`PlantedBug` names a public function (``"module:function"``) and a mutation of its
+return value — a relative error of 1e-3, a sign error, a transposition or swap, an
+off-by-one, a bound made slightly too small. :func:`planted` installs it for the duration of a
+``with`` block, in the defining module and in every loaded ``overparam`` module that holds
+the same function object under any name, so that callers who imported it by name see the bug
+too. :func:`bugs_for` builds the standard set for a function; :func:`hunt` runs a claim's
+checks under one bug and says which evidence item caught it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from overparam.verify.types import Claim, Context, Evidence
+
+__all__ = ["MUTATIONS", "RELATIVE", "PlantedBug", "bugs_for", "falsified_items", "hunt",
+           "planted", "resolve"]
+
+#: The relative error every claim must detect in the functions it exercises.
+RELATIVE = 1e-3
+
+
+def resolve(target: str) -> tuple[Any, str, Callable]:
+    """``"package.module:function"`` → (module, attribute name, the function)."""
+    module_name, _, name = target.partition(":")
+    if not name:
+        raise ValueError(f"target: expected 'module:function', got {target!r}")
+    module = importlib.import_module(module_name)
+    try:
+        return module, name, getattr(module, name)
+    except AttributeError:
+        raise ValueError(f"target: {module_name} has no attribute {name!r}") from None
+
+
+def _map_numbers(value: Any, fn: Callable[[Any], Any]) -> Any:
+    """Apply ``fn`` to the first numeric part of a return value: a number, an array, the first
+    entry of a tuple/list (recursively), the first numeric field of a dataclass, or the first
+    numeric value of a dict. Anything else is returned unchanged."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float, np.number)) or hasattr(value, "__array__"):
+        return fn(value)
+    if isinstance(value, (tuple, list)) and value:
+        first = _map_numbers(value[0], fn)
+        rest = list(value[1:])
+        return type(value)([first, *rest]) if isinstance(value, list) else (first, *rest)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            v = getattr(value, f.name)
+            if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) \
+                    or hasattr(v, "__array__"):
+                return dataclasses.replace(value, **{f.name: fn(v)})
+        return value
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) \
+                    or hasattr(v, "__array__"):
+                return {**value, k: fn(v)}
+    return value
+
+
+def _relative(v: Any, factor: float) -> Any:
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return v + 1 if factor > 1 else v - 1
+    return v * factor
+
+
+def _negate_first(v: Any) -> Any:
+    """The first non-zero entry's sign flipped (a scalar: its sign)."""
+    if not hasattr(v, "__array__") or np.ndim(v) == 0:
+        return -v
+    out = v.copy()
+    flat = out.reshape(-1)
+    nz = np.flatnonzero(np.asarray(flat != 0).get() if hasattr(flat, "get") else flat != 0)
+    flat[int(nz[0]) if nz.size else 0] *= -1
+    return out
+
+
+def _transpose_or_swap(v: Any) -> Any:
+    """A square matrix transposed unless symmetric; otherwise the first two entries along the
+    first axis swapped (a scalar or a length-1 axis: unchanged, so the mutation is skipped)."""
+    if not hasattr(v, "__array__") or np.ndim(v) == 0 or v.shape[0] < 2:
+        return v
+    if v.ndim == 2 and v.shape[0] == v.shape[1] and not np.array_equal(v, v.T):
+        return v.T.copy()
+    out = v.copy()
+    out[[0, 1]] = out[[1, 0]]
+    return out
+
+
+def _off_by_one(v: Any) -> Any:
+    """An integer one too large; an array shifted by one position along its first axis."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return v + 1
+    if hasattr(v, "__array__") and np.ndim(v) >= 1 and v.shape[0] >= 2:
+        xp = sys.modules.get(type(v).__module__.split(".")[0], np)
+        return xp.roll(v, 1, axis=0)
+    return v
+
+
+#: The standard mutations: name → value → wrong value.
+MUTATIONS: dict[str, Callable[[Any], Any]] = {
+    "relative +1e-3": lambda v: _relative(v, 1 + RELATIVE),
+    "relative -1e-3 (a bound too small)": lambda v: _relative(v, 1 - RELATIVE),
+    "sign": _negate_first,
+    "transposition": _transpose_or_swap,
+    "off-by-one": _off_by_one,
+}
+
+
+@dataclass(frozen=True)
+class PlantedBug:
+    """A mutation of ``target``'s return value ("module:function"), named by ``kind``."""
+
+    target: str
+    kind: str
+    mutate: Callable[[Any], Any]
+
+    def __str__(self) -> str:
+        return f"{self.target} [{self.kind}]"
+
+    def wrap(self, fn: Callable) -> Callable:
+        mutate = self.mutate
+
+        @functools.wraps(fn)
+        def buggy(*args: Any, **kwargs: Any) -> Any:
+            return _map_numbers(fn(*args, **kwargs), mutate)
+        buggy.__planted__ = self  # type: ignore[attr-defined]
+        return buggy
+
+
+@contextmanager
+def planted(bug: PlantedBug) -> Iterator[Callable]:
+    """Install ``bug`` for the duration of the block: the target is replaced in its module
+    and wherever a loaded ``overparam`` module holds the same function object. Yields the
+    buggy function; restores every replaced reference on exit."""
+    module, name, original = resolve(bug.target)
+    buggy = bug.wrap(original)
+    replaced: list[tuple[Any, str]] = [(module, name)]
+    for mod in list(sys.modules.values()):
+        if mod is None or mod is module or not getattr(mod, "__name__", "").startswith(
+                "overparam"):
+            continue
+        for attr, val in list(vars(mod).items()):
+            if val is original:
+                replaced.append((mod, attr))
+    try:
+        for mod, attr in replaced:
+            setattr(mod, attr, buggy)
+        yield buggy
+    finally:
+        for mod, attr in replaced:
+            setattr(mod, attr, original)
+
+
+def bugs_for(target: str, kinds: tuple[str, ...] | None = None) -> list[PlantedBug]:
+    """The standard planted bugs of ``target`` (every mutation of ``MUTATIONS`` unless
+    ``kinds`` names some)."""
+    resolve(target)
+    chosen = MUTATIONS if kinds is None else {k: MUTATIONS[k] for k in kinds}
+    return [PlantedBug(target, kind, fn) for kind, fn in chosen.items()]
+
+
+def falsified_items(claim: Claim, ctx: Context) -> set[tuple[int, int]]:
+    """(check index, evidence index) of every item of ``claim`` that says ``falsified`` on
+    the code as it is: a claim the paper states wrongly is falsified before any bug."""
+    from overparam.verify.registry import run_check
+
+    return {(i, j) for i, check in enumerate(claim.checks)
+            for j, e in enumerate(run_check(check, ctx)) if e.verdict == "falsified"}
+
+
+def hunt(claim: Claim, bug: PlantedBug, ctx: Context,
+         already: set[tuple[int, int]] = frozenset()) -> tuple[Evidence | None, list[Evidence]]:
+    """Run ``claim``'s checks with ``bug`` planted, stopping at the first evidence item that
+    says ``falsified`` and is not in ``already`` (:func:`falsified_items` of the correct
+    code). Returns that item (None when the bug went uncaught) and every item produced; an
+    item that says ``error`` does not count as catching the bug."""
+    from overparam.verify.registry import run_check
+
+    seen: list[Evidence] = []
+    with planted(bug):
+        for i, check in enumerate(claim.checks):
+            out = run_check(check, ctx)
+            seen.extend(out)
+            for j, e in enumerate(out):
+                if e.verdict == "falsified" and (i, j) not in already:
+                    return e, seen
+    return None, seen
