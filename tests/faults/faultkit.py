@@ -1,6 +1,9 @@
 """Helpers of the fault suite: the CLI in a subprocess, snapshots of an output directory,
-whether one complete set is there."""
+whether a reader sees one complete set there, a run killed at a chosen change to the file
+system."""
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -8,13 +11,14 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from pathlib import Path
 
 import tqdm.auto
 import tqdm.std
 
-from overparam.common.outputs import JOURNAL, MANIFEST, check_output_set, output_set
+from overparam.common.outputs import MANIFEST, check_output_set, output_set
 
 
 def cli(*args, env=None, **kwargs) -> subprocess.Popen:
@@ -38,11 +42,23 @@ def previous_set(folder: Path, names: tuple[str, ...]) -> dict[str, bytes]:
     return snapshot(folder)
 
 
+def plain_set(folder: Path, names: tuple[str, ...]) -> dict[str, bytes]:
+    """Outputs as overparam wrote them before sets were swapped by one rename: plain files and
+    a plain manifest.json listing them. Returns the snapshot."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name in names:
+        data = f"older version: {name} {uuid.uuid4()}\n".encode()
+        (folder / name).write_bytes(data)
+        files[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    (folder / MANIFEST).write_text(json.dumps({"kind": "older", "files": files}))
+    return snapshot(folder)
+
+
 def assert_whole(folder: Path, previous: dict[str, bytes]) -> str:
-    """``folder`` holds exactly one complete set: the previous one untouched ("previous"),
-    or a new one whose every file is listed in its manifest with its checksum ("new") —
-    never a mix. No commit is left half-done."""
-    assert not (folder / JOURNAL).exists(), "a commit was left half-done"
+    """What a reader of ``folder`` sees now — before any later run tidies it — is exactly one
+    complete set: the previous one untouched ("previous"), or a new one whose every file is
+    listed in its manifest with its checksum ("new"); never a mix."""
     files = snapshot(folder)
     if files == previous:
         return "previous"
@@ -50,6 +66,54 @@ def assert_whole(folder: Path, previous: dict[str, bytes]) -> str:
     # the manifest is the new run's and checksums every file: nothing else may be there
     assert set(files) == set(manifest["files"]) | {MANIFEST}, "files of two runs mixed"
     return "new"
+
+
+#: the calls by which a run changes a directory: each is a moment a kill can hit
+FILE_SYSTEM_CHANGES = ("replace", "rename", "symlink", "link", "unlink", "rmdir", "mkdir",
+                       "chmod")
+
+
+def killed_at(moment: int, run, *, armed=None) -> bool:
+    """Run ``run()`` in a forked child that kills itself with SIGKILL (nothing after it runs,
+    no ``finally``) just before its ``moment``-th change to the file system
+    (``FILE_SYSTEM_CHANGES``), counting from the call of ``armed`` (a ``(owner, name)``
+    method; default: from the start). Returns True if it was killed, False if ``run``
+    finished before that moment; fails if ``run`` raised."""
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            count = [0, armed is None]
+
+            def wrap(change):
+                def counted(*args, **kwargs):
+                    if count[1]:
+                        count[0] += 1
+                        if count[0] == moment:
+                            os.kill(os.getpid(), signal.SIGKILL)
+                    return change(*args, **kwargs)
+                return counted
+
+            for name in FILE_SYSTEM_CHANGES:
+                setattr(os, name, wrap(getattr(os, name)))
+            if armed is not None:
+                owner, method = armed
+                real = getattr(owner, method)
+
+                def arm(*args, **kwargs):
+                    count[1] = True
+                    return real(*args, **kwargs)
+                setattr(owner, method, arm)
+            run()
+            code = 0
+        except BaseException:
+            traceback.print_exc()  # the child's stderr is the test's
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    assert code in (0, -signal.SIGKILL), f"the run failed (exit status {code})"
+    return code != 0
 
 
 def wait_for(predicate, timeout: float = 60.0, every: float = 0.005) -> bool:
@@ -62,6 +126,7 @@ def wait_for(predicate, timeout: float = 60.0, every: float = 0.005) -> bool:
 
 
 def staging_dirs(folder: Path) -> list[Path]:
+    """The staging directories of runs writing into ``folder`` (or killed while writing)."""
     return list(folder.glob(".staging-*"))
 
 

@@ -3,10 +3,11 @@ commit, a full disk, a read-only directory, modes and symlinks."""
 
 import errno
 import os
+import shutil
 import stat
 
 import pytest
-from faultkit import assert_whole, previous_set, snapshot
+from faultkit import assert_whole, killed_at, plain_set, previous_set, snapshot, staging_dirs
 
 from overparam.common import outputs
 from overparam.common.outputs import check_output_set, output_set, recover
@@ -20,35 +21,41 @@ def write_new_set(folder, names=NAMES):
             staged.write_text(name, f"new run: {name}\n")
 
 
-class Crash(BaseException):
-    """Stands for kill -9: nothing after it runs (not even except Exception blocks)."""
+SCENARIOS = {
+    "a previous set": lambda d: previous_set(d, ("results.json", "old-figure.png")),
+    "plain files of an older version": lambda d: plain_set(d, ("results.json", "summary.md",
+                                                               "old-figure.png")),
+    "nothing yet": lambda d: snapshot(d) if d.mkdir() is None else None,
+}
 
 
-@pytest.mark.parametrize("crash_at", range(1, len(NAMES) + 4))
-def test_a_crash_at_any_rename_of_a_commit_leaves_one_whole_set(tmp_path, monkeypatch,
-                                                                 crash_at):
-    """Every rename of the commit (staged files, the journal, each file into place, the
-    manifest) is a moment a kill can hit; afterwards, recovery (what the next run does
-    first) leaves either the previous set untouched or the new set complete."""
-    previous = previous_set(tmp_path, ("results.json", "old-figure.png"))
-    real_replace, calls = os.replace, []
-
-    def replace(src, dst):
-        calls.append(dst)
-        if len(calls) == crash_at:
-            raise Crash
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", replace)
-    with pytest.raises(Crash):
-        write_new_set(tmp_path)
-    monkeypatch.setattr(os, "replace", real_replace)
-    recover(tmp_path)
-    state = assert_whole(tmp_path, previous)
-    if state == "new":
-        assert snapshot(tmp_path)["summary.md"] == b"new run: summary.md\n"
-        assert "old-figure.png" not in snapshot(tmp_path)  # the earlier run's figure is gone
-    assert not list(tmp_path.glob(".staging-*")) and not list(tmp_path.glob("*.tmp"))
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_a_kill_at_every_moment_leaves_one_whole_set_for_every_reader(tmp_path, scenario):
+    """kill -9 just before each change a run makes to the directory, from its first staged
+    file to its last tidying step: a reader who opens the folder right after the kill — before
+    any run tidies it — sees the previous set untouched or the new one complete, never files
+    of both; once the new one is seen, every later moment shows it too. The next run's
+    tidying then leaves nothing of the killed run behind."""
+    base = tmp_path / "base"
+    previous = SCENARIOS[scenario](base)
+    seen, moment = [], 0
+    while True:
+        moment += 1
+        folder = tmp_path / f"moment-{moment}"
+        shutil.copytree(base, folder, symlinks=True)
+        killed = killed_at(moment, lambda f=folder: write_new_set(f))
+        seen.append(assert_whole(folder, previous))
+        recover(folder)
+        assert assert_whole(folder, previous) == seen[-1]
+        assert not staging_dirs(folder) and not list(folder.glob(".link-*"))
+        assert len(list(folder.glob(".set-*"))) <= 1
+        if not killed:
+            break
+    assert seen[-1] == "new" and snapshot(folder)["summary.md"] == b"new run: summary.md\n"
+    assert "old-figure.png" not in snapshot(folder)  # the earlier run's figure is gone
+    switch = seen.index("new")
+    assert seen[switch:] == ["new"] * (len(seen) - switch), seen
+    assert moment > 10  # every staged file, the manifest, the links and the swap were hit
 
 
 def test_an_exception_while_staging_leaves_the_previous_set_untouched(tmp_path):
@@ -137,6 +144,5 @@ def test_a_signal_between_two_statements_leaves_no_staging(tmp_path, monkeypatch
         monkeypatch.setattr(cls, "commit", commit)
     with pytest.raises(KeyboardInterrupt):
         write_new_set(tmp_path)
-    assert not list(tmp_path.glob(".staging-*"))
-    assert not (tmp_path / outputs.JOURNAL).exists()
+    assert not staging_dirs(tmp_path) and len(list(tmp_path.glob(".set-*"))) == 1
     assert snapshot(tmp_path) == previous

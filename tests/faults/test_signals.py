@@ -8,7 +8,15 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import Forked, assert_whole, previous_set, snapshot, staging_dirs, wait_for
+from faultkit import (
+    Forked,
+    assert_whole,
+    killed_at,
+    previous_set,
+    snapshot,
+    staging_dirs,
+    wait_for,
+)
 
 from overparam.common.outputs import check_output_set, recover
 
@@ -57,12 +65,38 @@ def test_verify_killed_at_several_moments_keeps_one_whole_report(tmp_path):
             assert "Traceback" not in err
             assert not staging_dirs(out)
         assert proc.returncode in (0, 130, -signal.SIGKILL), (sig, moment, err)
-        recover(out)  # what the next run does first
-        # one whole set: the previous one, or — when the signal came while the new set was
-        # being swapped in, which then completes before the stop — the new one
+        # one whole set as a reader sees it right after the stop: the previous one, or —
+        # when the signal came while the new set was being swapped in, which then completes
+        # before the stop — the new one; the next run's tidying changes nothing of it
         state = assert_whole(out, previous)
+        recover(out)
+        assert assert_whole(out, previous) == state
         # the previous report had ic.thm1.png; a new report of ic.params has none
         assert "ic.thm1.png" not in snapshot(out) or state == "previous"
+
+
+def test_verify_killed_at_every_moment_of_its_swap_shows_one_whole_report(tmp_path):
+    """The case found by hand: kill -9 right after report.json was replaced left report.md
+    and the figures of the earlier run beside it. Now, killed before each change to the
+    directory from the commit's start to its end, the folder shows the earlier report (with
+    its figure) or the new one (without), whole, to a reader who opens it at once."""
+    from overparam.cli import main
+    from overparam.common.outputs import OutputSet
+
+    # once here first, so that each forked run finds everything imported and warmed up
+    assert main(["verify", "ic.params", "--out", str(tmp_path / "warm")]) == 0
+    base = tmp_path / "base"
+    previous = previous_set(base, (*REPORT, "ic.thm1.png"))
+    states, moment, killed = [], 0, True
+    while killed:
+        moment += 1
+        out = tmp_path / f"moment-{moment}"
+        shutil.copytree(base, out, symlinks=True)
+        killed = killed_at(moment, lambda o=out: main(["verify", "ic.params", "--out", str(o)]),
+                           armed=(OutputSet, "commit"))
+        states.append(assert_whole(out, previous))
+        assert ("ic.thm1.png" in snapshot(out)) == (states[-1] == "previous")
+    assert states[0] == "previous" and states[-1] == "new" and moment > 5, states
 
 
 def _children(pid: int) -> list[int]:

@@ -1,50 +1,67 @@
 """Sets of output files that belong together — a report's JSON, Markdown and figures; a
-reproduction's results, CSV, summary and figures — written so that a reader never sees two
-runs mixed and an interrupted run leaves the previous outputs untouched.
+reproduction's results, CSV, summary and figures — replaced as one unit for every reader: at
+any moment, even after kill -9 at any point of a run, a reader of the output directory sees
+one whole set, never files of two runs.
 
-How: every file of a run is written into a staging directory inside the output directory
-(``.staging-<pid>-<random>``). Only when the run has written all of them does ``commit``
+How: the files of a set live in a hidden directory of their own (``.set-<pid>-<random>``);
+the names a reader opens (``report.json``, ``summary.md``, …) are symbolic links
+``NAME -> .overparam-current/NAME``, and ``.overparam-current`` is one symbolic link to the
+current set's directory. A run writes its files into a staging directory
+(``.staging-<pid>-<random>``); ``commit`` then
 
-1. fsync every staged file and write ``manifest.json`` (each file's size and SHA-256) into
-   the staging directory,
-2. write a journal (``.outputs-commit.json``, atomically) naming the staging directory, its
-   files and the previous run's files that the new set no longer has,
-3. rename each staged file over its target (keeping the mode of a file it replaces, 0644 for
-   a new one, following a symlink), the manifest last, then remove the journal.
+1. fsyncs every staged file and writes ``manifest.json`` (each file's size and SHA-256) into
+   it, gives each file the mode of the file it replaces (0644 for a new one), and renames the
+   staging directory to a set directory;
+2. makes a link for each name the new set adds (it points through ``.overparam-current``, so
+   it shows nothing until the swap) and, for outputs written before sets were swapped this
+   way (plain files), moves each plain file into the current set (a hard link, then the link
+   renamed over it: a reader sees the same bytes throughout);
+3. swaps: one rename of a new ``.overparam-current`` over the old — the whole new set at once;
+4. tidies: removes the links of names the new set no longer has and the previous set's
+   directory; a name the user made a symbolic link of their own is written through (that
+   file follows the swap instead of being part of it).
 
-An interruption before step 2 leaves the previous outputs as they were (the staging directory
-is removed by the next run); after step 2, the next run — or ``recover`` — completes the
-commit from the journal (redo log). ``check_output_set`` tells a reader whether a directory
-holds one complete set.
+A kill before step 3 leaves the previous set as every reader saw it; after it, the new one.
+What an interrupted run leaves behind (its staging directory, links that show nothing) is
+removed by the next run (``recover``). ``check_output_set`` tells a reader whether a
+directory holds one complete set.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import fcntl
 import hashlib
 import json
 import os
 import secrets
 import shutil
 import signal
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from overparam.numerics.atomic import (
     NEW_FILE_MODE,
-    resolve_target,
+    fsync_dir,
     write_atomic,
     write_text_atomic,
 )
 
-__all__ = ["JOURNAL", "MANIFEST", "OutputDirError", "OutputSet", "check_output_set", "output_set",
-           "preflight", "read_manifest", "recover"]
+__all__ = ["CURRENT", "MANIFEST", "OutputDirError", "OutputSet", "check_output_set",
+           "output_set", "preflight", "read_manifest", "recover"]
 
 MANIFEST = "manifest.json"
-JOURNAL = ".outputs-commit.json"
+#: the one symbolic link whose rename swaps a whole set in
+CURRENT = ".overparam-current"
+#: held while a set is swapped in or the directory tidied
+LOCK = ".overparam-lock"
 _STAGING = ".staging-"
+_SET = ".set-"
+#: a link being made, renamed over its name the moment it is complete
+_NEW_LINK = ".link-"
 
 
 def _sha256(path: Path) -> str:
@@ -67,13 +84,18 @@ def _pid_alive(pid: int) -> bool:
 
 def _is_plain(name: object) -> bool:
     return (isinstance(name, str) and bool(name) and "/" not in name and os.sep not in name
-            and not name.startswith(".") and name not in (MANIFEST, JOURNAL))
+            and not name.startswith(".") and name != MANIFEST)
 
 
 def _check_name(name: str) -> str:
     if not _is_plain(name):
         raise ValueError(f"name: expected a plain file name of the output set, got {name!r}")
     return name
+
+
+def _tag() -> str:
+    """``<pid>-<random>``: whose a hidden entry is (``recover`` keeps a live run's)."""
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def read_manifest(out_dir: str | Path) -> dict | None:
@@ -109,60 +131,102 @@ def check_output_set(out_dir: str | Path) -> dict:
     return manifest
 
 
-def _place(staged: Path, target: Path) -> None:
-    """Rename ``staged`` over ``target`` (the symlink's target when ``target`` is a symlink),
-    keeping the replaced file's mode."""
-    real = resolve_target(target)
-    try:
-        mode = real.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = NEW_FILE_MODE
-    os.chmod(staged, mode)
-    try:
-        os.replace(staged, real)
-    except OSError as exc:
-        if exc.errno != 18:  # EXDEV: a symlink into another file system
-            raise
-        write_atomic(real, staged.read_bytes())
-        staged.unlink()
+def _link_text(name: str) -> str:
+    return f"{CURRENT}/{name}"
 
 
-def _apply(out: Path, journal: dict) -> None:
-    """Complete a commit described by ``journal`` (idempotent: files already moved are
-    skipped), then remove the journal."""
-    staging = out / journal["staging"]
-    for name in [*journal["files"], MANIFEST]:
-        staged = staging / name
-        if staged.exists():
-            _place(staged, out / name)
-    for name in journal["remove"]:
-        path = out / name
-        if path.is_file() and not path.is_symlink():
-            path.unlink()
-    shutil.rmtree(staging, ignore_errors=True)
-    (out / JOURNAL).unlink(missing_ok=True)
+def _is_set_link(path: Path) -> bool:
+    """Whether ``path`` is one of the set's names (a link through ``CURRENT``), as opposed to
+    a plain file or a link the user made."""
+    return path.is_symlink() and os.readlink(path) == _link_text(path.name)
+
+
+def _current_dir(out: Path) -> Path | None:
+    link = out / CURRENT
+    return out / os.readlink(link) if link.is_symlink() else None
+
+
+def _link(path: Path, text: str) -> None:
+    """Make ``path`` a symbolic link to ``text`` in one rename (whatever was there before is
+    replaced at once)."""
+    new = path.parent / f"{_NEW_LINK}{_tag()}"
+    os.symlink(text, new)
+    try:
+        os.replace(new, path)
+    except BaseException:
+        new.unlink(missing_ok=True)
+        raise
+
+
+def _adopt_plain_files(out: Path, current: Path | None, names: set[str]) -> Path | None:
+    """Move each of ``names`` that is a plain file in ``out`` (outputs written before sets
+    were swapped by one rename) into the current set, so that the swap replaces it with the
+    rest: a hard link (or copy) in the set's directory, then the name renamed to a link to
+    it — a reader sees the same bytes at every moment. Returns the current set's directory
+    (made when there was none)."""
+    plain = sorted(n for n in names if (out / n).is_file() and not (out / n).is_symlink())
+    if not plain:
+        return current
+    if current is None:
+        # no name points through CURRENT yet, so pointing it at an empty set changes nothing
+        # a reader sees
+        current = out / f"{_SET}{_tag()}"
+        current.mkdir()
+        _link(out / CURRENT, current.name)
+    for name in plain:
+        kept = current / f"{_NEW_LINK}{_tag()}"
+        try:
+            os.link(out / name, kept)
+        except OSError:  # a file system without hard links
+            shutil.copy2(out / name, kept)
+        os.replace(kept, current / name)
+        _link(out / name, _link_text(name))
+    return current
+
+
+def _remove_dangling_links(out: Path) -> None:
+    """Remove the set's names that show nothing (made by a run that died before its swap,
+    or left by one that died before tidying)."""
+    for entry in out.iterdir():
+        if _is_set_link(entry) and not entry.exists():
+            entry.unlink()
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold ``out``'s lock: one swap or tidying at a time in a directory (the lock goes with
+    its process, even one killed with -9, so a crash never leaves it held)."""
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, NEW_FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def recover(out_dir: str | Path) -> None:
-    """Finish a commit that an interruption cut short (from its journal) and remove staging
-    directories of runs that died before committing. Safe to call at any time."""
+    """Remove what interrupted runs left in ``out_dir``: staging directories of runs that are
+    gone, set directories no longer current, half-made links, and the set's names that show
+    nothing. Never changes what a reader sees; safe to call at any time (it waits while
+    another run swaps its set in)."""
     out = Path(out_dir)
     if not out.is_dir():
         return
-    journal_path = out / JOURNAL
-    if journal_path.exists():
-        try:
-            journal = json.loads(journal_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            journal = None  # written atomically, so unreadable means not ours: drop it
-        if isinstance(journal, dict) and {"staging", "files", "remove"} <= set(journal):
-            _apply(out, journal)
-        else:
-            journal_path.unlink()
-    for staging in out.glob(f"{_STAGING}*"):
-        pid = staging.name[len(_STAGING):].split("-")[0]
-        if staging.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(staging, ignore_errors=True)
+    with _locked(out):
+        # under the lock no swap is under way, so every set but the current one is
+        # superseded and every link being made was abandoned
+        current = _current_dir(out)
+        for entry in out.iterdir():
+            name = entry.name
+            if name.startswith(_STAGING):
+                pid = name[len(_STAGING):].split("-")[0]
+                if not (pid.isdigit() and _pid_alive(int(pid))):  # a live run is staging
+                    shutil.rmtree(entry, ignore_errors=True)
+            elif name.startswith(_SET) and (current is None or name != current.name):
+                shutil.rmtree(entry, ignore_errors=True)
+            elif name.startswith(_NEW_LINK):
+                entry.unlink(missing_ok=True)
+        _remove_dangling_links(out)
 
 
 class OutputSet:
@@ -171,12 +235,11 @@ class OutputSet:
     def __init__(self, out_dir: str | Path, kind: str) -> None:
         self.out = Path(out_dir)
         self.kind = kind
-        self.directory = self.out / f"{_STAGING}{os.getpid()}-{secrets.token_hex(4)}"
+        self.directory = self.out / f"{_STAGING}{_tag()}"
         self.swapping = False
 
     def begin(self) -> None:
-        """Finish an earlier interrupted commit (``recover``) and create the staging
-        directory."""
+        """Tidy what interrupted runs left (``recover``) and create the staging directory."""
         self.out.mkdir(parents=True, exist_ok=True)
         recover(self.out)
         self.directory.mkdir()
@@ -203,23 +266,19 @@ class OutputSet:
         """Swap the staged files in as one set (see the module's docstring); returns the
         paths of the set's files in the output directory."""
         try:
-            journal = self._prepare()
+            names, previous = self._prepare()
         except BaseException:
-            # nothing of the previous set has moved yet (even if our journal was written):
-            # roll back, so an interrupted commit leaves the previous outputs and no staging
-            (self.out / JOURNAL).unlink(missing_ok=True)
-            self.discard()
+            self.discard()  # nothing a reader sees has changed
             raise
         with _signals_deferred():
-            # the swap has begun: Ctrl-C or SIGTERM now would leave it half-done, so they
-            # wait until one whole set is in place
+            # Ctrl-C or SIGTERM now would only leave tidying undone; they wait for it
             self.swapping = True
-            _apply(self.out, journal)
-        return [self.out / n for n in journal["files"]]
+            self._swap(names, previous)
+        return [self.out / n for n in names]
 
-    def _prepare(self) -> dict:
-        """Steps 1–2 of the commit: fsync and checksum the staged files, write the manifest
-        into the staging directory and the journal beside the outputs; returns the journal."""
+    def _prepare(self) -> tuple[list[str], set[str]]:
+        """Step 1 of the commit: fsync, checksum and give modes to the staged files, write the
+        manifest; returns the staged names and the previous set's."""
         names = self.files()
         files = {}
         for name in names:
@@ -227,18 +286,50 @@ class OutputSet:
             with open(staged, "rb") as fh:
                 os.fsync(fh.fileno())
             files[name] = {"bytes": staged.stat().st_size, "sha256": _sha256(staged)}
+        write_text_atomic(self.directory / MANIFEST, json.dumps(
+            {"kind": self.kind, "created": _dt.datetime.now(_dt.UTC).isoformat(
+                timespec="seconds"), "files": files}, indent=1, sort_keys=True) + "\n")
+        for name in [*names, MANIFEST]:
+            replaced = self.out / name  # followed: the previous set's file, or the user's
+            os.chmod(self.directory / name, stat.S_IMODE(replaced.stat().st_mode)
+                     if replaced.is_file() else NEW_FILE_MODE)
         try:
             previous = read_manifest(self.out)
         except ValueError:
             previous = None
-        old = set(previous["files"]) if previous else set()
-        write_text_atomic(self.directory / MANIFEST, json.dumps(
-            {"kind": self.kind, "created": _dt.datetime.now(_dt.UTC).isoformat(
-                timespec="seconds"), "files": files}, indent=1, sort_keys=True) + "\n")
-        journal = {"staging": self.directory.name, "files": names,
-                   "remove": sorted(n for n in old - set(names) if _is_plain(n))}
-        write_text_atomic(self.out / JOURNAL, json.dumps(journal))
-        return journal
+        return names, {n for n in (previous or {"files": {}})["files"] if _is_plain(n)}
+
+    def _swap(self, names: list[str], previous: set[str]) -> None:
+        """Steps 2–4 of the commit (the module's docstring)."""
+        with _locked(self.out):
+            self._swap_locked(names, previous)
+
+    def _swap_locked(self, names: list[str], previous: set[str]) -> None:
+        out = self.out
+        final = out / f"{_SET}{self.directory.name[len(_STAGING):]}"
+        os.rename(self.directory, final)
+        self.directory = final
+        current = _current_dir(out)
+        try:
+            current = _adopt_plain_files(out, current, {*names, *previous, MANIFEST})
+            for name in [*names, MANIFEST]:
+                if not os.path.lexists(out / name):
+                    _link(out / name, _link_text(name))
+            _link(out / CURRENT, final.name)  # the swap
+        except BaseException:
+            # the previous set is still what every reader sees: drop the new one
+            shutil.rmtree(final, ignore_errors=True)
+            _remove_dangling_links(out)
+            raise
+        fsync_dir(out)
+        for name in sorted(previous - set(names)):
+            if _is_set_link(out / name):
+                (out / name).unlink()
+        for name in names:
+            if (out / name).is_symlink() and not _is_set_link(out / name):
+                write_atomic(out / name, (final / name).read_bytes())  # the user's own link
+        if current is not None and current.name.startswith(_SET):
+            shutil.rmtree(current, ignore_errors=True)
 
     def discard(self) -> None:
         """Remove the staged files; the previous outputs stay as they were."""
@@ -270,8 +361,8 @@ def output_set(out_dir: str | Path, kind: str) -> Iterator[OutputSet]:
     "verify report", "reproduction ic.fcn-depth")."""
     staged = OutputSet(out_dir, kind)
     # everything that creates or fills the staging directory runs inside the try, so a
-    # signal landing between two statements still discards it; once the swap has begun the
-    # staged files belong to the journal (``recover`` finishes the swap from them)
+    # signal landing between two statements still discards it; once the swap has begun,
+    # ``commit`` itself cleans up whatever a failure leaves
     try:
         staged.begin()
         yield staged
@@ -300,9 +391,10 @@ def _human(n: float) -> str:
 def preflight(out_dir: str | Path, *, need_bytes: int, files: tuple[str, ...] = (),
               folders: tuple[str, ...] = ()) -> None:
     """Check, before any work, that ``out_dir`` can take a run's outputs: it is a directory
-    or can be created, a file can be written in it, each of ``files`` is a file if present
-    and each of ``folders`` a directory if present, and ``need_bytes`` (the run's stated
-    estimate) are free. Creates ``out_dir``; raises ``OutputDirError`` naming the path."""
+    or can be created, a file and a symbolic link can be written in it, each of ``files`` is
+    a file if present and each of ``folders`` a directory if present, and ``need_bytes`` (the
+    run's stated estimate) are free. Creates ``out_dir``; raises ``OutputDirError`` naming
+    the path."""
     out = Path(out_dir)
     try:
         if out.exists() and not out.is_dir():
@@ -315,6 +407,14 @@ def preflight(out_dir: str | Path, *, need_bytes: int, files: tuple[str, ...] = 
         where = exc.filename or out
         raise OutputDirError(f"--out {out}: cannot write there ({exc.strerror}: {where}); "
                                 "choose a writable directory") from None
+    link = out / f"{_NEW_LINK}{_tag()}"
+    try:
+        os.symlink(MANIFEST, link)
+        link.unlink()
+    except OSError as exc:
+        raise OutputDirError(f"--out {out}: this file system cannot hold symbolic links "
+                             f"({exc.strerror}), which swap an output set in as one unit; "
+                             "choose a directory on another file system") from None
     for name in files:
         if (out / name).is_dir():
             raise OutputDirError(f"{out / name}: is a directory where this run writes a "

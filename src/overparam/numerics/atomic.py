@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["NEW_FILE_MODE", "resolve_target", "write_atomic", "write_text_atomic"]
+__all__ = ["NEW_FILE_MODE", "fsync_dir", "resolve_target", "write_atomic", "write_text_atomic"]
 
 #: mode of a file that did not exist before
 NEW_FILE_MODE = 0o644
@@ -29,8 +29,9 @@ def resolve_target(path: str | Path) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable; a file system that cannot fsync a directory is left as is."""
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable; a file system that cannot fsync a directory is
+    left as is."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -76,7 +77,7 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], object] | bytes) 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return target
 
 
