@@ -26,7 +26,7 @@ import numpy as np
 
 from overparam.verify.types import Claim, Context, Evidence
 
-__all__ = ["MUTATIONS", "RELATIVE", "PlantedBug", "bugs_for", "falsified_items", "hunt",
+__all__ = ["MUTATIONS", "RELATIVE", "Hunt", "PlantedBug", "bugs_for", "falsified_items", "hunt",
            "planted", "resolve"]
 
 #: The relative error every claim must detect in the functions it exercises.
@@ -111,6 +111,23 @@ def _off_by_one(v: Any) -> Any:
     return v
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Whether a mutation left a return value unchanged (compared part by part)."""
+    if a is b:
+        return True
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if dataclasses.is_dataclass(a) and not isinstance(a, type):
+        return all(_same(getattr(a, f.name), getattr(b, f.name))
+                   for f in dataclasses.fields(a))
+    if hasattr(a, "__array__") or isinstance(a, (int, float, np.number)):
+        x, y = np.asarray(a), np.asarray(b)
+        return x.shape == y.shape and bool(np.array_equal(x, y, equal_nan=True))
+    return a == b
+
+
 #: The standard mutations: name → value → wrong value.
 MUTATIONS: dict[str, Callable[[Any], Any]] = {
     "relative +1e-3": lambda v: _relative(v, 1 + RELATIVE),
@@ -133,12 +150,19 @@ class PlantedBug:
         return f"{self.target} [{self.kind}]"
 
     def wrap(self, fn: Callable) -> Callable:
+        """``fn`` with its return value mutated; ``buggy.effective`` counts the calls whose
+        value the mutation changed (a transposition of a scalar changes nothing)."""
         mutate = self.mutate
 
         @functools.wraps(fn)
         def buggy(*args: Any, **kwargs: Any) -> Any:
-            return _map_numbers(fn(*args, **kwargs), mutate)
+            value = fn(*args, **kwargs)
+            wrong = _map_numbers(value, mutate)
+            if not _same(value, wrong):
+                buggy.effective += 1  # type: ignore[attr-defined]
+            return wrong
         buggy.__planted__ = self  # type: ignore[attr-defined]
+        buggy.effective = 0  # type: ignore[attr-defined]
         return buggy
 
 
@@ -183,20 +207,35 @@ def falsified_items(claim: Claim, ctx: Context) -> set[tuple[int, int]]:
             for j, e in enumerate(run_check(check, ctx)) if e.verdict == "falsified"}
 
 
+@dataclass
+class Hunt:
+    """A planted bug's outcome: the evidence item that caught it (None: uncaught), every
+    item produced, and how many calls the mutation actually changed (0: the bug was
+    equivalent to the correct code on every call, and nothing could catch it)."""
+
+    bug: PlantedBug
+    caught_by: Evidence | None
+    evidence: list[Evidence]
+    effective_calls: int
+
+    @property
+    def caught(self) -> bool:
+        return self.caught_by is not None
+
+
 def hunt(claim: Claim, bug: PlantedBug, ctx: Context,
-         already: set[tuple[int, int]] = frozenset()) -> tuple[Evidence | None, list[Evidence]]:
+         already: set[tuple[int, int]] = frozenset()) -> Hunt:
     """Run ``claim``'s checks with ``bug`` planted, stopping at the first evidence item that
     says ``falsified`` and is not in ``already`` (:func:`falsified_items` of the correct
-    code). Returns that item (None when the bug went uncaught) and every item produced; an
-    item that says ``error`` does not count as catching the bug."""
+    code). An item that says ``error`` does not count as catching the bug."""
     from overparam.verify.registry import run_check
 
     seen: list[Evidence] = []
-    with planted(bug):
+    with planted(bug) as buggy:
         for i, check in enumerate(claim.checks):
             out = run_check(check, ctx)
             seen.extend(out)
             for j, e in enumerate(out):
                 if e.verdict == "falsified" and (i, j) not in already:
-                    return e, seen
-    return None, seen
+                    return Hunt(bug, e, seen, buggy.effective)
+        return Hunt(bug, None, seen, buggy.effective)
