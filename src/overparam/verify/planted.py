@@ -47,8 +47,8 @@ def resolve(target: str) -> tuple[Any, str, Callable]:
 
 def _map_numbers(value: Any, fn: Callable[[Any], Any]) -> Any:
     """Apply ``fn`` to the first numeric part of a return value: a number, an array, the first
-    entry of a tuple/list (recursively), the first numeric field of a dataclass, or the first
-    numeric value of a dict. Anything else is returned unchanged."""
+    entry of a tuple/list, the first field of a dataclass or value of a dict that ``fn``
+    changes (each recursively). Anything else is returned unchanged."""
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float, np.number)) or hasattr(value, "__array__"):
@@ -60,15 +60,15 @@ def _map_numbers(value: Any, fn: Callable[[Any], Any]) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         for f in dataclasses.fields(value):
             v = getattr(value, f.name)
-            if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) \
-                    or hasattr(v, "__array__"):
-                return dataclasses.replace(value, **{f.name: fn(v)})
+            mapped = _map_numbers(v, fn)
+            if not _same(v, mapped):
+                return dataclasses.replace(value, **{f.name: mapped})
         return value
     if isinstance(value, dict):
         for k, v in value.items():
-            if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) \
-                    or hasattr(v, "__array__"):
-                return {**value, k: fn(v)}
+            mapped = _map_numbers(v, fn)
+            if not _same(v, mapped):
+                return {**value, k: mapped}
     return value
 
 
