@@ -23,6 +23,7 @@ __all__ = [
     "depthk_interpolant",
     "depth2_interpolant",
     "interleaved_relu_matrix",
+    "linear_model_hessian",
     "min_norm_interpolant",
     "solve_interleaved",
 ]
@@ -251,6 +252,22 @@ def min_norm_interpolant(X: Any, y: Any) -> Any:
         raise ValueError(f"y: expected {X.shape[0]} rows to match X, got shape "
                          f"{tuple(y.shape)}")
     return gd_limit_least_squares(X, y, xp.zeros((X.shape[1],) + tuple(y.shape[1:])))
+
+
+def linear_model_hessian(X: Any, curvature: Any) -> Any:
+    """RR Sec. 5: the Hessian of the empirical risk (1/n)Σ ℓ(wᵀx_i, y_i) of the linear model at
+    a global minimiser that interpolates, (1/n)·Xᵀ diag(β)·X with β_i = ℓ''(y_i, y_i) the
+    loss's curvature at a zero residual (a scalar for one loss, or one value per example). It
+    does not depend on which minimiser: every interpolating w gives the same predictions.
+
+    Shapes: X (n, d), curvature scalar or (n,). Returns (d, d) on X's backend; its rank is at
+    most n, so it is degenerate when d > n."""
+    xp = get_xp(X)
+    X = check_array(X, "X", xp=xp, ndim=2, dtype="float64")
+    n = X.shape[0]
+    beta = check_array(xp.broadcast_to(xp.asarray(curvature, dtype=xp.float64), (n,)),
+                       "curvature", xp=xp, ndim=1)
+    return (X.T * beta) @ X / n
 
 
 @dataclass

@@ -70,9 +70,13 @@ def judge(output: Any, reference: Any, tolerance: float) -> dict:
     if out.shape != ref.shape:
         return {"gap": math.inf, "tolerance": tolerance, "ratio": math.inf, "decisive": True,
                 "shape_mismatch": [list(out.shape), list(ref.shape)]}
-    gap = _norm(out - ref) if np.all(np.isfinite(out)) else math.inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        gap = _norm(out - ref) if np.all(np.isfinite(out)) else math.inf
+        scale = _norm(ref)
+    if math.isinf(tolerance):
+        return {"gap": gap, "tolerance": tolerance, "ratio": 0.0, "decisive": False}
     return {"gap": gap, "tolerance": tolerance, "ratio": ratio(gap, tolerance),
-            "decisive": decisive(tolerance, _norm(ref))}
+            "decisive": decisive(tolerance, scale)}
 
 
 def reference_check(

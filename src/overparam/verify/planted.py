@@ -16,10 +16,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import numbers
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -51,7 +53,7 @@ def _map_numbers(value: Any, fn: Callable[[Any], Any]) -> Any:
     changes (each recursively). Anything else is returned unchanged."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, (int, float, np.number)) or hasattr(value, "__array__"):
+    if isinstance(value, numbers.Number) or hasattr(value, "__array__"):
         return fn(value)
     if isinstance(value, (tuple, list)) and value:
         first = _map_numbers(value[0], fn)
@@ -75,6 +77,8 @@ def _map_numbers(value: Any, fn: Callable[[Any], Any]) -> Any:
 def _relative(v: Any, factor: float) -> Any:
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         return v + 1 if factor > 1 else v - 1
+    if isinstance(v, numbers.Rational):
+        return v * Fraction(factor)
     return v * factor
 
 
@@ -105,6 +109,8 @@ def _off_by_one(v: Any) -> Any:
     """An integer one too large; an array shifted by one position along its first axis."""
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         return v + 1
+    if isinstance(v, numbers.Rational):
+        return v + 1
     if hasattr(v, "__array__") and np.ndim(v) >= 1 and v.shape[0] >= 2:
         xp = sys.modules.get(type(v).__module__.split(".")[0], np)
         return xp.roll(v, 1, axis=0)
@@ -122,6 +128,8 @@ def _same(a: Any, b: Any) -> bool:
     if dataclasses.is_dataclass(a) and not isinstance(a, type):
         return all(_same(getattr(a, f.name), getattr(b, f.name))
                    for f in dataclasses.fields(a))
+    if isinstance(a, numbers.Rational) and not isinstance(a, (int, np.integer)):
+        return a == b and type(a) is type(b)
     if hasattr(a, "__array__") or isinstance(a, (int, float, np.number)):
         x, y = np.asarray(a), np.asarray(b)
         return x.shape == y.shape and bool(np.array_equal(x, y, equal_nan=True))

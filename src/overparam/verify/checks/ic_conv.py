@@ -603,8 +603,9 @@ def _thm2_example(draw):
 def _exceedances(img, kernel, x, sigma, delta, draws, rng) -> tuple[np.ndarray, float, dict]:
     """For ``draws`` W0 draws: whether each test MSE exceeds the bound beyond float error.
     A draw counts against the bound when √MSE > √bound + B√(D/C)·ΔW, where
-    ΔW = 4(N+D)uκ²(6σ√(DC) + √C) bounds the float error of the limit weights (‖W0‖ ≤ 3σ√(DC)
-    except with negligible probability, ‖Λ‖ = √C)."""
+    ΔW = 4(N+D)uκ²(6σ√(DC) + √C) bounds the float error of the limit weights: the closed
+    form's error 4(N+D)uκ²(‖W∞‖ + ‖W0‖) with ‖W0‖ ≤ 3σ√(DC) (‖W0‖²/σ² is χ²_{DC}, above 9DC
+    with probability < e^{−2DC}) and ‖W∞‖ ≤ ‖W0‖ + ‖Λ‖ = ‖W0‖ + √C, so 2·3σ√(DC) + √C."""
     B = float(np.abs(x).max())
     bound = ic.conv1_mse_bound(img, kernel, sigma=sigma, delta=delta, B=B)
     mse = _mse_draws(img, kernel, x, sigma, draws, rng)
