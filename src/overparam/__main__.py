@@ -5,4 +5,4 @@ import sys
 
 from overparam.cli import main
 
-raise SystemExit(main(sys.argv[1:] or ["--help"]))
+raise SystemExit(main(None if sys.argv[1:] else ["--help"]))

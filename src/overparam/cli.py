@@ -8,16 +8,21 @@ exit codes of ``EXIT_CODES``.
 
 from __future__ import annotations
 
-import argparse
+# Only small modules are imported here: ``main`` installs the handlers of Ctrl-C and SIGTERM
+# first thing, and everything slower (argparse, the package's modules) is imported after, so
+# that an interruption from the first moment of ``main`` on meets them.
 import errno
 import os
 import signal
 import sys
 import time
-import warnings
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from overparam import __version__
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
 
 #: exit status → meaning (shown in --help)
 EXIT_CODES = {
@@ -25,12 +30,14 @@ EXIT_CODES = {
     1: "an error: a check errored, a full disk or unwritable file, a lost scheduler,\n"
        "       a closed output pipe; with verify --strict, a verdict other than verified",
     2: "bad arguments, or unusable input or output paths (nothing was run)",
-    130: "interrupted (Ctrl-C or SIGTERM); finished work is kept, previous outputs untouched",
+    130: "interrupted by Ctrl-C (SIGINT); finished work is kept, previous outputs untouched",
+    143: "interrupted by SIGTERM; as for 130",
 }
 
 #: stated upper estimate of a verify report with its figures (the quick level writes 0.5 MB)
 VERIFY_BYTES = 20 * 2**20
 
+#: errno → what to do, for the one line of a failing write
 _ADVICE = {
     errno.ENOSPC: "the disk is full: free space, or choose another --out",
     errno.EDQUOT: "the disk quota is exhausted: free space, or choose another --out",
@@ -41,19 +48,44 @@ _ADVICE = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not the usage block
-        self.exit(2, f"overparam: error: {message}\n")
+class _Interruption:
+    """The one interruption path of every command: Ctrl-C (SIGINT) and SIGTERM raise
+    KeyboardInterrupt wherever the command is, so that its clean-up runs as for any
+    exception; ``main`` then says in one line what was kept and how to go on (``kept``, which
+    each command keeps up to date) and exits 130 or 143. A second signal during that
+    clean-up stops at once, with the same line."""
 
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.said = False
+        self.kept: Callable[[], str] = lambda: "nothing was written"
 
-class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Every option's default in --help (a help text that states its default itself keeps
-    it), and the epilog's line breaks kept."""
+    @property
+    def code(self) -> int:
+        """128 + the signal's number: 130 for Ctrl-C, 143 for SIGTERM."""
+        return 128 + (self.signum or signal.SIGINT)
 
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.help and "(default:" in action.help:
-            return action.help
-        return super()._get_help_string(action)
+    def handle(self, signum: int, frame: object) -> None:
+        """The handler of SIGINT and SIGTERM."""
+        if self.signum is None:
+            self.signum = signum
+            raise KeyboardInterrupt
+        # a second signal while the first one's clean-up runs: stop now, with the same line
+        # written straight to the descriptor (the stream may be in the middle of a write)
+        os.write(2, self.line().encode(sys.stderr.encoding or "utf-8", "backslashreplace"))
+        os._exit(self.code)
+
+    def line(self) -> str:
+        """The one line, once (later calls return nothing)."""
+        if self.said:
+            return ""
+        self.said = True
+        name = "Ctrl-C" if self.signum in (None, signal.SIGINT) else "SIGTERM"
+        try:
+            kept = self.kept()
+        except Exception as exc:  # what was kept could not be read back: say so, still one line
+            kept = f"what was kept could not be checked ({type(exc).__name__}: {exc})"
+        return f"overparam: interrupted ({name}); {kept}\n"
 
 
 def _epilog() -> str:
@@ -62,6 +94,22 @@ def _epilog() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse  # here, not above: see the imports' comment
+    from pathlib import Path
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # one line, not the usage block
+            self.exit(2, f"overparam: error: {message}\n")
+
+    class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+        """Every option's default in --help (a help text that states its default itself
+        keeps it), and the epilog's line breaks kept."""
+
+        def _get_help_string(self, action: argparse.Action) -> str | None:
+            if action.help and "(default:" in action.help:
+                return action.help
+            return super()._get_help_string(action)
+
     p = _Parser(prog="overparam", description="Checked theorems on memorization and "
                 "generalization in over-parameterized networks.", epilog=_epilog(),
                 formatter_class=_Help)
@@ -116,11 +164,13 @@ def _usage_error(message: object) -> int:
     return 2
 
 
-def _verify(args: argparse.Namespace) -> int:
+def _verify(args: argparse.Namespace, interruption: _Interruption) -> int:
+    import warnings
+
     from tqdm.auto import tqdm
 
     from overparam.claims import select_all_claims
-    from overparam.common.outputs import output_set, preflight
+    from overparam.common.outputs import current_set, output_set, preflight
     from overparam.numerics.backend import get_xp
     from overparam.verify.registry import Context, run_claim
     from overparam.verify.report import build_report, environment, terminal_table, write_report
@@ -132,22 +182,26 @@ def _verify(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as exc:
         return _usage_error(exc)
     results = []
+    before = current_set(args.out)
+
+    def kept() -> str:
+        if current_set(args.out) != before:  # the signal came after the swap
+            return f"the new report in {args.out} is complete"
+        return (f"stopped after {len(results)} of {len(claims)} claims; the previous report in "
+                f"{args.out} is untouched — run the same command again")
+
+    interruption.kept = kept
     start = time.perf_counter()
-    try:
-        with output_set(args.out, "verify report") as staged:
-            ctx = Context(level=args.level, seed=args.seed, xp=xp, figures_dir=staged.directory)
-            with warnings.catch_warnings():
-                # float warnings inside checks are expected on adversarial inputs and are
-                # accounted for by the checks themselves; they would only clutter the table
-                warnings.simplefilter("ignore", RuntimeWarning)
-                for claim in tqdm(claims, desc="verify", unit="claim", leave=False):
-                    results.append(run_claim(claim, ctx))
-            report = build_report(results, environment(args.backend, args.level, args.seed))
-            json_path, md_path = write_report(report, staged)
-    except KeyboardInterrupt:
-        print(f"overparam: interrupted after {len(results)} of {len(claims)} claims; the "
-              f"previous report in {args.out} is untouched", file=sys.stderr)
-        return 130
+    with output_set(args.out, "verify report") as staged:
+        ctx = Context(level=args.level, seed=args.seed, xp=xp, figures_dir=staged.directory)
+        with warnings.catch_warnings():
+            # float warnings inside checks are expected on adversarial inputs and are
+            # accounted for by the checks themselves; they would only clutter the table
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for claim in tqdm(claims, desc="verify", unit="claim", leave=False):
+                results.append(run_claim(claim, ctx))
+        report = build_report(results, environment(args.backend, args.level, args.seed))
+        json_path, md_path = write_report(report, staged)
     print(terminal_table(report))
     print(f"\n{len(results)} claims in {time.perf_counter() - start:.1f} s; "
           f"wrote {json_path} and {md_path}")
@@ -165,13 +219,18 @@ def _list() -> int:
     print("claims (overparam verify; installed plugins' included):")
     for c in select_all_claims():
         print(f"  {c.id:<22} {c.paper:<3} {c.where}")
+        if c.exercises:
+            print(f"  {'':<22}     exercises: {', '.join(c.exercises)}")
     print("experiments (overparam reproduce):")
     for e in all_experiments():
         print(f"  {e.id:<22} {e.paper:<3} {e.reproduces}")
     return 0
 
 
-def _reproduce(args: argparse.Namespace) -> int:
+def _reproduce(args: argparse.Namespace, interruption: _Interruption) -> int:
+    from pathlib import Path
+
+    from overparam.common.outputs import current_set
     from overparam.experiments.protocol import reproduce
     from overparam.experiments.registry import get_experiment
     from overparam.experiments.runner import ExecutorError
@@ -179,6 +238,15 @@ def _reproduce(args: argparse.Namespace) -> int:
     out = args.out or Path("reproductions") / f"{args.experiment}-{args.preset}"
     if args.workers is not None and args.executor != "local":
         return _usage_error("--workers: only with --executor local")
+    before = current_set(out)
+
+    def kept() -> str:
+        if current_set(out) != before:  # the signal came after the swap
+            return f"the reproduction in {out} is complete"
+        return (f"finished points and training checkpoints are kept in {out}, the previous "
+                "outputs there are untouched — continue with the same command plus --resume")
+
+    interruption.kept = kept
     try:
         experiment = get_experiment(args.experiment)
         result = reproduce(experiment, out, preset=args.preset, seed=args.seed,
@@ -189,11 +257,6 @@ def _reproduce(args: argparse.Namespace) -> int:
     except ExecutorError as exc:
         print(f"overparam: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"overparam: interrupted; finished points and training checkpoints are kept in "
-              f"{out}, the previous outputs there are untouched — continue with the same "
-              "command plus --resume", file=sys.stderr)
-        return 130
     print(result["summary"])
     print(f"wrote {out}/: " + ", ".join(p.name for p in result["files"]))
     return 0
@@ -208,9 +271,22 @@ def _data() -> int:
     return 0
 
 
-def _readme_table(args: argparse.Namespace) -> int:
+def _file_id(path: os.PathLike) -> tuple[int, int] | None:
+    """Which file ``path`` is now (a rename over it makes another one); None if none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _readme_table(args: argparse.Namespace, interruption: _Interruption) -> int:
     from overparam.verify.report import load_report, readme_table, update_readme
 
+    if args.update:
+        before = _file_id(args.update)
+        interruption.kept = lambda: (f"{args.update} is untouched" if _file_id(args.update)
+                                     == before else f"{args.update} is updated")
     try:
         report = load_report(args.report)
         if args.update:
@@ -234,47 +310,49 @@ def _os_error_line(exc: OSError) -> str:
     return f"overparam: error: {exc.strerror or exc} ({where}); {advice}"
 
 
-def _sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # the same clean stop as Ctrl-C: staged outputs discarded
-
-
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """A warning (e.g. a point file that cannot be used) as one line, not two with a source
     line."""
     print(f"overparam: warning: {message}", file=file or sys.stderr)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, interruption: _Interruption) -> int:
     if args.command == "verify":
-        return _verify(args)
+        return _verify(args, interruption)
     if args.command == "list":
         return _list()
     if args.command == "data":
         return _data()
     if args.command == "reproduce":
-        return _reproduce(args)
-    return _readme_table(args)
+        return _reproduce(args, interruption)
+    return _readme_table(args, interruption)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``overparam`` console script; returns the exit status
-    (``EXIT_CODES``)."""
-    for stream in (sys.stdout, sys.stderr):
-        # a non-UTF-8 locale (LC_ALL=C, PYTHONUTF8=0) shows ρ as \u03c1 instead of failing;
-        # files are UTF-8 whatever the locale
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
-    args = _parser().parse_args(argv)
-    previous_term = signal.signal(signal.SIGTERM, _sigterm)
+    """Entry point of the ``overparam`` console script (``argv`` None: ``sys.argv``); returns
+    the exit status (``EXIT_CODES``)."""
+    interruption = _Interruption()
+    replaced = {sig: signal.signal(sig, interruption.handle)
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        import warnings
+
+        for stream in (sys.stdout, sys.stderr):
+            # a non-UTF-8 locale (LC_ALL=C, PYTHONUTF8=0) shows ρ as \u03c1 instead of
+            # failing; files are UTF-8 whatever the locale
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors="backslashreplace")
+        args = _parser().parse_args(argv)
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
-            code = _run(args)
+            code = _run(args, interruption)
         sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at exit
         return code
     except KeyboardInterrupt:
-        print("overparam: interrupted", file=sys.stderr)
-        return 130
+        for sig in replaced:  # the clean-up is done: nothing may cut the line below short
+            signal.signal(sig, signal.SIG_IGN)
+        sys.stderr.write(interruption.line())
+        return interruption.code
     except BrokenPipeError:
         # the reader went away (`overparam list | head -1`): nothing left to say to it
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -283,4 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         print(_os_error_line(exc), file=sys.stderr)
         return 1
     finally:
-        signal.signal(signal.SIGTERM, previous_term)
+        for sig, handler in replaced.items():
+            # the console script's process ends right after: a signal in its last moments
+            # changes nothing (and must not print a traceback); a caller in Python gets its
+            # own handlers back
+            signal.signal(sig, signal.SIG_IGN if argv is None else handler)

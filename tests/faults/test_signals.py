@@ -2,6 +2,7 @@
 reproduce``: afterwards the output directory holds the previous outputs untouched or a new
 complete set — never two runs mixed — and no worker process outlives a killed reproduce."""
 
+import os
 import shutil
 import signal
 import time
@@ -58,13 +59,14 @@ def test_verify_killed_at_several_moments_keeps_one_whole_report(tmp_path):
     assert not pending, "a run never reached its moment"
     for sig, moment, out, proc in runs:
         _, err = proc.communicate(timeout=300)
-        if sig != signal.SIGKILL and proc.returncode == 130:
+        if sig != signal.SIGKILL and proc.returncode == 128 + sig:
             # a clean stop: one line (beside the progress bar), and the staged files gone
             said = [line for line in err.splitlines() if line.startswith("overparam:")]
-            assert len(said) == 1 and "untouched" in said[0], (moment, err)
+            assert len(said) == 1 and ("untouched" in said[0] or "complete" in said[0]), err
             assert "Traceback" not in err
             assert not staging_dirs(out)
-        assert proc.returncode in (0, 130, -signal.SIGKILL), (sig, moment, err)
+        # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports a process they ended
+        assert proc.returncode in (0, 128 + sig, -signal.SIGKILL), (sig, moment, err)
         # one whole set as a reader sees it right after the stop: the previous one, or —
         # when the signal came while the new set was being swapped in, which then completes
         # before the stop — the new one; the next run's tidying changes nothing of it
@@ -146,7 +148,7 @@ def test_reproduce_killed_at_several_moments_keeps_one_whole_set(tmp_path):
                         timeout=600)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=600)
-        if proc.returncode == 130:
+        if proc.returncode == 128 + sig:
             assert "--resume" in err and "Traceback" not in err
             assert snapshot(out) == previous and not staging_dirs(out)
         else:  # it finished writing before the signal arrived
@@ -158,3 +160,103 @@ def test_reproduce_killed_at_several_moments_keeps_one_whole_set(tmp_path):
     assert proc.returncode == 0, err
     assert assert_whole(out, previous) == "new"
     assert set(check_output_set(out)["files"]) == set(files)
+
+
+def _one_line(err: str) -> str:
+    """The one line a stopped command says (a progress bar may share stderr)."""
+    said = [line[line.index("overparam:"):] for line in err.splitlines()
+            if "overparam:" in line]
+    assert len(said) == 1 and "Traceback" not in err, err
+    return said[0]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_reproduce_local_stopped_after_the_first_point_says_one_line(tmp_path, sig):
+    """Found by hand: Ctrl-C or SIGTERM of ``--executor local`` after the first point ended in
+    AttributeError: 'NoneType' object has no attribute 'values' (exit 1)."""
+    out = tmp_path / "out"
+    proc = Forked("reproduce", "ic.fcn-depth", "--preset", "smoke", "--out", str(out),
+                  "--executor", "local", "--workers", "2")
+    assert wait_for(lambda: any((out / "points").glob("*.json")), timeout=600)
+    workers = _children(proc.pid)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err
+    line = _one_line(err)
+    assert "interrupted" in line and str(out) in line and "--resume" in line
+    assert wait_for(lambda: not any(_alive(w) for w in workers), timeout=5)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_second_signal_during_the_clean_up_stops_at_once_with_the_same_line(tmp_path,
+                                                                             monkeypatch):
+    """Ctrl-C, then SIGTERM while the first one's clean-up runs (here: right after the worker
+    processes are stopped): one line, the first signal's status, no traceback."""
+    from overparam.experiments import runner
+
+    real = runner._stop_workers
+
+    def stop_then_signalled(pool):
+        real(pool)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(runner, "_stop_workers", stop_then_signalled)  # inherited by the fork
+    out = tmp_path / "out"
+    proc = Forked("reproduce", "ic.fcn-depth", "--preset", "smoke", "--out", str(out),
+                  "--executor", "local", "--workers", "2")
+    assert wait_for(lambda: any((out / "points").glob("*.json")), timeout=600)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted (Ctrl-C)" in _one_line(err)
+
+
+def _signalled_inside(monkeypatch, owner, name: str, sig: int) -> None:
+    """Make ``owner.name`` send ``sig`` to this process as it is called, as a Ctrl-C or a
+    SIGTERM landing at that moment would."""
+    real = getattr(owner, name)
+
+    def signalled(*args, **kwargs):
+        os.kill(os.getpid(), sig)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, signalled)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("moment", ["arguments parsed", "readme-table reading",
+                                    "readme-table writing", "data listing"])
+def test_every_command_stopped_at_any_moment_says_one_line(tmp_path, monkeypatch, capsys, sig,
+                                                           moment):
+    """The one interruption path beyond verify and reproduce: while the arguments are parsed,
+    while readme-table reads the report or rewrites the README, while data looks for the
+    datasets — one line saying what was kept, 130 for Ctrl-C and 143 for SIGTERM."""
+    from overparam import cli
+    from overparam.experiments import datasets
+    from overparam.verify import report
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{report.README_BEGIN}\n{report.README_END}\n", encoding="utf-8")
+    argv = ["readme-table", "docs/report/report.json", "--update", str(readme)]
+    if moment == "arguments parsed":
+        _signalled_inside(monkeypatch, cli, "_parser", sig)
+        kept = "nothing was written"
+    elif moment == "readme-table reading":
+        _signalled_inside(monkeypatch, report, "load_report", sig)
+        kept = f"{readme} is untouched"
+    elif moment == "readme-table writing":
+        _signalled_inside(monkeypatch, report, "update_readme", sig)
+        kept = f"{readme} is untouched"
+    else:
+        _signalled_inside(monkeypatch, datasets, "available_datasets", sig)
+        argv, kept = ["data"], "nothing was written"
+    before = readme.read_bytes()
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    assert cli.main(argv) == 128 + sig
+    line = _one_line(capsys.readouterr().err)
+    assert line == f"overparam: interrupted ({'Ctrl-C' if sig == signal.SIGINT else 'SIGTERM'}); "\
+                   f"{kept}"
+    assert readme.read_bytes() == before
+    # a caller in Python gets its own handlers back
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers

@@ -51,7 +51,7 @@ from overparam.numerics.atomic import (
 )
 
 __all__ = ["CURRENT", "MANIFEST", "OutputDirError", "OutputSet", "check_output_set",
-           "output_set", "preflight", "read_manifest", "recover"]
+           "current_set", "output_set", "preflight", "read_manifest", "recover"]
 
 MANIFEST = "manifest.json"
 #: the one symbolic link whose rename swaps a whole set in
@@ -139,6 +139,15 @@ def _is_set_link(path: Path) -> bool:
     """Whether ``path`` is one of the set's names (a link through ``CURRENT``), as opposed to
     a plain file or a link the user made."""
     return path.is_symlink() and os.readlink(path) == _link_text(path.name)
+
+
+def current_set(out_dir: str | Path) -> str | None:
+    """Which set a reader of ``out_dir`` sees now (its directory's name), None when no set
+    was swapped in there; it changes exactly when a run's swap happens."""
+    try:
+        return os.readlink(Path(out_dir) / CURRENT)
+    except OSError:  # no set, no directory, or not a directory
+        return None
 
 
 def _current_dir(out: Path) -> Path | None:

@@ -103,9 +103,11 @@ def _watch_parent(parent: int) -> None:
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
     """End the pool now, running points included (an interruption must not wait for them)."""
+    # the executor has no public way to stop a running task before Python 3.14; its
+    # processes are taken before ``shutdown``, which forgets them
+    processes = list((pool._processes or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
-    # the executor has no public way to stop a running task before Python 3.14
-    for proc in list(getattr(pool, "_processes", {}).values()):
+    for proc in processes:
         if proc.is_alive():
             proc.terminate()
 
