@@ -92,7 +92,7 @@ def _text(value: Any, name: str) -> str:
 
 
 def define_claim(id: str, *, statement: str, where: str, checks: Iterable[Check],
-                 paper: str = "user") -> Claim:
+                 paper: str = "user", exercises: Iterable[str] = ()) -> Claim:
     """A ``Claim`` with its arguments checked.
 
     Args:
@@ -103,6 +103,9 @@ def define_claim(id: str, *, statement: str, where: str, checks: Iterable[Check]
         checks: one or more functions ``ctx -> Evidence | list[Evidence]`` (the builders of
             this module make them).
         paper: the short name shown in the report's paper column (default ``"user"``).
+        exercises: the functions under test, ``"module:function"``, that the checks call
+            and judge; ``overparam.verify.planted`` plants bugs in them to show the checks
+            can fail.
 
     Returns:
         The frozen ``Claim``. Raises TypeError/ValueError naming the argument at fault.
@@ -117,8 +120,13 @@ def define_claim(id: str, *, statement: str, where: str, checks: Iterable[Check]
         if not callable(check):
             raise TypeError(f"checks: expected callables ctx -> Evidence, got "
                             f"{type(check).__name__} at position {i}")
+    exercises = (exercises,) if isinstance(exercises, str) else tuple(exercises)
+    for i, target in enumerate(exercises):
+        if not isinstance(target, str) or ":" not in target:
+            raise ValueError(f"exercises: expected 'module:function' names, got {target!r} "
+                             f"at position {i}")
     return Claim(id, _text(paper, "paper"), _text(where, "where"),
-                 _text(statement, "statement"), checks)
+                 _text(statement, "statement"), checks, exercises)
 
 
 def _budget(value: int | tuple[int, int], name: str) -> tuple[int, int]:

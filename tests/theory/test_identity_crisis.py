@@ -12,6 +12,7 @@ from scipy.stats import pearsonr
 from overparam.numerics.backend import unit_roundoff
 from overparam.numerics.layers import conv2d
 from overparam.theory import identity_crisis as ic
+from overparam.verify import strategies as ost
 
 U = unit_roundoff(np.float64)
 
@@ -279,3 +280,28 @@ def test_the_thm2_bound_beyond_float64_is_inf_not_an_overflow_error():
     img = np.random.default_rng(0).random((2, 2, 1))  # 4 patches of length 25: n ≥ 21
     assert ic.conv1_dims(img, 5).n >= 21
     assert ic.conv1_mse_bound(img, 5, sigma=1.0, delta=0.5, B=1e300) == float("inf")
+
+
+@given(ost.spd_matrices(st.integers(1, 6), condition=(1.0, 1e8)), st.integers(0, 3),
+       st.integers(0, 2**32 - 1))
+def test_lemmas_on_matrices_of_controlled_conditioning(A, extra, seed):
+    # X = L padded: rank N exactly, κ(X) = √κ(A); Lemma 1 on X (N ≤ D), Lemma 2 on Xᵀ
+    rng = np.random.default_rng(seed)
+    L = np.linalg.cholesky(A)
+    X = np.hstack([L, np.zeros((len(A), extra))])
+    Y = rng.normal(size=(len(A), 2))
+    W0 = rng.normal(size=(X.shape[1], 2))
+    u = unit_roundoff(np.float64)
+    kappa = np.sqrt(np.linalg.cond(A))
+    W = ic.lemma1_limit(X, Y, W0)
+    scale = np.linalg.norm(X, 2) * (np.linalg.norm(W) + np.linalg.norm(W0)) + np.linalg.norm(Y)
+    assert np.linalg.norm(X @ W - Y) <= 8 * sum(X.shape) * u * kappa * scale
+    # W∞ − W0 lies in range(Xᵀ): its part on the padded coordinates is zero
+    assert np.all((W - W0)[len(A):] == 0)
+    Z = rng.normal(size=(X.shape[1], 2)) if extra == 0 else None
+    if Z is not None:  # square X: Lemma 2 on the same X gives X⁻¹Z's normal equations
+        V = ic.lemma2_limit(np.vstack([X, X]), np.vstack([Z[:len(A)], Z[:len(A)]]))
+        resid = X.T @ (X @ V - Z[:len(A)])
+        assert np.linalg.norm(resid) <= 16 * sum(X.shape) * u * kappa**2 * (
+            np.linalg.norm(X, 2) ** 2 * np.linalg.norm(V) + np.linalg.norm(X, 2)
+            * np.linalg.norm(Z))

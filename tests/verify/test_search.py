@@ -97,3 +97,27 @@ def test_verdict_combination_rules():
     assert combine_verdicts([e("error"), e("falsified")]) == "falsified"
     assert combine_verdicts([e("observation")]) == "inconclusive"
     assert combine_verdicts([e("verified"), e("observation")]) == "verified"
+
+
+def test_undecided_examples_do_not_count_toward_the_floor():
+    ev = search_counterexample(
+        st.integers(0, 10**6), lambda n: (0.0, {"decisive": n % 2 == 0}),
+        recheck=lambda n: (False, {}), arguments=lambda n: {"x": n},
+        **{**COMMON, "max_examples": 40}, min_examples=40)
+    assert ev.metrics["undecided_examples"] > 0
+    assert ev.metrics["decided_examples"] == (ev.metrics["distinct_examples"]
+                                              - ev.metrics["undecided_examples"])
+    if ev.verdict == "verified":
+        assert ev.metrics["decided_examples"] >= 40
+
+
+def test_the_worst_ratio_includes_flagged_examples_and_the_worst_cleared_is_kept():
+    # every n > 5 is flagged with ratio n/5 and cleared: the worst ratio and the worst cleared
+    # example are the largest n drawn, and the text does not say that none exceeded
+    ev = search_counterexample(
+        st.integers(0, 50), lambda n: (n / 5.0, {"n": n}), recheck=lambda n: (False, {}),
+        arguments=lambda n: {"x": n}, **COMMON)
+    assert ev.verdict == "verified"
+    assert ev.metrics["worst_ratio_to_tolerance"] == 10.0
+    assert ev.metrics["worst_cleared"]["n"] == 50
+    assert "none exceeded" not in ev.details and "cleared" in ev.details

@@ -80,6 +80,14 @@ BAD_ARGUMENTS = [
     (ost.images, {"kinds": ()}, "kinds"),
     (ost.images, {"kinds": "random"}, "kinds"),
     (ost.images, {"kinds": ("random", "noise")}, "kinds"),
+    (ost.spd_matrices, {"size": 0}, "size"),
+    (ost.spd_matrices, {"dtype": np.int64}, "dtype"),
+    (ost.spd_matrices, {"condition": (0.5, 10.0)}, r"condition\[0\]"),
+    (ost.spd_matrices, {"condition": (10.0, 2.0)}, r"condition\[1\]"),
+    (ost.spd_matrices, {"condition": (1.0, 1e13)}, r"condition\[1\]"),
+    (ost.spd_matrices, {"condition": 10.0}, "condition"),
+    (ost.spd_matrices, {"near_duplicates": 1}, "near_duplicates"),
+    (ost.spd_matrices, {"near_duplicates": True, "condition": (1.0, 10.0)}, "condition"),
     (ost.step_size_schedules, {"max_lr": 0.0}, "max_lr"),
     (ost.step_size_schedules, {"max_lr": INF}, "max_lr"),
     (ost.step_size_schedules, {"total_steps": 0}, "total_steps"),
@@ -162,3 +170,37 @@ def test_every_public_strategy_has_a_docstring_example_that_passes(name):
     tests = [v for k, v in scope.items() if k.startswith("test_")]
     assert len(tests) == 1
     settings(max_examples=15, deadline=None, database=None)(tests[0])()
+
+
+@given(ost.spd_matrices(st.integers(1, 8), condition=(10.0, 1e8)))
+def test_spd_matrices_are_symmetric_positive_definite_in_their_condition_range(A):
+    n = A.shape[0]
+    assert A.shape == (n, n) and A.dtype == np.float64 and np.array_equal(A, A.T)
+    lam = np.linalg.eigvalsh(A)
+    assert lam[0] > 0
+    if n > 1:
+        # eigenvalues of the rounded A move by ≤ c·n·u·‖A‖ (Weyl), so κ by that relative to
+        # λ_min: c = 8 covers the Householder products and the scaling
+        kappa, slack = lam[-1] / lam[0], 8 * n * 2.0**-53 * lam[-1] / lam[0]
+        assert 10.0 * (1 - slack) <= kappa <= 1e8 * (1 + slack)
+
+
+@given(ost.spd_matrices(3, dtype=np.float32, condition=(1.0, 1e4)))
+def test_float32_spd_matrices_stay_positive_definite(A):
+    assert A.dtype == np.float32 and np.array_equal(A, A.T)
+    assert np.linalg.eigvalsh(A.astype(np.float64))[0] > 0
+
+
+@given(ost.spd_matrices(st.integers(2, 12), near_duplicates=True))
+def test_near_duplicate_kernels_are_rbf_kernels_of_nearly_coincident_points(K):
+    assert np.array_equal(K, K.T) and np.all(np.diag(K) == 1.0)
+    assert np.all((K > 0) & (K <= 1))
+    # at least one pair of points within 1e-3: an off-diagonal entry ≥ exp(−1e-6/2)
+    off = K[~np.eye(len(K), dtype=bool)]
+    assert off.max() >= np.exp(-0.5e-6) * (1 - 1e-15)
+
+
+def test_spd_matrices_reach_the_ends_of_their_condition_range():
+    top = find(ost.spd_matrices(4, condition=(1.0, 1e6)),
+               lambda A: np.linalg.cond(A) > 0.99e6, settings=settings(database=None))
+    assert np.linalg.cond(top) <= 1e6 * (1 + 1e-6)

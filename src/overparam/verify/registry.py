@@ -35,7 +35,7 @@ def run_claim(claim: Claim, ctx: Context) -> ClaimResult:
     for check in claim.checks:
         evidence.extend(run_check(check, ctx))
     return ClaimResult(claim.id, claim.paper, claim.where, claim.statement, evidence,
-                       time.perf_counter() - start)
+                       time.perf_counter() - start, claim.exercises)
 
 
 def all_claims() -> list[Claim]:

@@ -247,6 +247,9 @@ def markdown(report: dict) -> str:
         out += ["", f"## `{c['id']}` — {c['verdict']}", "",
                 f"*{c['paper']}, {c['where']}.*", "", f"> {c['statement']}", "",
                 _verdict_line(c)]
+        if c.get("exercises"):
+            out += ["", "Functions under test: " + ", ".join(
+                f"`{name}`" for name in c["exercises"]) + "."]
         for head, ev in zip(_evidence_headings(c["id"], c["evidence"]), c["evidence"],
                             strict=True):
             out += ["", head, ""]

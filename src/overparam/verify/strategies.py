@@ -42,6 +42,7 @@ __all__ = [
     "rank_deficient_matrices",
     "reals",
     "seeds",
+    "spd_matrices",
     "step_size_schedules",
     "vectors",
 ]
@@ -241,6 +242,106 @@ def rank_deficient_matrices(
     """
     rows_, cols_ = _dim(rows, "rows"), _dim(cols, "cols")
     return _rank_deficient(rows_, cols_, _elements(elements, 10.0))
+
+
+#: Default condition-number range of ``spd_matrices``.
+SPD_CONDITION = (1.0, 1e8)
+
+
+@st.composite
+def _householder_product(draw: Any, n: int) -> np.ndarray:
+    """An orthogonal n×n matrix as a product of n Householder reflections, each from a drawn
+    non-zero vector (orthogonal to rounding: every factor is)."""
+    Q = np.eye(n)
+    for _ in range(n):
+        v = draw(vectors(n, elements=reals(1.0), nonzero=True))
+        v = v / np.abs(v).max()  # exact, and the norm below cannot underflow
+        v = v / np.linalg.norm(v)
+        Q = Q - 2.0 * np.outer(Q @ v, v)
+    return Q
+
+
+@st.composite
+def _spectral_spd(draw: Any, size: st.SearchStrategy[int], low: float, high: float,
+                  dtype: Any) -> np.ndarray:
+    n = draw(size)
+    kappa = 1.0 if n == 1 else draw(st.floats(low, high))
+    # smallest eigenvalue 1 and largest κ exactly; the rest log-uniform between them
+    inner = draw(hnp.arrays(np.float64, (max(n - 2, 0),), elements=st.floats(0.0, 1.0)))
+    lam = np.concatenate([[1.0], kappa ** inner, [kappa]])[:n] if n > 1 else np.ones(1)
+    scale = draw(st.floats(1e-3, 1e3))
+    Q = draw(_householder_product(n))
+    A = (Q * (scale * lam)) @ Q.T
+    return ((A + A.T) / 2).astype(dtype)
+
+
+@st.composite
+def _kernel_spd(draw: Any, size: st.SearchStrategy[int], dtype: Any) -> np.ndarray:
+    n = draw(size)
+    d = draw(st.integers(1, 4))
+    X = draw(hnp.arrays(np.float64, (n, d), elements=st.floats(-3.0, 3.0)))
+    # ⌈n/4⌉ rows moved next to another row: δ apart, δ ∈ [1e-9, 1e-3] (relative to the unit
+    # length scale of the kernel), so K is positive definite in exact arithmetic whenever the
+    # points are distinct, and as ill-conditioned as a kernel solver meets in practice
+    for _ in range(-(-n // 4) if n > 1 else 0):
+        i = draw(st.integers(0, n - 1))
+        j = (i + 1 + draw(st.integers(0, n - 2))) % n
+        direction = draw(vectors(d, elements=reals(1.0), nonzero=True))
+        direction = direction / np.abs(direction).max()
+        delta = draw(st.floats(1e-9, 1e-3))
+        X[i] = X[j] + delta * direction / np.linalg.norm(direction)
+    sq = np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1)
+    return np.exp(-sq / 2).astype(dtype)
+
+
+def spd_matrices(
+    size: int | st.SearchStrategy[int] = st.integers(1, 8),
+    *,
+    dtype: Any = np.float64,
+    condition: tuple[float, float] = SPD_CONDITION,
+    near_duplicates: bool = False,
+) -> st.SearchStrategy[np.ndarray]:
+    """Symmetric positive-definite size×size matrices (hypothesis ships none).
+
+    By default A = s·Q·diag(λ)·Qᵀ: Q a product of drawn Householder reflections, λ_min = 1 and
+    λ_max = κ exactly with κ drawn from ``condition`` = (low, high) (1 ≤ low ≤ high ≤ 1e12,
+    so float64 can hold the spectrum: the realised κ(A) is within n·u·κ² of κ, relatively),
+    the other eigenvalues log-uniform between them, s ∈ [1e-3, 1e3]; symmetrised exactly.
+
+    With ``near_duplicates=True`` the matrix is an RBF kernel K_ij = exp(−‖x_i − x_j‖²/2) of
+    points in R^1…R^4 of which ⌈size/4⌉ sit 1e-9…1e-3 from another point: positive definite
+    in exact arithmetic when the points are distinct, and near singular in floating point —
+    the matrices on which a kernel solver's Cholesky factor breaks down (``condition`` does
+    not apply). Points may coincide exactly (then K is only semi-definite).
+
+    ``size`` is an int ≥ 1 or a strategy of such ints; ``dtype`` float64 or float32 (the
+    float64 matrix rounded; for float32 keep ``condition``'s high end below 1e5, where the
+    rounding keeps A positive definite).
+
+    For example:
+
+    ```python
+    @given(ost.spd_matrices(st.integers(1, 6), condition=(1.0, 1e6)))
+    def test_cholesky_succeeds(A):
+        L = np.linalg.cholesky(A)
+        assert np.allclose(L @ L.T, A, rtol=1e-8, atol=0)
+    ```
+    """
+    size_ = _dim(size, "size")
+    if np.dtype(dtype) not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise _invalid("dtype", dtype, "numpy.float64 or numpy.float32")
+    if not isinstance(near_duplicates, bool):
+        raise _invalid("near_duplicates", near_duplicates, "a bool")
+    if near_duplicates:
+        if condition != SPD_CONDITION:
+            raise _invalid("condition", condition, "the default when near_duplicates=True "
+                           "(a kernel's conditioning follows from its points)")
+        return _kernel_spd(size_, np.dtype(dtype))
+    if not (isinstance(condition, tuple) and len(condition) == 2):
+        raise _invalid("condition", condition, "a pair (low, high) with 1 ≤ low ≤ high ≤ 1e12")
+    low = _real(condition[0], "condition[0]", low=1.0, high=1e12)
+    high = _real(condition[1], "condition[1]", low=low, high=1e12)
+    return _spectral_spd(size_, low, high, np.dtype(dtype))
 
 
 IMAGE_KINDS = ("random", "smooth", "sparse", "tiny", "digit-like")

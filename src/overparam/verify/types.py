@@ -101,6 +101,7 @@ class ClaimResult:
     statement: str
     evidence: list[Evidence]
     seconds: float
+    exercises: tuple[str, ...] = ()
 
     @property
     def verdict(self) -> str:
@@ -115,6 +116,7 @@ class ClaimResult:
         return {
             "id": self.id, "paper": self.paper, "where": self.where,
             "statement": self.statement, "verdict": self.verdict,
+            "exercises": list(self.exercises),
             "evidence": [e.to_json() for e in self.evidence],
             "counterexample": None if cx is None else cx.to_json(),
             "seconds": round(self.seconds, 3),

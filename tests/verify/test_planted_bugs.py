@@ -1,0 +1,113 @@
+"""The planted-bug suite: every claim must catch small bugs in every function it exercises.
+
+For every claim and every function of its ``exercises``, each standard mutation of
+``verify.planted`` (a relative error of ±1e-3 — the second a bound made too small —, a sign
+error, a transposition or swap, an off-by-one) is planted and the claim's checks run at
+``--level quick``, seed 0: some evidence item that is not already ``falsified`` on the correct
+code must say ``falsified``. A mutation that changes no return value on any call (transposing
+a scalar) is equivalent to the correct code and is not counted; every claim must still catch
+at least three effective planted bugs.
+
+The whole suite is slow (a few minutes): ``pytest -m slow``. The default suite plants one
+bug per claim (a relative error of 1e-3 in its first function).
+"""
+
+import numpy as np
+import pytest
+
+from overparam.verify.planted import MUTATIONS, bugs_for, falsified_items, hunt
+from overparam.verify.registry import all_claims
+from overparam.verify.types import Context
+
+CLAIMS = {c.id: c for c in all_claims()}
+#: Every claim must catch at least this many effective planted bugs.
+MIN_BUGS = 3
+
+
+def _ctx() -> Context:
+    return Context(level="quick", seed=0, xp=np)
+
+
+_BASELINE: dict[str, set] = {}
+
+
+def _already_falsified(claim_id: str) -> set:
+    if claim_id not in _BASELINE:
+        _BASELINE[claim_id] = falsified_items(CLAIMS[claim_id], _ctx())
+    return _BASELINE[claim_id]
+
+
+def _describe(result) -> str:
+    lines = [f"{result.bug} was not caught ({result.effective_calls} calls changed):"]
+    lines += [f"  {e.kind}: {e.verdict} — {e.details[:200]}" for e in result.evidence]
+    return "\n".join(lines)
+
+
+def test_every_claim_names_the_functions_it_exercises():
+    missing = [cid for cid, c in CLAIMS.items() if not c.exercises]
+    assert not missing
+
+
+def test_every_public_closed_form_is_exercised_by_a_claim():
+    import overparam.theory.extreme_memorization as em
+    import overparam.theory.identity_crisis as ic
+    import overparam.theory.rethinking as rr
+
+    exercised = {t for c in CLAIMS.values() for t in c.exercises}
+    public = {f"{m.__name__}:{name}" for m in (ic, em, rr) for name in m.__all__
+              if callable(getattr(m, name)) and not isinstance(getattr(m, name), type)}
+    assert public - exercised == set()
+
+
+@pytest.mark.parametrize("claim_id", sorted(CLAIMS))
+def test_a_relative_error_in_the_first_exercised_function_is_caught(claim_id):
+    claim = CLAIMS[claim_id]
+    bug = bugs_for(claim.exercises[0], ("relative +1e-3",))[0]
+    result = hunt(claim, bug, _ctx(), _already_falsified(claim_id))
+    assert result.effective_calls > 0, f"{bug} changed nothing"
+    assert result.caught, _describe(result)
+    assert result.caught_by.verdict == "falsified"
+
+
+def _all_bugs():
+    for cid in sorted(CLAIMS):
+        for target in CLAIMS[cid].exercises:
+            for kind in MUTATIONS:
+                yield pytest.param(cid, target, kind, id=f"{cid}:{target.split(':')[1]}:{kind}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("claim_id", "target", "kind"), list(_all_bugs()))
+def test_every_planted_bug_is_caught(claim_id, target, kind):
+    bug = bugs_for(target, (kind,))[0]
+    result = hunt(CLAIMS[claim_id], bug, _ctx(), _already_falsified(claim_id))
+    if result.effective_calls == 0:
+        pytest.skip(f"{bug} is equivalent to the correct code here (changed no value)")
+    assert result.caught, _describe(result)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("claim_id", sorted(CLAIMS))
+def test_every_claim_catches_at_least_three_effective_bugs(claim_id):
+    claim = CLAIMS[claim_id]
+    caught = 0
+    for target in claim.exercises:
+        for bug in bugs_for(target):
+            result = hunt(claim, bug, _ctx(), _already_falsified(claim_id))
+            caught += result.effective_calls > 0 and result.caught
+            if caught >= MIN_BUGS:
+                return
+    pytest.fail(f"{claim_id} caught only {caught} effective planted bugs")
+
+
+def test_the_pytest_items_fail_on_a_planted_bug_with_the_counterexample():
+    from overparam.testing import ClaimCheckError, claim_checks
+    from overparam.verify.planted import planted
+
+    bug = bugs_for("overparam.theory.identity_crisis:lemma2_limit", ("relative +1e-3",))[0]
+    training = claim_checks(["ic.lemma2"])[0]
+    with planted(bug), pytest.raises(ClaimCheckError) as info:
+        training()
+    assert "falsified" in str(info.value)
+    assert "counterexample: overparam.theory.identity_crisis:lemma2_limit" in str(info.value)
+    training()  # the bug is gone once the block ends
