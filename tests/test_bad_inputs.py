@@ -211,6 +211,11 @@ BOUND = {"image": IMG, "kernel_size": 3, "sigma": 0.1, "delta": 0.1, "B": 1.0}
 entry(ic.conv1_mse_bound, BOUND, arrays={"image": {}},
       scalars={"sigma": POS_FLOAT, "delta": UNIT_OPEN, "B": NONNEG_FLOAT, "dims": [("x", TE)],
                "kernel_size": [(0, VE)]})
+# dimensions computed for another image (same shape, other pixels: another rank) or kernel
+# size gave a number that bounds nothing (found by hand)
+for other, kind in (((rng.random((4, 4, 2)) > 2).astype(float), 3), (IMG, 5)):
+    refuse(ic.conv1_mse_bound, {**BOUND, "dims": ic.conv1_dims(IMG, 3)}, "dims",
+           ic.conv1_dims(other, kind), VE, kind=f"another-{'kernel' if kind == 5 else 'image'}")
 
 # --------------------------------------------------------------------- theory: rethinking
 
@@ -238,6 +243,13 @@ for method in (INTERP.__call__, INTERP.exact_values):
     refuse(method, {"Z": Z2}, "Z", np.ones((2, 3)), VE, kind="columns")
 entry(rr.min_norm_interpolant, {"X": XY, "y": Y3}, arrays={"X": {}, "y": {}})
 refuse(rr.min_norm_interpolant, {"X": XY, "y": Y3}, "y", np.ones(4), VE, kind="length")
+entry(rr.linear_model_hessian, {"X": XY, "curvature": V3}, arrays={"X": {}, "curvature": {}})
+refuse(rr.linear_model_hessian, {"X": XY, "curvature": V3}, "curvature", np.ones(2), VE,
+       kind="length")
+right(rr.linear_model_hessian,
+      lambda: rr.linear_model_hessian(np.array([[1.0, 0.0], [1.0, 2.0]]), 2.0),
+      # by hand: (2/2)·XᵀX = [[1, 0], [1, 2]]ᵀ[[1, 0], [1, 2]] = [[2, 2], [2, 4]]
+      lambda H: H.tolist() == [[2.0, 2.0], [2.0, 4.0]], "scalar-curvature")
 NET = rr.depthk_interpolant(Z2, Y3, 3)
 for method in (NET.__call__, NET.exact_values):
     entry(method, {"Z": Z2}, arrays={"Z": {}}, call=lambda Z, m=method: m(Z))
@@ -252,7 +264,9 @@ for f in (em.sin_kernel, em.thm1_bound, em.thm1_proved_bound, em.rff_kernel):
     entry(f, PAIR, arrays={"x": {"ndim": False}, "x2": {"ndim": False}},
           scalars={"sigma": POS_FLOAT, "h": POS_INT})
     refuse(f, PAIR, "x2", np.ones(3), VE, kind="dim")
-    refuse(f, PAIR, "x", np.float64(1.0), VE, kind="0-d")
+    # "at least 1", not "1 or 2 or … or 32" (found by hand)
+    refuse(f, PAIR, "x", np.float64(1.0), VE, kind="0-d",
+           names=r"x: expected at least 1 dimension, got 0")
 for f in (em.softmax_logit_gradient, em.hinge_logit_gradient, em.squared_logit_gradient):
     entry(f, {"z": LOGITS, "y": np.array([1, 0])}, arrays={"z": {}},
           scalars={"y": [(np.array([1.0, 0.5]), TE), (np.array([1, 3]), VE),
@@ -545,6 +559,15 @@ for func, good, arg, value in [
      (HUGE, 2)),
 ]:
     refuse(func, good, arg, value, VE, kind="huge")
+
+
+# a 10^6 × 10^6 zero-stride view: refused before any scan, where the finiteness check
+# allocated a 931 GiB mask (MemoryError from inside the validator, found by hand)
+VIEW = np.broadcast_to(np.float64(1.0), (10**6, 10**6))
+for func, good, arg in [(la.scaled_norm, {"a": V3}, "a"), (em.sin_kernel, PAIR, "x"),
+                        (ke.kernel_matrix, KM, "A"), (al.alignment, {"G": G}, "G")]:
+    refuse(func, good, arg, VIEW, VE, kind="zero-stride-view",
+           names=rf"{arg}: shape \(1000000, 1000000\) holds 1e\+12 elements")
 
 
 @pytest.mark.parametrize("thunk, error, names", REFUSE)

@@ -137,7 +137,7 @@ def test_labels():
         check_labels([0, -1], "y")
     with pytest.raises(ValueError, match=r"^y: expected 4 labels, got 2"):
         check_labels([0, 1], "y", n=4)
-    with pytest.raises(ValueError, match=r"^y: expected 1 dimensions, got 2"):
+    with pytest.raises(ValueError, match=r"^y: expected 1 dimension, got 2"):
         check_labels([[0, 1]], "y")
     # a uint64 label beyond int64 would wrap to a negative class index
     with pytest.raises(ValueError, match=r"^y: expected labels below 2\*\*63"):

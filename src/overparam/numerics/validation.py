@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -84,12 +85,13 @@ def check_array(
     if dtype not in ARRAY_DTYPES:
         raise ValueError(f"dtype: expected one of {ARRAY_DTYPES}, got {dtype!r}")
     xp = get_xp(x) if xp is None else xp
-    arr = _dtype_checked(_as_array(x, name, xp), name, dtype, xp)
+    arr = _as_array(x, name, xp)
+    _check_size(arr, name, dtype)
+    arr = _dtype_checked(arr, name, dtype, xp)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
-            wanted = " or ".join(map(str, allowed))
-            raise ValueError(f"{name}: expected {wanted} dimensions, got {arr.ndim} "
+            raise ValueError(f"{name}: expected {_dimensions(allowed)}, got {arr.ndim} "
                              f"(shape {tuple(arr.shape)})")
     if shape is not None:
         matches = len(shape) == arr.ndim and all(
@@ -99,10 +101,59 @@ def check_array(
             raise ValueError(f"{name}: expected shape {wanted}, got {tuple(arr.shape)}")
     if arr.size == 0 and not allow_empty:
         raise ValueError(f"{name}: expected a non-empty array, got shape {tuple(arr.shape)}")
-    if finite and arr.dtype.kind in "fc" and arr.size and not bool(xp.all(xp.isfinite(arr))):
-        bad = "NaN" if bool(xp.any(xp.isnan(arr))) else "infinite"
-        raise ValueError(f"{name}: expected finite values, got {bad} values")
+    if finite and arr.dtype.kind in "fc" and arr.size:
+        distinct = _distinct_elements(arr)
+        if not bool(xp.all(xp.isfinite(distinct))):
+            bad = "NaN" if bool(xp.any(xp.isnan(distinct))) else "infinite"
+            raise ValueError(f"{name}: expected finite values, got {bad} values")
     return arr
+
+
+def _dimensions(allowed: tuple[int, ...]) -> str:
+    """"2 dimensions", "1 or 2 dimensions"; a run of three or more counts as "2 to 5", or "at
+    least 1" when it reaches NumPy's limit (32 or more: every count an array can have)."""
+    low, high = min(allowed), max(allowed)
+    if len(allowed) >= 3 and set(allowed) == set(range(low, high + 1)):
+        wanted = f"at least {low}" if high >= 32 else f"{low} to {high}"
+    else:
+        wanted = " or ".join(map(str, allowed))
+    return f"{wanted} dimension{'' if wanted.split()[-1] == '1' else 's'}"
+
+
+def _physical_memory() -> int | None:
+    """This machine's memory in bytes; None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_size(arr: Any, name: str, dtype: str) -> None:
+    """Refuse, before anything scans or copies it, an array whose elements — in the dtype
+    ``check_array`` returns (float64 unless kept) — would not fit in this machine's memory:
+    only a view can be that large (``broadcast_to``, zero strides, a memory map), and every
+    computation on it (the finiteness scan's mask, the float copy, the function's own
+    temporaries) would end in a MemoryError far from the argument."""
+    memory = _physical_memory()
+    kept = dtype in ("integer", "numeric", "any") or (dtype == "float" and arr.dtype.kind == "f"
+                                                      and arr.dtype.itemsize in (4, 8))
+    itemsize = arr.dtype.itemsize if kept else 8
+    need = arr.size * itemsize
+    if memory is not None and need > memory:
+        as_what = arr.dtype if kept else "float64"
+        raise ValueError(f"{name}: shape {tuple(arr.shape)} holds {arr.size:.3g} elements "
+                         f"({need / 2**30:.3g} GiB as {as_what}), more than this machine's "
+                         f"memory ({memory / 2**30:.3g} GiB) — a view (broadcast, zero "
+                         "strides) that large cannot be computed with; pass a smaller array")
+
+
+def _distinct_elements(arr: Any) -> Any:
+    """The elements of ``arr`` without the repeats of its zero-stride axes (a broadcast view
+    repeats one value along them): the same values to scan, none of them twice."""
+    strides = getattr(arr, "strides", None)
+    if strides is None:
+        return arr
+    return arr[tuple(slice(0, 1) if stride == 0 else slice(None) for stride in strides)]
 
 
 def _scalar_value(value: Any, name: str) -> Any:

@@ -13,16 +13,17 @@ constructions.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy.optimize import brentq
 
 from overparam.numerics import models
-from overparam.numerics.backend import default_rng, get_xp
+from overparam.numerics.backend import default_rng, get_xp, to_numpy
 from overparam.numerics.layers import conv2d
 from overparam.numerics.linalg import (
     binary_exponent,
@@ -534,7 +535,8 @@ def conv1_regression(image: Any, kernel_size: int | tuple[int, int]) -> tuple[An
 @dataclass(frozen=True)
 class Conv1Dims:
     """m = K_H·K_W·C² parameters, D = K_H·K_W·C patch length, r = numerical rank of the patch
-    matrix, n = D − r its nullity (IC Thm 2), and N = H·W patches."""
+    matrix, n = D − r its nullity (IC Thm 2), and N = H·W patches. ``source`` identifies the
+    image and kernel size they were computed for (so that they are never used for others)."""
 
     m: int
     D: int
@@ -542,18 +544,27 @@ class Conv1Dims:
     n: int
     N: int
     rank_threshold: float
+    source: str = field(repr=False)
+
+
+def _conv1_source(image: Any, kernel: tuple[int, int]) -> str:
+    """A SHA-256 of the (checked, float64) image's shape and pixels and the kernel size."""
+    digest = hashlib.sha256(repr((tuple(image.shape), kernel)).encode())
+    digest.update(to_numpy(image).tobytes())
+    return digest.hexdigest()
 
 
 def conv1_dims(image: Any, kernel_size: int | tuple[int, int]) -> Conv1Dims:
     """m, D, r, n, N of IC Thm 2 for ``image`` (H, W, C); r uses ``numerical_rank``'s
     threshold max(N, D)·eps·σ_max on the patch matrix."""
     image = _image(image)
-    P, _ = conv1_regression(image, kernel_size)
+    kernel = _kernel_pair(kernel_size)
+    P, _ = conv1_regression(image, kernel)
     info = numerical_rank(P)
     N, D = P.shape
     C = int(image.shape[2])
     return Conv1Dims(m=D * C, D=D, r=info.rank, n=D - info.rank, N=N,
-                     rank_threshold=info.threshold)
+                     rank_threshold=info.threshold, source=_conv1_source(image, kernel))
 
 
 def conv1_rank(image: Any, kernel_size: int | tuple[int, int], *, pad: int = 0) -> int:
@@ -644,7 +655,12 @@ def conv1_mse_bound(
     if dims is not None and not isinstance(dims, Conv1Dims):
         raise TypeError(f"dims: expected Conv1Dims from conv1_dims, got {type(dims).__name__}")
     kh, kw = _kernel_pair(kernel_size)
-    dims = conv1_dims(image, (kh, kw)) if dims is None else dims
+    if dims is None:
+        dims = conv1_dims(image, (kh, kw))
+    elif dims.source != _conv1_source(image, (kh, kw)):
+        # another image's nullity would give a number that bounds nothing about this one
+        raise ValueError("dims: computed for another image or kernel size; pass "
+                         "conv1_dims(image, kernel_size) of this image, or leave dims out")
     if dims.n == 0:
         return 0.0
     C = int(image.shape[2])

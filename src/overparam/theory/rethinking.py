@@ -265,8 +265,10 @@ def linear_model_hessian(X: Any, curvature: Any) -> Any:
     xp = get_xp(X)
     X = check_array(X, "X", xp=xp, ndim=2, dtype="float64")
     n = X.shape[0]
-    beta = check_array(xp.broadcast_to(xp.asarray(curvature, dtype=xp.float64), (n,)),
-                       "curvature", xp=xp, ndim=1)
+    beta = check_array(curvature, "curvature", xp=xp, ndim=(0, 1), dtype="float64")
+    if beta.ndim == 1 and beta.shape[0] != n:
+        raise ValueError(f"curvature: expected a scalar or one value per example ({n}), got "
+                         f"{beta.shape[0]} values")
     return (X.T * beta) @ X / n
 
 
