@@ -72,7 +72,8 @@ def test_monte_carlo_decides_at_the_stated_z(claim, verdict):
 
 def test_monte_carlo_with_a_wider_z_stays_inconclusive_where_four_decides():
     # mean ≈ 0.5 ± 0.00144: a bound 0.507 is ~5 se away — decided at z = 4, not at z = 10
-    assert oc.monte_carlo_check(_uniform, draws=40_000, upper=0.507)(CTX).verdict == "verified"
+    assert oc.monte_carlo_check(_uniform, draws=40_000, upper=0.507,
+                                z=4)(CTX).verdict == "verified"
     assert oc.monte_carlo_check(_uniform, draws=40_000, upper=0.507,
                                 z=10)(CTX).verdict == "inconclusive"
 

@@ -18,7 +18,7 @@ make checks from overparam's kinds of evidence, so that a claim is declared in a
 - ``symbolic_check``: sympy expressions that must simplify to 0 (a random exact
   substitution decides a non-zero one).
 - ``least_squares_check``: a closed-form limit of ½‖XW − Y‖² against runs of overparam's own
-  trainer (``verify.gd_checks.compare_run``), with the derived tolerance.
+  trainer (``verify.gd_checks.closed_form_vs_training``), with the derived tolerance.
 - ``search_check`` (over ``search_counterexample``): a hypothesis search over the statement's
   domain whose finding is shrunk and re-checked at higher precision.
 
@@ -43,7 +43,13 @@ from typing import Any
 
 import numpy as np
 
-from overparam.verify.gd_checks import GD_CONFIGS, GDConfig, compare_run
+from overparam.verify.contract import MONTE_CARLO_Z
+from overparam.verify.gd_checks import (
+    GD_CONFIGS,
+    INFORMATIVE,
+    GDConfig,
+    closed_form_vs_training,
+)
 from overparam.verify.search import search_counterexample
 from overparam.verify.types import (
     VERDICTS,
@@ -192,7 +198,7 @@ def _mc_verdict(mean: float, se: float, z: float, expected: float | None,
 def monte_carlo_check(sample: Callable[[np.random.Generator, int], Any], *,
                       draws: int | tuple[int, int], expected: float | None = None,
                       upper: float | None = None, lower: float | None = None,
-                      z: float = 4.0, salt: int = 0, label: str = "monte_carlo",
+                      z: float = MONTE_CARLO_Z, salt: int = 0, label: str = "monte_carlo",
                       describe: str = "") -> Check:
     """A check that estimates E[v] by Monte Carlo, with its standard error, and decides it.
 
@@ -333,28 +339,29 @@ def least_squares_check(problem: Callable[[np.random.Generator], tuple],
                         instances: int | tuple[int, int] = (3, 10),
                         steps: int | tuple[int, int] = (2000, 8000),
                         configs: Iterable[GDConfig] = GD_CONFIGS,
-                        informative: float = 1e-2, salt: int = 0,
+                        informative: float = INFORMATIVE, salt: int = 0,
                         label: str = "closed_form_vs_training", describe: str = "") -> Check:
     """A check of a closed-form gradient-descent limit of ½‖XW − Y‖² against real training.
 
     For each instance ``(X, Y, W0) = problem(rng)`` (X (n, d), Y (n, k), W0 (d, k)) the
-    closed form ``closed_form(X, Y, W0)`` (the claimed limit W∞, (d, k)) is compared with the
-    weights overparam's trainer reaches from W0 with each of ``configs`` (default: plain GD,
-    IC App. A's momentum 0.9 with its stagewise schedule, Nesterov 0.9; step size
-    c/λ_max(XᵀX)), through ``verify.gd_checks.compare_run``, whose tolerance is derived from
-    the exact contraction of the linear error dynamics, the rounding of the steps and the
-    closed form's conditioning. As for overparam's own claims, a run farther than its
-    tolerance makes the evidence ``inconclusive`` (training alone never falsifies; pair it
-    with ``search_check`` for that), and so does a run whose tolerance exceeds
-    ``informative`` × ‖W∞ − W0‖ (the run says too little).
+    closed form ``closed_form(X, Y, W0)`` (the claimed limit W∞, (d, k)) — the function under
+    test — is compared with the weights overparam's trainer reaches from W0 with each of
+    ``configs`` (default: plain GD, IC App. A's momentum 0.9 with its stagewise schedule,
+    Nesterov 0.9; step size c/λ_max(XᵀX)), by the same routine as overparam's own claims
+    (``verify.gd_checks.closed_form_vs_training``): the tolerance is derived from the exact
+    contraction of the linear error dynamics, the rounding of the steps and the closed form's
+    conditioning; a run whose tolerance exceeds ``informative`` × ‖W∞ − W0‖ gets more steps
+    and then a new instance; an informative run beyond its tolerance is ``falsified`` with the
+    instance as the counterexample, and runs that stay uninformative are ``inconclusive``.
 
     Args:
         problem: Generator → (X, Y, W0) (NumPy arrays, float64).
         closed_form: (X, Y, W0) → W∞.
         instances: instances per run, an int or (quick, full).
-        steps: training steps per run, an int or (quick, full).
+        steps: training steps per run (at least), an int or (quick, full).
         configs: the gradient methods (``verify.gd_checks.GDConfig``).
-        informative: the largest tolerance / ‖W∞ − W0‖ that counts as informative.
+        informative: the largest tolerance / ‖W∞ − W0‖ that counts as informative
+            (default ``verify.gd_checks.INFORMATIVE``, the contract's resolution).
         salt: independent random stream (``ctx.rng(salt)``).
         label: the evidence's name in a report and in test ids.
         describe: one sentence on the claim's closed form, for the report.
@@ -373,43 +380,25 @@ def least_squares_check(problem: Callable[[np.random.Generator], tuple],
     informative = _finite_number(informative, "informative")
     if informative <= 0:
         raise ValueError(f"informative: expected > 0, got {informative}")
+    function = (f"{getattr(closed_form, '__module__', '?')}:"
+                f"{getattr(closed_form, '__qualname__', type(closed_form).__name__)}")
 
     def check(ctx: Context) -> Evidence:
         rng = ctx.rng(salt)
-        steps_now = ctx.budget(s_quick, s_full)
-        runs = []
-        for _ in range(ctx.budget(n_quick, n_full)):
+
+        def draw() -> tuple:
             X, Y, W0 = (np.asarray(a, dtype=float) for a in problem(rng))
             if Y.ndim == 1:
                 Y, W0 = Y[:, None], W0.reshape(-1, 1)
             W_lim = np.asarray(closed_form(X, Y, W0), dtype=float).reshape(W0.shape)
-            for config in configs:
-                run = compare_run(X, Y, W0, W_lim, config, steps_now)
-                runs.append({"optimizer": run["optimizer"], "steps": run["steps"],
-                             "status": run["status"], "gap": run["gap"],
-                             "tolerance": run["tolerance"]["total"], "ratio": run["ratio"],
-                             "movement": run["movement"]})
-        worst = max(r["ratio"] for r in runs)
-        weak = sum(r["tolerance"] > informative * max(r["movement"], 1e-300) for r in runs)
-        if worst > 1:
-            verdict = "inconclusive"
-            why = "a run ended farther from the closed form than its derived tolerance"
-        elif weak:
-            verdict = "inconclusive"
-            why = f"{weak} run(s) had a tolerance above {informative:g} × ‖W∞ − W0‖"
-        else:
-            verdict, why = "verified", "every run ended within its derived tolerance"
-        return Evidence(
-            kind="closed-form-vs-training", verdict=verdict,
-            metrics={"runs": len(runs), "worst_ratio_to_tolerance": worst,
-                     "worst_gap": max(r["gap"] for r in runs), "per_run": runs},
-            tolerance={"rule": "verify.gd_checks.limit_tolerance: exact contraction of the "
-                               "linear error dynamics + truncated directions + rounding of "
-                               "T steps + the closed form's 4(n+d)·u·κ²(‖W∞‖+‖W0‖)",
-                       "informative": f"tolerance ≤ {informative:g} × ‖W∞ − W0‖"},
-            details=(describe + " " if describe else "") +
-                    f"{len(runs)} runs of overparam's trainer "
-                    f"({', '.join(c.label for c in configs)}), {steps_now} steps each; {why}.")
+            return X, Y, W0, W_lim
+
+        evidence, _ = closed_form_vs_training(
+            draw, count=ctx.budget(n_quick, n_full), steps=ctx.budget(s_quick, s_full),
+            function=function, arguments=lambda p: {"X": p[0], "Y": p[1], "W0": p[2]},
+            label=describe or "closed form vs overparam's trainer", xp=np, configs=configs,
+            level=informative)
+        return evidence
     return _named(check, label)
 
 

@@ -53,7 +53,14 @@ from overparam.numerics.validation import check_array, check_choice, check_scala
 from overparam.theory import extreme_memorization as em
 from overparam.theory import identity_crisis as ic
 from overparam.theory import rethinking as rr
-from overparam.verify.gd_checks import GDConfig, limit_tolerance
+from overparam.verify.contract import MONTE_CARLO_Z
+from overparam.verify.gd_checks import (
+    INFORMATIVE,
+    TARGET_CONTRACTION,
+    GDConfig,
+    limit_tolerance,
+    steps_for,
+)
 
 __all__ = [
     "Comparison",
@@ -72,13 +79,8 @@ __all__ = [
 ]
 
 U = unit_roundoff(np.float64)
-#: GD runs until the contraction of the initial error reaches this factor (steps derived from
-#: the spectrum), or ``max_steps``.
-TARGET_CONTRACTION = 1e-12
-#: A comparison informs when its tolerance is at most this fraction of the predictions' size.
-INFORMATIVE = 1e-2
-#: Monte Carlo comparisons decide at this many standard errors (two-sided p ≈ 6.3e-5).
-Z_DECIDE = 4.0
+#: Monte Carlo comparisons decide at the contract's number of standard errors.
+Z_DECIDE = MONTE_CARLO_Z
 METHODS = ("gd", "heavy-ball")
 #: The Monte Carlo's random layers are drawn in blocks of about this many weights.
 MC_BLOCK_WEIGHTS = 2_000_000
@@ -185,9 +187,7 @@ def _steps_for(X: np.ndarray, config: GDConfig, cap: int) -> int:
     kappa = float(s[0] / s[-1]) ** 2
     rate = (1 - 1 / kappa if config.beta == 0 else
             (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1))
-    if rate <= 0:
-        return 1
-    return max(1, min(cap, math.ceil(math.log(TARGET_CONTRACTION) / math.log(rate))))
+    return steps_for(rate, cap)
 
 
 def _config(X: np.ndarray, method: str) -> tuple[GDConfig, float, str]:
@@ -259,7 +259,7 @@ def ic_thm1(X: Any, *, test: Any = None, W0: Any = None, sigma: float | None = N
         seed: seeds W0 and the default test inputs (int or Generator).
         method: "gd" (the theorem's) or "heavy-ball" (the same limit, faster).
         max_steps: the step cap; steps are derived from the spectrum to contract the
-            initial error by 1e-12.
+            initial error by ``verify.gd_checks.TARGET_CONTRACTION``.
 
     Returns:
         Comparison with predicted = W∞x, trained = W_T x per test input; no bound (the theorem
@@ -553,7 +553,8 @@ def rr_min_norm_sgd(X: Any, y: Any, *, test: Any = None, epochs: int | None = No
         X: (n, d) with n ≤ d and full row rank (so an interpolant exists); y: (n,).
         test: test inputs (m, d) (default: 8 Gaussian vectors).
         epochs: SGD epochs (default: derived from the Kaczmarz rate 1 − σ_min²/(n·max‖x_i‖²)
-            to contract the error by 1e-12, at most ``max_epochs``).
+            to contract the error by ``verify.gd_checks.TARGET_CONTRACTION``, at most
+            ``max_epochs``).
         seed: the epochs' orders and the default test inputs.
 
     Returns:

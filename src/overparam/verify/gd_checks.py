@@ -5,6 +5,7 @@ conditioning."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +22,12 @@ from overparam.numerics.optimizers import GradientDescent, Momentum
 from overparam.numerics.schedules import Constant, ic_appendix_a
 from overparam.numerics.trainer import TrainResult, train
 from overparam.verify.contract import RESOLUTION
+from overparam.verify.types import Counterexample, Evidence
 
-__all__ = ["GD_CONFIGS", "INFORMATIVE", "MAX_REDRAWS", "MAX_STEP_FACTOR", "GDConfig",
-           "INFORMATIVE_RULE", "compare_run", "draw_until_informative", "informative",
-           "least_squares_loss", "limit_tolerance", "run_until_informative", "stable_lr",
-           "train_least_squares"]
+__all__ = ["GD_CONFIGS", "INFORMATIVE", "INFORMATIVE_RULE", "MAX_REDRAWS", "MAX_STEP_FACTOR",
+           "TARGET_CONTRACTION", "GDConfig", "closed_form_vs_training", "compare_run",
+           "draw_until_informative", "informative", "least_squares_loss", "limit_tolerance",
+           "run_until_informative", "stable_lr", "steps_for", "train_least_squares"]
 
 #: A run is informative when its tolerance is at most this fraction of how far GD moves: the
 #: contract's resolution, so an informative run tells a closed form off by 1e-3 from the right
@@ -36,6 +38,9 @@ INFORMATIVE = RESOLUTION
 #: times.
 MAX_STEP_FACTOR = 16
 MAX_REDRAWS = 5
+#: Target size of the contracted initial error when a step count is derived from the
+#: spectrum (``steps_for``).
+TARGET_CONTRACTION = 1e-17
 #: The budget-growth rule in words, for the report's tolerance section.
 INFORMATIVE_RULE = (f"a run counts when its tolerance is ≤ {INFORMATIVE} × ‖W∞ − W0‖; "
                     f"otherwise its steps double (up to {MAX_STEP_FACTOR}×) and then the "
@@ -145,13 +150,24 @@ def compare_run(X: Any, Y: Any, W0: Any, W_limit: Any, config: GDConfig, steps: 
             "W": result.params["W"], "final_loss": result.final_loss}
 
 
-def informative(run: dict) -> bool:
-    """Whether a run's derived tolerance is at most ``INFORMATIVE`` × ‖W∞ − W0‖ (the distance
-    GD moves): only then can the comparison tell the closed form from a wrong one."""
-    return run["tolerance"]["total"] <= INFORMATIVE * max(run["movement"], 1e-300)
+def steps_for(rate: float, cap: int) -> int:
+    """Steps T with rate**T ≤ ``TARGET_CONTRACTION``, at most ``cap`` (one step when nothing
+    contracts, ``cap`` when nothing converges)."""
+    if rate <= 0:
+        return 1
+    if rate >= 1:
+        return cap
+    return max(1, min(cap, math.ceil(math.log(TARGET_CONTRACTION) / math.log(rate))))
 
 
-def run_until_informative(run: Callable[[int], dict], steps: int) -> dict:
+def informative(run: dict, level: float = INFORMATIVE) -> bool:
+    """Whether a run's derived tolerance is at most ``level`` × ‖W∞ − W0‖ (the distance GD
+    moves): only then can the comparison tell the closed form from a wrong one."""
+    return run["tolerance"]["total"] <= level * max(run["movement"], 1e-300)
+
+
+def run_until_informative(run: Callable[[int], dict], steps: int,
+                          level: float = INFORMATIVE) -> dict:
     """``run(T)`` trains for T steps and returns a dict with "tolerance" (as
     :func:`limit_tolerance`) and "movement". While the tolerance is not informative and its
     contraction term dominates (more steps shrink it), the steps double, up to
@@ -162,14 +178,15 @@ def run_until_informative(run: Callable[[int], dict], steps: int) -> dict:
     while True:
         result = run(budget)
         tol = result["tolerance"]
-        if (informative(result) or budget >= MAX_STEP_FACTOR * steps
+        if (informative(result, level) or budget >= MAX_STEP_FACTOR * steps
                 or tol["contraction"] < 0.5 * tol["total"]):
             return result
         budget *= 2
 
 
 def draw_until_informative(attempt: Callable[[], tuple[Any, list[dict]]],
-                           count: int) -> tuple[list, list[list[dict]], int]:
+                           count: int, level: float = INFORMATIVE
+                           ) -> tuple[list, list[list[dict]], int]:
     """``count`` instances, each from ``attempt()``, which draws one and returns it with its
     runs (each already given more steps by :func:`run_until_informative`). An instance with
     an uninformative run is drawn again, at most ``MAX_REDRAWS`` times; the last draw is kept
@@ -178,9 +195,77 @@ def draw_until_informative(attempt: Callable[[], tuple[Any, list[dict]]],
     for _ in range(count):
         for tries in range(MAX_REDRAWS + 1):
             instance, these = attempt()
-            if all(informative(r) for r in these) or tries == MAX_REDRAWS:
+            if all(informative(r, level) for r in these) or tries == MAX_REDRAWS:
                 break
             redraws += 1
         instances.append(instance)
         runs.append(these)
     return instances, runs, redraws
+
+
+def closed_form_vs_training(
+    draw: Callable[[], tuple], *, count: int, steps: int, function: str,
+    arguments: Callable[[tuple], dict], label: str, xp: Any = np,
+    configs: tuple[GDConfig, ...] = GD_CONFIGS, level: float = INFORMATIVE,
+) -> tuple[Evidence, list[tuple]]:
+    """The closed form under test against real training: the one routine behind IC Thm 1
+    and the lemmas, ``claims.least_squares_check`` and ``compare``'s least-squares records.
+
+    ``draw()`` returns an instance (X, Y, W0, W∞) whose W∞ the function under test
+    (``function``, "module:function") computed; each of ``configs`` trains ½‖XW − Y‖² from W0
+    on the array module ``xp`` for at least ``steps`` steps (more while not informative,
+    :func:`run_until_informative`), and an instance whose runs stay uninformative is drawn
+    again (:func:`draw_until_informative`). An informative run farther from W∞ than its
+    derived tolerance is a finding: ``falsified``, with the instance as the counterexample
+    ``function(**arguments(instance))``. Runs still uninformative make it ``inconclusive``.
+    Returns the evidence and the instances used."""
+    def attempt() -> tuple[tuple, list[dict]]:
+        problem = draw()
+        dev = tuple(xp.asarray(a) for a in problem)
+        return problem, [run_until_informative(
+            lambda T, config=config: compare_run(*dev, config, T), steps, level)
+            for config in configs]
+
+    problems, per_instance, redraws = draw_until_informative(attempt, count, level)
+    runs = [{k: v for k, v in r.items() if k != "W"} for these in per_instance for r in these]
+    worst = max(r["ratio"] for r in runs)
+    uninformative = sum(not informative(r, level) for r in runs)
+    counterexample = None
+    if worst > 1:
+        problem, run = next((p, r) for p, these in zip(problems, per_instance, strict=True)
+                            for r in these if r["ratio"] == worst)
+        if informative(run, level):
+            verdict = "falsified"
+            detail = (f"{run['optimizer']} ended {run['gap']:.3g} from the closed form, beyond "
+                      f"its derived tolerance {run['tolerance']['total']:.3g}")
+            counterexample = Counterexample(
+                entry_point=function, arguments=arguments(problem),
+                violation={"optimizer": run["optimizer"], "steps": run["steps"],
+                           "gap": run["gap"], "tolerance": run["tolerance"]["total"]},
+                recheck={"reference": "the trained weights after the derived number of steps"})
+        else:
+            verdict = "inconclusive"
+            detail = ("a run whose tolerance is not informative ended beyond it; the "
+                      "counterexample search decides such instances at higher precision")
+    elif uninformative:
+        verdict, detail = "inconclusive", (f"{uninformative} run(s) had a tolerance above "
+                                           f"{level} × the distance GD moves after "
+                                           f"{MAX_REDRAWS} redraws")
+    else:
+        verdict, detail = "verified", "every run ended within its derived tolerance"
+    evidence = Evidence(
+        kind="closed-form-vs-training", verdict=verdict, counterexample=counterexample,
+        metrics={"function": function, "runs": len(runs), "worst_ratio_to_tolerance": worst,
+                 "worst_gap": max(r["gap"] for r in runs), "redrawn_instances": redraws,
+                 "per_run": [{"optimizer": r["optimizer"], "steps": r["steps"],
+                              "status": r["status"], "gap": r["gap"],
+                              "tolerance": r["tolerance"]["total"]} for r in runs]},
+        tolerance={"rule": runs[0]["tolerance"]["rule"],
+                   "largest": max(r["tolerance"]["total"] for r in runs),
+                   "informative": INFORMATIVE_RULE if level == INFORMATIVE
+                   else f"tolerance ≤ {level:g} × ‖W∞ − W0‖"},
+        details=f"{label}: {count} random instances × {len(configs)} optimizers trained on "
+                f"{xp.__name__} ({', '.join(c.label for c in configs)}), at least {steps} "
+                f"steps each ({redraws} instance(s) redrawn as too ill-conditioned to be "
+                f"informative); {detail}.")
+    return evidence, problems

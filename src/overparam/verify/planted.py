@@ -132,7 +132,9 @@ def _same(a: Any, b: Any) -> bool:
         return a == b and type(a) is type(b)
     if hasattr(a, "__array__") or isinstance(a, (int, float, np.number)):
         x, y = np.asarray(a), np.asarray(b)
-        return x.shape == y.shape and bool(np.array_equal(x, y, equal_nan=True))
+        if x.shape != y.shape or x.dtype != y.dtype:
+            return False
+        return bool(np.array_equal(x, y, equal_nan=x.dtype.kind in "fc"))
     return a == b
 
 

@@ -494,13 +494,18 @@ def _homogeneity_example(draw):
     return act, W1, W2, X, c
 
 
-def _exact_two_layer(X, W1, W2, act: str) -> list[list[Fraction]]:
-    """W2·σ(W1·x) for each row x of X in exact rationals (σ = ReLU or identity)."""
+def _exact_layers(X, W1, W2, act: str) -> tuple[list, list, list]:
+    """H = XW1ᵀ, R = σ(H), Z = RW2ᵀ in exact rationals (σ = ReLU or identity)."""
     H = [[sum(Fraction(w) * Fraction(v) for w, v in zip(row, x, strict=True)) for row in W1]
          for x in X]
     R = [[max(v, Fraction(0)) if act == "relu" else v for v in hrow] for hrow in H]
-    return [[sum(Fraction(w) * v for w, v in zip(row, r, strict=True)) for row in W2]
-            for r in R]
+    Z = [[sum(Fraction(w) * v for w, v in zip(row, r, strict=True)) for row in W2] for r in R]
+    return H, R, Z
+
+
+def _exact_two_layer(X, W1, W2, act: str) -> list[list[Fraction]]:
+    """W2·σ(W1·x) for each row x of X in exact rationals."""
+    return _exact_layers(X, W1, W2, act)[2]
 
 
 def _forward_tolerance(W1, W2, X, c: float = 1.0) -> float:
@@ -543,13 +548,17 @@ def _homogeneity(ctx: Context) -> list[Evidence]:
                            "flagged examples re-judged against c × the exact output"})
 
     def evaluate(ex):
+        # every layer forward returns (H, R, Z) against its exact value
         act, W1, W2, X, _ = ex
-        exact = np.array([[float(v) for v in row] for row in _exact_two_layer(X, W1, W2, act)])
-        return forward(X, W1, W2, act)[2], exact, _forward_tolerance(W1, W2, X)
+        exact = np.hstack([np.array([[float(v) for v in row] for row in part], ndmin=2)
+                           .reshape(len(X), -1) for part in _exact_layers(X, W1, W2, act)])
+        got = np.hstack([np.asarray(part).reshape(len(X), -1)
+                         for part in forward(X, W1, W2, act)])
+        return got, exact, _forward_tolerance(W1, W2, X)
 
     reference = reference_search(
         _homogeneity_example(), evaluate, function="overparam.numerics.mlp:forward",
-        reference="the forward pass in exact rationals",
+        reference="the layers H, σ(H), Z in exact rationals",
         rule="4(d+h+4)·u·(max row sums of |W2|, |W1| × max|x| + 1)",
         arguments=lambda ex: {"X": ex[3], "W1": ex[1], "W2": ex[2], "act": ex[0]},
         max_examples=ctx.budget(60, 600), seed=ctx.seed,

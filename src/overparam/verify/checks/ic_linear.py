@@ -22,15 +22,13 @@ from overparam.verify import strategies as ost
 from overparam.verify.contract import decisive, reference_check
 from overparam.verify.gd_checks import (
     GD_CONFIGS,
-    INFORMATIVE,
-    INFORMATIVE_RULE,
-    MAX_REDRAWS,
+    TARGET_CONTRACTION,
     GDConfig,
+    closed_form_vs_training,
     compare_run,
-    draw_until_informative,
-    informative,
     run_until_informative,
     stable_lr,
+    steps_for,
 )
 from overparam.verify.gd_checks import train_least_squares as train_ls
 from overparam.verify.precision import (
@@ -42,22 +40,9 @@ from overparam.verify.precision import (
 )
 from overparam.verify.search import search_counterexample
 from overparam.verify.symbolic import identities_verdict
-from overparam.verify.types import OBSERVATION, Claim, Context, Counterexample, Evidence
+from overparam.verify.types import OBSERVATION, Claim, Context, Evidence
 
 MODULE = "overparam.theory.identity_crisis"
-#: Target size of the contracted initial error; the step count follows from it.
-TARGET_CONTRACTION = 1e-17
-
-
-def _steps_for(rate: float, cap: int) -> int:
-    """Steps T with rate**T ≤ TARGET_CONTRACTION, at most ``cap``."""
-    if rate <= 0:
-        return 1
-    if rate >= 1:
-        return cap
-    return max(1, min(cap, math.ceil(math.log(TARGET_CONTRACTION) / math.log(rate))))
-
-
 def _gd_rate(X: np.ndarray, c: float) -> float:
     """Per-step contraction of plain GD with η = c/λ_max over the non-zero spectrum of XᵀX."""
     info = numerical_rank(X)
@@ -106,64 +91,12 @@ def _random_rank_deficient(rng: np.random.Generator, dmax: int):
 
 def _training_evidence(draw, count: int, steps: int, label: str, xp: Any = np, *,
                        function: str, arguments: Any) -> tuple[list[Evidence], list]:
-    """GD, momentum + IC schedule, Nesterov against the closed form ``function`` (the function
-    under test; ``draw()`` calls it) on ``count`` instances from ``draw()``, trained on the
-    array module ``xp`` (NumPy or CuPy); adaptive optimizers as an observation. A run whose
-    tolerance is not informative gets more steps; an instance whose runs stay uninformative
-    (too ill-conditioned for float64 to say anything) is drawn again and the redraw is
-    reported. An informative run farther from the closed form than its derived tolerance
-    falsifies it, with the instance as the counterexample (``function(**arguments(instance))``).
-    Returns the evidence and the instances used."""
-    def attempt() -> tuple[tuple, list[dict]]:
-        problem = draw()
-        dev = tuple(xp.asarray(a) for a in problem)
-        return problem, [run_until_informative(
-            lambda T, config=config: compare_run(*dev, config, T), steps)
-            for config in GD_CONFIGS]
-
-    problems, per_instance, redraws = draw_until_informative(attempt, count)
-    runs = [{k: v for k, v in r.items() if k != "W"} for these in per_instance for r in these]
-    worst = max(r["ratio"] for r in runs)
-    uninformative = sum(not informative(r) for r in runs)
-    counterexample = None
-    if worst > 1:
-        problem, run = next((p, r) for p, these in zip(problems, per_instance, strict=True)
-                            for r in these if r["ratio"] == worst)
-        if informative(run):
-            verdict = "falsified"
-            detail = (f"{run['optimizer']} ended {run['gap']:.3g} from the closed form, beyond "
-                      f"its derived tolerance {run['tolerance']['total']:.3g}")
-            counterexample = Counterexample(
-                entry_point=function, arguments=arguments(problem),
-                violation={"optimizer": run["optimizer"], "steps": run["steps"],
-                           "gap": run["gap"], "tolerance": run["tolerance"]["total"]},
-                recheck={"reference": "the trained weights after the derived number of steps"})
-        else:
-            verdict = "inconclusive"
-            detail = ("a run whose tolerance is not informative ended beyond it; the "
-                      "counterexample search decides such instances at higher precision")
-    elif uninformative:
-        verdict, detail = "inconclusive", (f"{uninformative} run(s) had a tolerance above "
-                                           f"{INFORMATIVE} × the distance GD moves after "
-                                           f"{MAX_REDRAWS} redraws")
-    else:
-        verdict, detail = "verified", "every run ended within its derived tolerance"
-    train_ev = Evidence(
-        kind="closed-form-vs-training", verdict=verdict,
-        metrics={"runs": len(runs), "worst_ratio_to_tolerance": worst,
-                 "worst_gap": max(r["gap"] for r in runs), "redrawn_instances": redraws,
-                 "per_run": [{"optimizer": r["optimizer"], "steps": r["steps"],
-                              "status": r["status"], "gap": r["gap"],
-                              "tolerance": r["tolerance"]["total"]} for r in runs]},
-        tolerance={"rule": runs[0]["tolerance"]["rule"],
-                   "largest": max(r["tolerance"]["total"] for r in runs),
-                   "informative": INFORMATIVE_RULE},
-        details=f"{label}: {count} random instances × {len(GD_CONFIGS)} optimizers "
-                f"trained on {xp.__name__} "
-                f"({', '.join(c.label for c in GD_CONFIGS)}), at least {steps} steps each "
-                f"({redraws} instance(s) redrawn as too ill-conditioned to be informative); "
-                f"{detail}.", counterexample=counterexample)
-    return [train_ev, _adaptive_observation(problems, steps)], problems
+    """``gd_checks.closed_form_vs_training`` (GD, momentum + IC schedule, Nesterov) and the
+    adaptive optimizers as an observation."""
+    evidence, problems = closed_form_vs_training(
+        draw, count=count, steps=steps, function=function, arguments=arguments, label=label,
+        xp=xp)
+    return [evidence, _adaptive_observation(problems, steps)], problems
 
 
 def _adaptive_observation(problems: list, steps: int) -> Evidence:
@@ -252,7 +185,7 @@ def _ls_measure(X, Y, W0, W_lim, c, cap, limit_mp, x=None, predict=None):
     in float64, and (for IC Thm 1) the predicted outputs ``predict`` on ``x`` against the
     trained weights'. The example is decisive when the tolerance is within the contract's
     resolution of ‖W∞‖."""
-    steps = _steps_for(_gd_rate(X, c), cap)
+    steps = steps_for(_gd_rate(X, c), cap)
     if not _float_step_representable(X, c):
         return _mp_measure(X, Y, W0, c, cap, limit_mp, "float64 cannot represent this GD step "
                            "(λ_max underflows or η overflows)")
@@ -286,7 +219,7 @@ def _mp_confirm(X, Y, W0, c, cap, limit_mp, candidate=None, candidate_tol=0.0, x
     test's own float64 output ``candidate`` (within b + ``candidate_tol``, its float64 error)
     and predictions ``predicted`` on ``x`` (within b·‖x‖ + ``predicted_tol``). Any larger gap
     confirms the violation."""
-    steps = _steps_for(_gd_rate(X, c), cap)
+    steps = steps_for(_gd_rate(X, c), cap)
 
     def run():
         Xm = to_mp(X)
@@ -403,7 +336,7 @@ def _thm1_search(ctx: Context) -> Evidence:
         domain="d ≥ 1 (up to the level's size), W0 ∈ R^{d×d}, X ≠ 0, x ∈ R^d, entries in "
                "[−1e3, 1e3], GD step η = c/‖X‖² with c ∈ [0.05, 1.95]",
         tolerance={"rule": "as closed-form-vs-training, plus 4(d+4)·u·(1+‖W0‖)·‖x‖ for the "
-                           "prediction; steps T chosen so |1−c|^T ≤ 1e-17"})
+                           f"prediction; steps T chosen so |1−c|^T ≤ {TARGET_CONTRACTION:g}"})
 
 
 def _exact_agreement(function: str, instances: list, call, exact, *, kappa_of) -> Evidence:
@@ -648,7 +581,7 @@ def _lemma_search(kind: str):
                     "general": "any X of rank < min(N, D) (zero included), any Y"}[kind]
             + "; Y, W0 arbitrary with entries in [−1e3, 1e3]; GD step c/λ_max, c ∈ [0.05, 1.95]",
             tolerance={"rule": "as closed-form-vs-training; steps from the exact contraction "
-                               f"(target 1e-17, at most {cap})"})
+                               f"(target {TARGET_CONTRACTION:g}, at most {cap})"})
     check.__name__ = f"{kind}_search"
     return check
 

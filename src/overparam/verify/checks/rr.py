@@ -177,10 +177,18 @@ def _interleaving(draw, exact: bool = True):
 
 def _lemma1_search(ctx: Context) -> Evidence:
     def measure(ex):
+        # the function's matrix must be the definition, exactly; the lemma is then decided
+        # on the definition in rationals
         x, b, _ = ex
-        A = sympy.Matrix(rr.interleaved_relu_matrix(np.array(x, dtype=object),
-                                                    np.array(b, dtype=object)).tolist())
+        got = np.asarray(rr.interleaved_relu_matrix(np.array(x, dtype=object),
+                                                    np.array(b, dtype=object)))
         n = len(x)
+        definition = [[max(x[i] - b[j], 0) for j in range(n)] for i in range(n)]
+        if got.shape != (n, n) or any(
+                not isinstance(got[i, j], (int, Fraction)) or got[i, j] != definition[i][j]
+                for i in range(n) for j in range(n)):
+            return math.inf, {"n": n, "equals_definition": False}
+        A = sympy.Matrix(definition)
         lower = all(A[i, j] == 0 for i in range(n) for j in range(i + 1, n))
         diag_ok = all(A[i, i] == x[i] - b[i] for i in range(n))
         eig = A.eigenvals()
