@@ -205,11 +205,44 @@ def _verify(args: argparse.Namespace, interruption: _Interruption) -> int:
     print(terminal_table(report))
     print(f"\n{len(results)} claims in {time.perf_counter() - start:.1f} s; "
           f"wrote {json_path} and {md_path}")
+    sys.stdout.flush()  # the table first, then what went wrong in it
+    for line in _error_lines(report, md_path):
+        print(line, file=sys.stderr)
     if any(r.verdict == "error" for r in results):
         return 1
     if args.strict and any(r.verdict != "verified" for r in results):
         return 1
     return 0
+
+
+def _error_lines(report: dict, md_path: os.PathLike) -> list[str]:
+    """One line per check that errored — the claim, the cause (the exception's first line)
+    and the fix — so that a fault of the environment (a missing package, memory, a file) is
+    named where the user looks, not only inside report.md."""
+    import re
+
+    lines = []
+    for claim in report["claims"]:
+        for ev in claim["evidence"]:
+            if ev["verdict"] != "error":
+                continue
+            cause = (ev.get("details") or "no details").splitlines()[0]
+            cause = cause if len(cause) <= 240 else cause[:237] + "..."
+            module = re.match(r"(?:ModuleNotFoundError|ImportError): No module named '([^']+)'",
+                              cause)
+            code = re.search(r"\[Errno (\d+)\]", cause)
+            if module:
+                fix = (f"install the package that provides {module.group(1)!r} (pip install -e "
+                       "'.[test]' installs what overparam's claims use)")
+            elif cause.startswith("MemoryError"):
+                fix = "free memory (close other programs), or run fewer claims at once"
+            elif code and int(code.group(1)) in _ADVICE:
+                fix = _ADVICE[int(code.group(1))]
+            else:
+                fix = f"the traceback is in {md_path} under {claim['id']}"
+            lines.append(f"overparam: {claim['id']} is error: {ev['kind']} raised {cause} — "
+                         f"{fix}")
+    return lines
 
 
 def _list() -> int:

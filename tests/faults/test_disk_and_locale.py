@@ -121,3 +121,37 @@ def test_a_closed_output_pipe_is_quiet():
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 1
     assert err == b""
+
+
+def test_an_invalid_mplbackend_does_not_stop_the_figures(tmp_path):
+    """Found by hand: MPLBACKEND=bogus made ic.thm1 `error` (Matplotlib's import refuses the
+    name) for figures that never use the user's display backend. In a fresh interpreter, as
+    the command runs: the figure is drawn and the user's variable is left as it was."""
+    script = ("import os\n"
+              "from overparam.common.plotting import pyplot, save\n"
+              "plt = pyplot()\n"
+              f"save(plt.figure(), __import__('pathlib').Path({str(tmp_path / 'f.png')!r}))\n"
+              "print(plt.get_backend(), os.environ['MPLBACKEND'])\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "MPLBACKEND": "bogus"}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["Agg", "bogus"]
+    assert (tmp_path / "f.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_claim_errored_by_the_environment_is_named_on_the_terminal(tmp_path, monkeypatch,
+                                                                      capsys):
+    """The claim, the cause and the fix on stderr — before, the reason was only inside
+    report.md (found with MPLBACKEND=bogus). Here a package the check needs is missing."""
+    from overparam.theory import identity_crisis as ic
+
+    def missing(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'sympy'", name="sympy")
+
+    monkeypatch.setattr(ic, "param_count", missing)
+    assert main(["verify", "ic.params", "--out", str(tmp_path)]) == 1
+    said = [line for line in capsys.readouterr().err.splitlines()
+            if line.startswith("overparam: ic.params is error:")]
+    assert said, "the errored claim is not named on stderr"
+    assert all("ModuleNotFoundError: No module named 'sympy'" in line
+               and "install the package that provides 'sympy'" in line for line in said), said

@@ -4,6 +4,7 @@ reproductions draw alike."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,17 @@ __all__ = ["heatmap_panel", "heatmap_style", "image_grid", "pyplot", "save"]
 
 
 def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the Agg backend (reports are written without a display)."""
-    import matplotlib
-
+    """``matplotlib.pyplot`` on the Agg backend (reports are written without a display),
+    whatever ``MPLBACKEND`` says."""
+    # Matplotlib validates MPLBACKEND while it is imported, and a name it does not know
+    # (MPLBACKEND=bogus) makes the import itself fail — for figures that never use the
+    # user's display backend. The variable is hidden for that import only.
+    saved = os.environ.pop("MPLBACKEND", None)
+    try:
+        import matplotlib
+    finally:
+        if saved is not None:
+            os.environ["MPLBACKEND"] = saved
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
