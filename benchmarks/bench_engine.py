@@ -1,107 +1,142 @@
 """One training step of ``overparam.numerics.models`` (``loss_and_grad`` + an in-place SGD
 update) against PyTorch's CPU autograd step (forward, ``backward()``, ``torch.optim.SGD``) on
-the same network, batch, dtype, initial weights and thread count, timed in the same run with
-interleaved repetitions (issue 13):
+the same network, batch, dtype, initial weights and thread count (issues 13 and 26):
 
 - MLP 784-512-10, ReLU, no biases, softmax cross-entropy, batch 128;
-- CNN of 5 layers, 5×5 kernels, 32 channels, ReLU, no biases (IC's CNN: stride 1, "same"
-  padding, one output channel), MSE to its input, one 28×28×1 image;
+- IC's CNN (5×5 kernels, 32 channels, ReLU, no biases, stride 1, "same" padding, one output
+  channel) at depths 5 and 12, MSE to its input, one 28×28×1 image;
+- EM's sin MLP 784-1024-10, no biases, softmax cross-entropy, batch 256;
+- RR's MLP 1×512 (784-512-10 with biases, ReLU), softmax cross-entropy, batch 128;
 
-each in float32 and float64. Before timing, both engines' losses and gradients at the same
-weights are compared (the table is only meaningful if they compute the same step).
+each in float32 and float64, at 1 and 2 threads. Before timing, both engines' losses and
+gradients at the same weights are compared (the table is only meaningful if they compute the
+same step).
 
-PyTorch is a peer for this benchmark only, never a dependency of overparam. Install it into the
-project's virtual environment first:
+Each engine runs in a process of its own (its BLAS/OpenMP threads set by environment before
+the libraries load) and the two take turns in blocks of ``--block`` steps, alternating which
+goes first, with a pause between blocks: in one process, OpenBLAS's idle workers spin for up
+to ~0.1 s after a call and torch's OpenMP workers spin too, so at two threads each engine ate
+the other's cores (steps of 3 ms measured 90 ms). The machine's load (other users) reaches both
+engines alike through the alternation; the medians and quartiles come from every step timed.
 
-    pip install torch
-    python benchmarks/bench_engine.py [--threads 1] [--repeats 300] [--warmup 30]
+Our process runs with ``OPENBLAS_THREAD_TIMEOUT=4`` (``--openblas-thread-timeout``; OpenBLAS's
+default 28 keeps an idle worker spinning for 2^28 cycles, ~0.1 s, after every BLAS call): on the
+2-core machine shared with other jobs, that spinning worker took the core our own thread needed
+for the step's non-BLAS work, and two-thread steps of the CNN measured 414 ms instead of 15 ms
+(load 4–5). Torch's OpenMP runtime spins only briefly by default. Set the same variable when
+training on a shared machine with more than one BLAS thread.
 
-Without torch the benchmark says so and exits 0 (nothing timed, nothing written). BLAS (NumPy)
-and PyTorch both get ``--threads`` threads (default 1: the 2-core development machine is shared).
-Writes results/engine_numpy.json (absolute median times, quartiles, ratios, machine, threads)
-and prints the Markdown table the README quotes.
+PyTorch is a peer for this benchmark only, never a dependency of overparam (the ``bench``
+extra names it; plain ``pip install torch`` on Linux fetches a multi-GB CUDA build, so take
+the CPU wheel: ``pip install torch --index-url https://download.pytorch.org/whl/cpu``):
+
+    python benchmarks/bench_engine.py [--threads 1 2] [--rounds 30] [--block 10]
+
+Without torch the benchmark says so and exits 0 (nothing timed, nothing written). Writes
+results/engine_numpy.json (median step times, quartiles, ratios, load, machine) and prints the
+Markdown table the README quotes.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import platform
+import subprocess
 import sys
+import time
+from pathlib import Path
 
-
-def _threads_from_argv(argv: list[str]) -> int:
-    # BLAS reads its thread count when NumPy loads, so it is set before the imports below
-    for i, arg in enumerate(argv):
-        if arg.startswith("--threads="):
-            return int(arg.split("=", 1)[1])
-        if arg == "--threads" and i + 1 < len(argv):
-            return int(argv[i + 1])
-    return 1
-
-
-THREADS = _threads_from_argv(sys.argv[1:])
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = str(THREADS)
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from overparam.numerics import models  # noqa: E402
+import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results" / "engine_numpy.json"
 LR = 1e-3
+DTYPES = ("float32", "float64")
+#: seconds between two blocks: longer than the idle spin of either engine's worker threads
+PAUSE = 0.15
 
 
-def mlp_case(dtype: str):
-    model = models.serial(models.dense(512), models.relu(), models.dense(10))
+# --- the cases (built in the worker processes) ---------------------------------------------
+
+def _mlp(dtype: str, hidden: int, batch: int, act: str, bias: bool):
+    from overparam.numerics import models
+
+    model = models.serial(models.dense(hidden, bias=bias), models.activation(act),
+                          models.dense(10, bias=bias))
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((128, 784)).astype(dtype)
-    y = rng.integers(0, 10, 128)
-    return model, (784,), x, y, "softmax_ce"
+    x = rng.standard_normal((batch, 784)).astype(dtype)
+    return model, (784,), x, rng.integers(0, 10, batch), "softmax_ce"
 
 
-def cnn_case(dtype: str):
+def _cnn(dtype: str, depth: int):
+    from overparam.numerics import models
+
     layers = []
-    for i in range(5):
-        layers.append(models.conv2d(32 if i < 4 else 1, 5))
-        if i < 4:
-            layers.append(models.relu())
+    for _ in range(depth - 1):
+        layers += [models.conv2d(32, 5), models.relu()]
     rng = np.random.default_rng(1)
     x = rng.standard_normal((1, 28, 28, 1)).astype(dtype)
-    return models.serial(*layers), (28, 28, 1), x, x, "mse"
+    return models.serial(*layers, models.conv2d(1, 5)), (28, 28, 1), x, x, "mse"
 
 
-CASES = {"MLP 784-512-10, batch 128": mlp_case, "CNN 5×(5×5, 32 ch), 28×28×1, batch 1": cnn_case}
+CASES = {
+    "MLP 784-512-10, batch 128": lambda dt: _mlp(dt, 512, 128, "relu", False),
+    "IC CNN depth 5 (5×5, 32 ch), 28×28×1, batch 1": lambda dt: _cnn(dt, 5),
+    "IC CNN depth 12 (5×5, 32 ch), 28×28×1, batch 1": lambda dt: _cnn(dt, 12),
+    "EM sin MLP 784-1024-10, batch 256": lambda dt: _mlp(dt, 1024, 256, "sin", False),
+    "RR MLP 1×512 (biases), batch 128": lambda dt: _mlp(dt, 512, 128, "relu", True),
+}
 
 
-def torch_network(torch, model: models.Model, params: dict, dtype):
+def _torch_network(torch, model, params: dict, dtype):
     """The same network in PyTorch with our initial weights (dense W (out, in) as nn.Linear;
     conv W (K_H, K_W, C_in, C_out) → (C_out, C_in, K_H, K_W))."""
+    from overparam.numerics import models
+
+    class Sin(torch.nn.Module):
+        def forward(self, x):
+            return torch.sin(x)
+
     mods = []
     for i, layer in enumerate(model.layers):
         if isinstance(layer, models.Dense):
-            m = torch.nn.Linear(*params[f"{i}/W"].shape[::-1], bias=False)
+            m = torch.nn.Linear(*params[f"{i}/W"].shape[::-1], bias=layer.bias)
             m.weight.data = torch.from_numpy(params[f"{i}/W"].copy())
+            if layer.bias:
+                m.bias.data = torch.from_numpy(params[f"{i}/b"].copy())
         elif isinstance(layer, models.Conv2D):
             kh, kw, cin, cout = params[f"{i}/W"].shape
             m = torch.nn.Conv2d(cin, cout, (kh, kw), padding="same", bias=False)
             m.weight.data = torch.from_numpy(params[f"{i}/W"].transpose(3, 2, 0, 1).copy())
         else:
-            m = torch.nn.ReLU()
+            m = Sin() if layer.name == "sin" else torch.nn.ReLU()
         mods.append(m)
     return torch.nn.Sequential(*mods).to(dtype)
 
 
-def steps(torch, name: str, dtype: str):
-    """(our step, torch's step, agreement) on the same initial weights."""
-    model, shape, x, y, loss = CASES[name](dtype)
+def _ours_step(case: str, dtype: str):
+    """Our step: loss_and_grad, then p ← p − lr·g in place (one BLAS axpy per parameter, as
+    torch.optim.SGD's fused add_)."""
+    from scipy.linalg.blas import get_blas_funcs
+
+    model, shape, x, y, loss = CASES[case](dtype)
     params = model.init(shape, seed=0, dtype=dtype, init="kaiming-normal")
-    tdt = getattr(torch, dtype)
-    net = torch_network(torch, model, params, tdt)
+    axpy = get_blas_funcs("axpy", dtype=np.dtype(dtype))
+    flat = {k: p.reshape(-1) for k, p in params.items()}  # views: axpy updates params
+
+    def step():
+        _, g = model.loss_and_grad(params, x, y, loss=loss)
+        for k, p in flat.items():
+            axpy(g[k].reshape(-1), p, a=-LR)
+    return step
+
+
+def _torch_step(torch, case: str, dtype: str):
+    """(torch's step, agreement with ours at the same initial weights)."""
+    model, shape, x, y, loss = CASES[case](dtype)
+    params = model.init(shape, seed=0, dtype=dtype, init="kaiming-normal")
+    net = _torch_network(torch, model, params, getattr(torch, dtype))
     tx = torch.from_numpy(x if x.ndim == 2 else x.transpose(0, 3, 1, 2).copy())
     if loss == "mse":
         ty, loss_fn = tx, torch.nn.MSELoss()
@@ -109,50 +144,112 @@ def steps(torch, name: str, dtype: str):
         ty, loss_fn = torch.from_numpy(y), torch.nn.CrossEntropyLoss()
     opt = torch.optim.SGD(net.parameters(), lr=LR)
 
-    # agreement at the initial weights: losses and the largest gradient difference
     ours_loss, grads = model.loss_and_grad(params, x, y, loss=loss)
     opt.zero_grad()
     theirs = loss_fn(net(tx), ty)
     theirs.backward()
-    weights = [m.weight for m in net if hasattr(m, "weight")]
-    gdiff = max(float(np.abs(grads[k] - (w.grad.numpy() if w.grad.ndim == 2 else
-                                         w.grad.numpy().transpose(2, 3, 1, 0))).max()
-                      / np.abs(grads[k]).max())
-                for k, w in zip(grads, weights, strict=True))
+    gdiff = 0.0
+    for k, w in zip(grads, net.parameters(), strict=True):
+        tg = w.grad.numpy()
+        tg = tg.transpose(2, 3, 1, 0) if tg.ndim == 4 else tg
+        gdiff = max(gdiff, float(np.abs(grads[k] - tg).max() / np.abs(grads[k]).max()))
     agreement = {"loss_ours": ours_loss, "loss_torch": float(theirs.detach()),
                  "max_relative_gradient_difference": gdiff}
 
-    lr = np.asarray(LR, dtype=dtype)
-
-    def ours():
-        _, g = model.loss_and_grad(params, x, y, loss=loss)
-        for k, p in params.items():
-            gk = g[k]
-            gk *= lr
-            p -= gk
-
-    def torch_step():
+    def step():
         opt.zero_grad()
         out = loss_fn(net(tx), ty)
         out.backward()
         opt.step()
         return out.item()
+    return step, agreement
 
-    return ours, torch_step, agreement
+
+def worker(engine: str, threads: int) -> None:
+    """Serve the parent: one JSON command a line on stdin, one JSON answer a line on stdout.
+    {"case", "dtype"} builds that case's step (the torch worker answers the agreement);
+    {"run": n} times n steps and answers their seconds."""
+    torch = None
+    if engine == "torch":
+        import torch
+        torch.set_num_threads(threads)
+    step = None
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if "case" in cmd:
+            if torch is None:
+                step, answer = _ours_step(cmd["case"], cmd["dtype"]), {}
+            else:
+                step, answer = _torch_step(torch, cmd["case"], cmd["dtype"])
+        else:
+            times = []
+            for _ in range(cmd["run"]):
+                start = time.perf_counter()
+                step()
+                times.append(time.perf_counter() - start)
+            answer = {"times": times}
+        print(json.dumps(answer), flush=True)
 
 
-def interleaved(a, b, repeats: int, warmup: int) -> tuple[list[float], list[float]]:
-    """Times of a and b, alternating which goes first, so both see the same machine load."""
-    for _ in range(warmup):
-        a()
-        b()
-    ta, tb = [], []
-    for r in range(repeats):
-        for f, ts in ((a, ta), (b, tb)) if r % 2 == 0 else ((b, tb), (a, ta)):
-            start = time.perf_counter()
-            f()
-            ts.append(time.perf_counter() - start)
-    return ta, tb
+class _Worker:
+    def __init__(self, engine: str, threads: int, blas_timeout: int) -> None:
+        env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(threads)
+        if engine == "ours":
+            env["OPENBLAS_THREAD_TIMEOUT"] = str(blas_timeout)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", engine, "--threads", str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+    def ask(self, **cmd) -> dict:
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("bench_engine: a worker process ended early")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def measure(threads: int, rounds: int, block: int, warmup: int, cases: list[str],
+            blas_timeout: int) -> list:
+    """Rows of one thread count: each case and dtype timed in ``rounds`` alternating blocks."""
+    ours = _Worker("ours", threads, blas_timeout)
+    theirs = _Worker("torch", threads, blas_timeout)
+    rows = []
+    try:
+        for case in cases:
+            for dtype in DTYPES:
+                ours.ask(case=case, dtype=dtype)
+                agreement = theirs.ask(case=case, dtype=dtype)
+                ours.ask(run=warmup)
+                theirs.ask(run=warmup)
+                ta, tb = [], []
+                load = os.getloadavg()[0]
+                for r in range(rounds):
+                    for w, ts in ((ours, ta), (theirs, tb))[::1 if r % 2 == 0 else -1]:
+                        time.sleep(PAUSE)
+                        ts += w.ask(run=block)["times"]
+                qa = np.percentile(ta, [25, 50, 75]) * 1e3
+                qb = np.percentile(tb, [25, 50, 75]) * 1e3
+                row = {"case": case, "dtype": dtype, "threads": threads,
+                       "ours_ms": qa[1], "torch_ms": qb[1], "ratio": qa[1] / qb[1],
+                       "ours_quartiles_ms": [qa[0], qa[2]],
+                       "torch_quartiles_ms": [qb[0], qb[2]],
+                       "load_average_1min": [load, os.getloadavg()[0]],
+                       "agreement": agreement}
+                rows.append(row)
+                print(f"{threads} thread(s) | {case} {dtype}: ours {qa[1]:.2f} ms "
+                      f"[{qa[0]:.2f}, {qa[2]:.2f}], torch {qb[1]:.2f} ms [{qb[0]:.2f}, "
+                      f"{qb[2]:.2f}], ratio {qa[1] / qb[1]:.2f} (load {load:.1f})", flush=True)
+    finally:
+        ours.close()
+        theirs.close()
+    return rows
 
 
 def _cpu_model() -> str:
@@ -170,55 +267,62 @@ def _blas() -> list[dict]:
         from threadpoolctl import threadpool_info
     except ImportError:
         return []
-    return [{k: d.get(k) for k in ("internal_api", "version", "num_threads")}
-            for d in threadpool_info()]
+    return [{k: d.get(k) for k in ("internal_api", "version")} for d in threadpool_info()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1,
-                        help="threads for BLAS and for PyTorch (the same for both)")
-    parser.add_argument("--repeats", type=int, default=300)
-    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="thread counts, each for BLAS and for PyTorch alike")
+    parser.add_argument("--rounds", type=int, default=30,
+                        help="blocks per engine (alternating which goes first)")
+    parser.add_argument("--block", type=int, default=10, help="steps per block")
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--case", action="append", choices=list(CASES),
+                        help="only these cases (repeatable; default all)")
+    parser.add_argument("--openblas-thread-timeout", type=int, default=4,
+                        help="OPENBLAS_THREAD_TIMEOUT of our process (4–30; OpenBLAS's "
+                        "default is 28)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--worker", choices=("ours", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.threads[0])
+        return
     try:
         import torch
     except ImportError:
-        print("bench_engine: PyTorch is not installed (pip install torch); nothing timed.")
+        print("bench_engine: PyTorch is not installed (its CPU wheel: see this script's "
+              "docstring); nothing timed.")
         return
-    torch.set_num_threads(args.threads)
     load_start = os.getloadavg()
     rows = []
-    for name in CASES:
-        for dtype in ("float32", "float64"):
-            ours, theirs, agreement = steps(torch, name, dtype)
-            ta, tb = interleaved(ours, theirs, args.repeats, args.warmup)
-            qa, qb = np.percentile(ta, [25, 50, 75]) * 1e3, np.percentile(tb, [25, 50, 75]) * 1e3
-            rows.append({"case": name, "dtype": dtype, "ours_ms": qa[1], "torch_ms": qb[1],
-                         "ratio": qa[1] / qb[1], "ours_quartiles_ms": [qa[0], qa[2]],
-                         "torch_quartiles_ms": [qb[0], qb[2]], "agreement": agreement})
-            print(f"{name} {dtype}: ours {qa[1]:.2f} ms, torch {qb[1]:.2f} ms, "
-                  f"ratio {qa[1] / qb[1]:.2f}", flush=True)
+    for threads in args.threads:
+        rows += measure(threads, args.rounds, args.block, args.warmup, args.case or list(CASES),
+                        args.openblas_thread_timeout)
     result = {
-        "benchmark": "engine", "what": "loss_and_grad + in-place SGD vs torch autograd + "
-        "torch.optim.SGD, same weights, interleaved, medians",
-        "threads": args.threads, "torch_threads": torch.get_num_threads(), "blas": _blas(),
-        "repeats": args.repeats, "warmup": args.warmup,
+        "benchmark": "engine", "what": "loss_and_grad + in-place SGD (axpy) vs torch autograd "
+        "+ torch.optim.SGD, same weights; each engine in its own process, alternating blocks; "
+        "medians and quartiles of every step",
+        "threads": args.threads, "rounds": args.rounds, "block": args.block,
+        "warmup": args.warmup, "blas": _blas(),
+        "openblas_thread_timeout": args.openblas_thread_timeout,
         "load_average_1min": {"start": load_start[0], "end": os.getloadavg()[0]},
-        "cpu": _cpu_model(),
-        "cpus": os.cpu_count(), "machine": platform.platform(),
+        "cpu": _cpu_model(), "cpus": os.cpu_count(), "machine": platform.platform(),
         "python": platform.python_version(), "numpy": np.__version__,
         "torch": torch.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print("\n| case | dtype | ours (ms) | torch (ms) | ratio |\n|---|---|---|---|---|")
+    print("\n| case | dtype | threads | ours (ms) [IQR] | torch (ms) [IQR] | ours / torch |\n"
+          "|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['case']} | {r['dtype']} | {r['ours_ms']:.2f} | {r['torch_ms']:.2f} | "
+        (a0, a1), (b0, b1) = r["ours_quartiles_ms"], r["torch_quartiles_ms"]
+        print(f"| {r['case']} | {r['dtype']} | {r['threads']} | {r['ours_ms']:.2f} "
+              f"[{a0:.2f}–{a1:.2f}] | {r['torch_ms']:.2f} [{b0:.2f}–{b1:.2f}] | "
               f"{r['ratio']:.2f}× |")
-    print(f"\n{args.threads} thread(s) each; {args.repeats} interleaved repetitions; "
+    print(f"\n{args.rounds} alternating blocks of {args.block} steps per engine; "
           f"written to {args.out}")
 
 
