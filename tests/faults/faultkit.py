@@ -190,3 +190,21 @@ class Forked:
         text = Path(self._err.name).read_text(encoding="utf-8", errors="replace")
         os.unlink(self._err.name)
         return "", text
+
+
+#: the loggers a Dask sweep quiets (the client's, the scheduler's and the worker's)
+DASK_LOGGERS = ("distributed.client", "distributed.scheduler", "distributed.worker")
+
+
+def dask_log_levels(point: dict) -> dict:
+    """A sweep point's result: the levels of Dask's loggers while the point runs (on an
+    in-process cluster, the sweep's own process)."""
+    import logging
+
+    return {name: logging.getLogger(name).getEffectiveLevel() for name in DASK_LOGGERS}
+
+
+def slow_square(point: dict) -> dict:
+    """A sweep point's result: x², after ``point["sleep"]`` seconds."""
+    time.sleep(point["sleep"])
+    return {"value": point["x"] ** 2}

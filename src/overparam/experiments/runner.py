@@ -16,31 +16,42 @@ one machine; pip install 'overparam[dist]').
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from overparam.numerics.atomic import write_text_atomic
 
-__all__ = ["EXECUTORS", "SCHEDULER_TIMEOUT_S", "ExecutorError", "ResumeWarning", "point_key",
-           "run_sweep"]
+__all__ = ["EXECUTORS", "NO_WORKER_GRACE_S", "SCHEDULER_TIMEOUT_S", "WORKER_POLL_S",
+           "ExecutorError", "NoWorkerWarning", "ResumeWarning", "point_key", "run_sweep"]
 
 EXECUTORS = ("serial", "local", "dask")
 
 #: seconds to wait for a Dask scheduler before saying it is unreachable
 SCHEDULER_TIMEOUT_S = 5.0
+#: how often a Dask sweep with nothing finished looks at its workers (seconds)
+WORKER_POLL_S = 2.0
+#: how long a Dask cluster may have no worker before the sweep says so (seconds); with the
+#: poll, the user hears of it within 15 s
+NO_WORKER_GRACE_S = 12.0
 
 
 class ResumeWarning(UserWarning):
     """A finished point's file could not be used; the point is computed again."""
+
+
+class NoWorkerWarning(UserWarning):
+    """A Dask sweep's cluster has had no worker for a while; the sweep keeps waiting."""
 
 
 class ExecutorError(RuntimeError):
@@ -142,24 +153,89 @@ def _dask_client(scheduler: str | None):
                             "correct --scheduler") from None
 
 
+@contextlib.contextmanager
+def _dask_quiet() -> Iterator[None]:
+    """Dask's own loggers (and tornado's, which it runs on) at CRITICAL while a sweep runs,
+    restored after: a lost scheduler or worker is said in our one line, not beside its
+    tracebacks. Every logger under those names is set, not just the top one, because Dask's
+    logging configuration gives some of them levels of their own."""
+    with contextlib.suppress(ImportError):  # without dask the client says what to install
+        import distributed  # noqa: F401 — its import configures the loggers set below
+    names = ("distributed", "tornado")
+    loggers = [logging.getLogger(n) for n in names] + [
+        logger for name, logger in list(logging.root.manager.loggerDict.items())
+        if isinstance(logger, logging.Logger) and name.startswith(tuple(f"{n}." for n in names))]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+class _WorkerWatch:
+    """Says, once per spell, that the cluster has had no worker for ``NO_WORKER_GRACE_S``
+    while points wait (a ``NoWorkerWarning``); the sweep keeps waiting, and goes on when a
+    worker joins."""
+
+    def __init__(self, client, where: str, scheduler: str | None, folder: Path) -> None:
+        self.client, self.where, self.folder = client, where, folder
+        self.start_one = f"dask worker {scheduler}" if scheduler else "dask worker ADDRESS"
+        self.since: float | None = None
+        self.said = False
+
+    def check(self, waiting: int) -> None:
+        """Look at the cluster's workers now (``waiting``: points not finished)."""
+        if self.client.scheduler_info(n_workers=-1)["workers"]:
+            self.since, self.said = None, False
+            return
+        now = time.monotonic()
+        self.since = now if self.since is None else self.since
+        if not self.said and now - self.since >= NO_WORKER_GRACE_S:
+            self.said = True
+            warnings.warn(
+                f"{self.where} has had no worker for {now - self.since:.0f} s and {waiting} "
+                f"points are waiting: the sweep waits for one — start a worker "
+                f"({self.start_one}) and it goes on, or stop it (Ctrl-C; finished points are "
+                f"kept in {self.folder}) and rerun with --resume", NoWorkerWarning,
+                stacklevel=2)
+
+
 def _run_dask(client, todo, compute, extra, finish, scheduler, folder) -> None:
-    from dask.distributed import as_completed as dask_completed
+    from dask.distributed import wait
 
     where = f"the Dask scheduler at {scheduler}" if scheduler else "the in-process Dask cluster"
+    watch = _WorkerWatch(client, where, scheduler, folder)
+
+    def lost(exc: BaseException) -> ExecutorError:
+        return ExecutorError(f"lost {where} mid-sweep ({type(exc).__name__}); finished points "
+                             f"are kept in {folder}: restart the scheduler and rerun with "
+                             "--resume")
+
     try:
         futures = [client.submit(compute, p, pure=False, **extra(k)) for k, p in todo]
         index = {f.key: kp for f, kp in zip(futures, todo, strict=True)}
-        for fut in dask_completed(futures):
+        pending = set(futures)
+        while pending:
             try:
-                result = fut.result()
-            except (concurrent.futures.CancelledError, OSError, TimeoutError) as exc:
-                if client.status == "running" and not isinstance(
-                        exc, concurrent.futures.CancelledError):
-                    raise  # the point's own error, not the cluster's
-                raise ExecutorError(
-                    f"lost {where} mid-sweep ({type(exc).__name__}); finished points are "
-                    f"kept in {folder}: restart the scheduler and rerun with --resume") from None
-            finish(*index[fut.key], result)
+                done, pending = wait(pending, timeout=WORKER_POLL_S,
+                                     return_when="FIRST_COMPLETED")
+            except TimeoutError:  # nothing finished meanwhile: are there workers at all?
+                watch.check(len(pending))
+                continue
+            except concurrent.futures.CancelledError as exc:  # the scheduler cancelled them
+                raise lost(exc) from None
+            for fut in done:
+                try:
+                    result = fut.result()
+                except (concurrent.futures.CancelledError, OSError, TimeoutError) as exc:
+                    if client.status == "running" and not isinstance(
+                            exc, concurrent.futures.CancelledError):
+                        raise  # the point's own error, not the cluster's
+                    raise lost(exc) from None
+                finish(*index[fut.key], result)
     finally:
         client.close()
 
@@ -209,43 +285,46 @@ def run_sweep(
             if path.exists() and (row := _load_point(path, k, p)) is not None:
                 rows[k] = row
     todo = [(k, p) for k, p in zip(keys, points, strict=True) if k not in rows]
-    # connect before the progress bar, so that an unreachable scheduler is all that is shown
-    client = _dask_client(scheduler) if executor == "dask" and todo else None
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    # Dask logs quieted from the connection to the client's close (our messages say what
+    # happened); connect before the progress bar, so that an unreachable scheduler is all
+    # that is shown
+    with _dask_quiet() if executor == "dask" and todo else contextlib.nullcontext():
+        client = _dask_client(scheduler) if executor == "dask" and todo else None
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(points), initial=len(points) - len(todo), unit="point",
-                   desc="sweep", dynamic_ncols=True)
+            bar = tqdm(total=len(points), initial=len(points) - len(todo), unit="point",
+                       desc="sweep", dynamic_ncols=True)
 
-    def finish(key: str, point: dict, result: dict) -> None:
-        text = _point_record(key, point, result)
-        write_text_atomic(folder / f"{key}.json", text)
-        data = json.loads(text)  # the row as a resumed run reads it back
-        rows[key] = {"point": data["point"], "result": data["result"]}
-        if scratch:
-            shutil.rmtree(folder / f".{key}.scratch", ignore_errors=True)
-        if bar is not None:
-            bar.update(1)
+        def finish(key: str, point: dict, result: dict) -> None:
+            text = _point_record(key, point, result)
+            write_text_atomic(folder / f"{key}.json", text)
+            data = json.loads(text)  # the row as a resumed run reads it back
+            rows[key] = {"point": data["point"], "result": data["result"]}
+            if scratch:
+                shutil.rmtree(folder / f".{key}.scratch", ignore_errors=True)
+            if bar is not None:
+                bar.update(1)
 
-    def extra(key: str) -> dict:
-        if not scratch:
-            return {}
-        path = folder / f".{key}.scratch"
-        if not resume:
-            shutil.rmtree(path, ignore_errors=True)  # a stale checkpoint is not this run's
-        path.mkdir(exist_ok=True)
-        return {"scratch": path}
+        def extra(key: str) -> dict:
+            if not scratch:
+                return {}
+            path = folder / f".{key}.scratch"
+            if not resume:
+                shutil.rmtree(path, ignore_errors=True)  # a stale checkpoint is not this run's
+            path.mkdir(exist_ok=True)
+            return {"scratch": path}
 
-    try:
-        if executor == "serial" or not todo:
-            for key, point in todo:
-                finish(key, point, compute(point, **extra(key)))
-        elif executor == "local":
-            _run_local(todo, compute, extra, finish, workers)
-        else:
-            _run_dask(client, todo, compute, extra, finish, scheduler, folder)
-    finally:
-        if bar is not None:
-            bar.close()
+        try:
+            if executor == "serial" or not todo:
+                for key, point in todo:
+                    finish(key, point, compute(point, **extra(key)))
+            elif executor == "local":
+                _run_local(todo, compute, extra, finish, workers)
+            else:
+                _run_dask(client, todo, compute, extra, finish, scheduler, folder)
+        finally:
+            if bar is not None:
+                bar.close()
     return [rows[k] for k in keys]
