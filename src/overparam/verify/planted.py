@@ -8,7 +8,9 @@ off-by-one, a bound made slightly too small. :func:`planted` installs it for the
 ``with`` block, in the defining module and in every loaded ``overparam`` module that holds
 the same function object under any name, so that callers who imported it by name see the bug
 too. :func:`bugs_for` builds the standard set for a function; :func:`hunt` runs a claim's
-checks under one bug and says which evidence item caught it.
+checks under one bug and says which evidence item caught it; :func:`hunt_claims` and
+:func:`markdown_table` do it for every bug of every claim (``python -m
+overparam.verify.planted [IDS...]``, your own claims included once registered).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 from overparam.verify.types import Claim, Context, Evidence
 
 __all__ = ["MUTATIONS", "RELATIVE", "Hunt", "PlantedBug", "bugs_for", "falsified_items", "hunt",
-           "planted", "resolve"]
+           "hunt_claims", "markdown_table", "planted", "resolve"]
 
 #: The relative error every claim must detect in the functions it exercises.
 RELATIVE = 1e-3
@@ -249,3 +251,60 @@ def hunt(claim: Claim, bug: PlantedBug, ctx: Context,
                 if e.verdict == "falsified" and (i, j) not in already:
                     return Hunt(bug, e, seen, buggy.effective)
         return Hunt(bug, None, seen, buggy.effective)
+
+
+def hunt_claims(claims: list[Claim], ctx: Context,
+                progress: Callable[[Hunt], None] | None = None) -> dict[str, list[Hunt]]:
+    """Every standard planted bug of every function each claim exercises, hunted
+    (:func:`hunt`) against the claim's evidence that is not already falsified on the correct
+    code. Returns {claim id: hunts}; ``progress`` is called after each hunt."""
+    out: dict[str, list[Hunt]] = {}
+    for claim in claims:
+        already = falsified_items(claim, ctx)
+        out[claim.id] = []
+        for target in claim.exercises:
+            for bug in bugs_for(target):
+                result = hunt(claim, bug, ctx, already)
+                out[claim.id].append(result)
+                if progress is not None:
+                    progress(result)
+    return out
+
+
+def markdown_table(results: dict[str, list[Hunt]]) -> str:
+    """The planted-bug table: per claim, the functions it exercises, the planted bugs that
+    changed a value (effective), how many were caught and by which kinds of evidence; the
+    mutations equivalent to the correct code (a transposition of a scalar) are counted
+    apart."""
+    lines = ["| claim | functions under test | effective planted bugs | caught | caught by |"
+             " equivalent (not counted) |", "|---|---|---|---|---|---|"]
+    for claim_id, hunts in results.items():
+        effective = [h for h in hunts if h.effective_calls]
+        caught = [h for h in effective if h.caught]
+        kinds = sorted({h.caught_by.kind for h in caught})
+        functions = sorted({h.bug.target.split(":")[1] for h in hunts})
+        lines.append(f"| `{claim_id}` | {', '.join(f'`{f}`' for f in functions)} | "
+                     f"{len(effective)} | {len(caught)} | {', '.join(kinds)} | "
+                     f"{len(hunts) - len(effective)} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m overparam.verify.planted [IDS...]``: hunt every planted bug of the selected
+    claims (default: all) at ``--level quick``, seed 0, and print the markdown table; exit 1
+    when an effective bug went uncaught (each is listed)."""
+    from overparam.verify.registry import select_claims
+
+    ids = sys.argv[1:] if argv is None else argv
+    ctx = Context(level="quick", seed=0, xp=np)
+    results = hunt_claims(select_claims(ids), ctx)
+    print(markdown_table(results))
+    missed = [h for hunts in results.values() for h in hunts
+              if h.effective_calls and not h.caught]
+    for h in missed:
+        print(f"not caught: {h.bug}", file=sys.stderr)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -699,4 +699,4 @@ CLAIMS.insert(3, Claim(
     "rr.cor1", "RR", "Corollary 1, App. C",
     "For every k ≥ 2 there is a ReLU net of depth k, width O(n/k) and O(n + d) weights that "
     "represents any function on a sample of size n in d dimensions.",
-    (_cor1_search, _cor1_scaling)))
+    (_cor1_search, _cor1_scaling), exercises=(f"{MODULE}:depthk_interpolant",)))
