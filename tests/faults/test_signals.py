@@ -260,3 +260,28 @@ def test_every_command_stopped_at_any_moment_says_one_line(tmp_path, monkeypatch
     assert readme.read_bytes() == before
     # a caller in Python gets its own handlers back
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+
+
+def test_an_interruption_while_older_outputs_are_adopted_says_they_are_untouched(
+        tmp_path, monkeypatch, capsys):
+    """Plain files of an older version are moved into a set directory before the swap (the
+    set link then exists, the manifest a reader sees is still the old one): a Ctrl-C right
+    there says the previous report is untouched — as it is — not that the new one is
+    complete."""
+    from faultkit import plain_set
+
+    from overparam.cli import main
+    from overparam.common import outputs
+
+    previous = plain_set(tmp_path, (*REPORT, "ic.thm1.png"))
+    real = outputs._adopt_plain_files
+
+    def adopted_then_interrupted(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs, "_adopt_plain_files", adopted_then_interrupted)
+    assert main(["verify", "ic.params", "--out", str(tmp_path)]) == 130
+    line = _one_line(capsys.readouterr().err)
+    assert "the previous report" in line and "untouched" in line, line
+    assert assert_whole(tmp_path, previous) == "previous"

@@ -142,10 +142,11 @@ def _is_set_link(path: Path) -> bool:
 
 
 def current_set(out_dir: str | Path) -> str | None:
-    """Which set a reader of ``out_dir`` sees now (its directory's name), None when no set
-    was swapped in there; it changes exactly when a run's swap happens."""
+    """Which set a reader of ``out_dir`` sees now: the SHA-256 of the manifest it reads (None
+    when there is none). It changes when a run swaps its set in, and only then — not when a
+    commit moves older plain files into a set directory, which a reader cannot tell."""
     try:
-        return os.readlink(Path(out_dir) / CURRENT)
+        return hashlib.sha256((Path(out_dir) / MANIFEST).read_bytes()).hexdigest()
     except OSError:  # no set, no directory, or not a directory
         return None
 
