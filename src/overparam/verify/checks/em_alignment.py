@@ -556,18 +556,26 @@ def _homogeneity(ctx: Context) -> list[Evidence]:
                            "flagged examples re-judged against c × the exact output"})
 
     def evaluate(ex):
-        # every layer forward returns (H, R, Z) against its exact value
+        # every layer forward returns (H, R, Z) against its exact value, each entry within
+        # its own rounding bound: |ΔH| ≤ γ_d|X||W1|ᵀ, |ΔR| ≤ |ΔH|, |ΔZ| ≤ γ_h|R||W2|ᵀ +
+        # |ΔR||W2|ᵀ (γ_k = (k+2)u covers the products and the sums); the vector of bounds'
+        # norm bounds the error's norm
         act, W1, W2, X, _ = ex
         exact = np.hstack([np.array([[float(v) for v in row] for row in part], ndmin=2)
                            .reshape(len(X), -1) for part in _exact_layers(X, W1, W2, act)])
         got = np.hstack([np.asarray(part).reshape(len(X), -1)
                          for part in forward(X, W1, W2, act)])
-        return got, exact, _forward_tolerance(W1, W2, X)
+        h, d = W1.shape
+        dH = (d + 2) * U * (np.abs(X) @ np.abs(W1).T)
+        R = np.abs(exact[:, h:2 * h])
+        dZ = (h + 2) * U * (R @ np.abs(W2).T) + dH @ np.abs(W2).T
+        return got, exact, float(np.linalg.norm(np.hstack([dH, dH, dZ])))
 
     reference = reference_search(
         _homogeneity_example(), evaluate, function="overparam.numerics.mlp:forward",
         reference="the layers H, σ(H), Z in exact rationals",
-        rule="4(d+h+4)·u·(max row sums of |W2|, |W1| × max|x| + 1)",
+        rule="entrywise: |ΔH| ≤ (d+2)u|X||W1|ᵀ, |ΔR| ≤ |ΔH|, |ΔZ| ≤ (h+2)u|R||W2|ᵀ + "
+             "|ΔR||W2|ᵀ; the norm of the bounds",
         arguments=lambda ex: {"X": ex[3], "W1": ex[1], "W2": ex[2], "act": ex[0]},
         max_examples=ctx.budget(60, 600), seed=ctx.seed,
         domain="the nets and inputs of the statement's search")
