@@ -12,16 +12,18 @@ current set's directory. A run writes its files into a staging directory
 1. fsyncs every staged file and writes ``manifest.json`` (each file's size and SHA-256) into
    it, gives each file the mode of the file it replaces (0644 for a new one), and renames the
    staging directory to a set directory;
-2. makes a link for each name the new set adds (it points through ``.overparam-current``, so
-   it shows nothing until the swap) and, for outputs written before sets were swapped this
-   way (plain files), moves each plain file into the current set (a hard link, then the link
-   renamed over it: a reader sees the same bytes throughout);
+2. moves each plain file of outputs written before sets were swapped this way into the
+   current set (a hard link, then a link renamed over the plain name: a reader sees the same
+   bytes throughout), then makes a link for each name the new set adds (it points through
+   ``.overparam-current``, so it shows nothing until the swap);
 3. swaps: one rename of a new ``.overparam-current`` over the old — the whole new set at once;
 4. tidies: removes the links of names the new set no longer has and the previous set's
    directory; a name the user made a symbolic link of their own is written through (that
    file follows the swap instead of being part of it).
 
 A kill before step 3 leaves the previous set as every reader saw it; after it, the new one.
+Steps 2–4 and the tidying below hold a lock (``.overparam-lock``, ``flock``), so two runs
+writing into one directory swap one after the other.
 What an interrupted run leaves behind (its staging directory, links that show nothing) is
 removed by the next run (``recover``). ``check_output_set`` tells a reader whether a
 directory holds one complete set.

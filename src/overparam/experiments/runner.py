@@ -9,8 +9,9 @@ resume a file that is unreadable, truncated, empty, garbage or another point's i
 a ``ResumeWarning`` naming it, and its point is computed again — never used silently.
 
 Executors: "serial" (in-process), "local" (worker processes, which exit when the sweep's
-process dies, even by kill -9), "dask" (a dask.distributed scheduler, for sweeps that outgrow
-one machine; pip install 'overparam[dist]').
+process dies, even by kill -9, and are stopped when it is interrupted), "dask" (a
+dask.distributed scheduler, for sweeps that outgrow one machine; pip install
+'overparam[dist]').
 """
 
 from __future__ import annotations
@@ -266,7 +267,10 @@ def run_sweep(
     result is written. With Dask, ``out_dir`` must be on a file system the workers share.
 
     Raises ``ExecutorError`` when a Dask scheduler cannot be reached (within
-    ``SCHEDULER_TIMEOUT_S``) or is lost mid-sweep."""
+    ``SCHEDULER_TIMEOUT_S``) or is lost mid-sweep. A Dask cluster that has had no worker for
+    ``NO_WORKER_GRACE_S`` while points wait gives one ``NoWorkerWarning`` (looked for every
+    ``WORKER_POLL_S``), and the sweep keeps waiting for a worker to join. Dask's own loggers
+    are held at CRITICAL during a Dask sweep and restored after."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor: expected one of {EXECUTORS}, got {executor!r}")
     if workers is not None and workers < 1:
