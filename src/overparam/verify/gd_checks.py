@@ -123,14 +123,20 @@ def limit_tolerance(X: Any, Y: Any, W0: Any, W_limit: Any, result: TrainResult,
         max_param_norm=result.max_param_norm, max_update_norm=result.max_update_norm,
         beta=config.beta, unit_roundoff=u)
     kappa = info.condition if info.rank else 1.0
-    closed = 4 * (n + d) * u * kappa**2 * (float(np.linalg.norm(Wl)) + float(np.linalg.norm(W0n)))
+    # W∞ = W0 + X⁺(Y − XW0): the pseudo-inverse applied to a right-hand side that need not
+    # lie in range(X) errs by up to u·κ²·‖X⁺‖‖Y − XW0‖ (least squares: the residual enters
+    # with κ²), which can far exceed ‖W∞ − W0‖ when Y − XW0 is nearly orthogonal to range(X)
+    pinv_norm = 1.0 / float(kept[-1]) if kept.size else 0.0
+    rhs = float(np.linalg.norm(Yn - Xn @ W0n))
+    closed = 4 * (n + d) * u * kappa**2 * (float(np.linalg.norm(Wl)) + float(np.linalg.norm(W0n))
+                                           + pinv_norm * rhs)
     total = contraction + truncation + rounding + closed
     return {
         "total": total, "contraction": contraction, "truncation": truncation,
         "rounding": rounding, "closed_form": closed, "kappa": kappa, "steps": result.steps,
         "rule": "‖W_T − W∞‖_F ≤ max_λ|φ_T(λ)|·‖W0 − W∞‖ (exact linear dynamics) "
                 "+ T·η·σ_dropped·(‖Y − XW0‖ + ‖Y‖)/(1−β) + T·[2(n+d)η‖X‖(‖X‖‖W‖+‖Y‖) "
-                "+ 2(‖W‖+‖Δ‖)]·u/(1−β) + 4(n+d)·u·κ²·(‖W∞‖+‖W0‖)",
+                "+ 2(‖W‖+‖Δ‖)]·u/(1−β) + 4(n+d)·u·κ²·(‖W∞‖+‖W0‖+‖X⁺‖‖Y − XW0‖)",
     }
 
 

@@ -447,10 +447,16 @@ def _kernel_evidence(ctx: Context) -> Evidence:
                 "eigendecomposition and says so.")
 
 
-def _min_norm_tolerance(X: np.ndarray, w: np.ndarray) -> float:
-    """The float64 error of X⁺y: 8(n+d+4)·u·κ(X)²·‖w‖ (the closed form's conditioning)."""
-    return 8 * (sum(X.shape) + 4) * U * numerical_rank(X).condition ** 2 * float(
-        np.linalg.norm(w)) + 8 * U * float(np.linalg.norm(w))
+def _min_norm_tolerance(X: np.ndarray, w: np.ndarray, y: np.ndarray) -> float:
+    """The float64 error of X⁺y: 8(n+d+4)·u·κ(X)²·(‖w‖ + ‖X⁺‖‖y‖) (least squares: a y
+    outside range(X) enters through ‖X⁺‖‖y‖, which can far exceed ‖w‖)."""
+    info = numerical_rank(X)
+    if info.rank == 0:
+        return 8 * U * float(np.linalg.norm(w))
+    pinv_norm = 1.0 / float(info.singular_values[info.rank - 1])
+    return 8 * (sum(X.shape) + 4) * U * info.condition ** 2 * (
+        float(np.linalg.norm(w)) + pinv_norm * float(np.linalg.norm(y))) + 8 * U * float(
+        np.linalg.norm(w))
 
 
 def _min_norm_reference(ctx: Context) -> Evidence:
@@ -469,12 +475,13 @@ def _min_norm_reference(ctx: Context) -> Evidence:
         # a singular value below float64's rank threshold that is not exactly zero: the
         # float closed form cannot see it (it truncates), so the example is not decisive
         tol = (math.inf if Xr.rank() != numerical_rank(X).rank
-               else _min_norm_tolerance(X, exact))
+               else _min_norm_tolerance(X, exact, y))
         return rr.min_norm_interpolant(X, y), exact, tol
 
     return reference_search(
         instance(), evaluate, function=f"{MODULE}:min_norm_interpolant",
-        reference="X⁺y in exact rationals", rule="8(n+d+4)·u·κ(X)²·‖w‖ + 8u‖w‖",
+        reference="X⁺y in exact rationals",
+        rule="8(n+d+4)·u·κ(X)²·(‖w‖ + ‖X⁺‖‖y‖) + 8u‖w‖",
         arguments=lambda ex: {"X": ex[0], "y": ex[1]}, max_examples=ctx.budget(30, 300),
         seed=ctx.seed, domain="X full rank (any shape up to 4×6) or rank-deficient (≤ 5×5), "
                               "y with entries in [−100, 100]")
@@ -510,7 +517,7 @@ def _min_norm_search(ctx: Context) -> Evidence:
         larger = (w + v).norm() ** 2 > w.norm() ** 2 or v.norm() == 0
         exact = np.array([float(e) for e in w])
         gap = float(np.linalg.norm(rr.min_norm_interpolant(X, y) - exact))
-        wrong = gap > _min_norm_tolerance(X, exact)
+        wrong = gap > _min_norm_tolerance(X, exact, y)
         return (not larger) or wrong, {"exact_null_norm_sq": str(v.norm() ** 2),
                                        "function_gap_to_exact": gap}
 
