@@ -13,7 +13,8 @@ import numpy as np
 
 from overparam.numerics.atomic import write_atomic
 
-__all__ = ["heatmap_panel", "heatmap_style", "image_grid", "pyplot", "save"]
+__all__ = ["heatmap_panel", "heatmap_style", "image_grid", "mark_unfitted", "pyplot", "save",
+           "seed_band"]
 
 
 def pyplot() -> Any:
@@ -101,3 +102,22 @@ def image_grid(path: Path, images: Sequence[Sequence[np.ndarray]], row_labels: S
     if suptitle:
         fig.suptitle(suptitle, fontsize=8)
     return save(fig, path, tight=False)
+
+
+def seed_band(ax: Any, x: Sequence[float], values: Sequence[Sequence[float]], style: str,
+              label: str) -> None:
+    """One line of means over seeds (``values[i]``: the seeds' values at ``x[i]``) with error
+    bars of ± one sample standard deviation where there are several seeds."""
+    means = [float(np.mean(v)) for v in values]
+    if all(len(v) > 1 for v in values):
+        sds = [float(np.std(v, ddof=1)) for v in values]
+        ax.errorbar(x, means, yerr=sds, fmt=style, capsize=2, label=f"{label} (mean ± sd)")
+    else:
+        ax.plot(x, means, style, label=label)
+
+
+def mark_unfitted(ax: Any, x: Sequence[float], y: Sequence[float],
+                  label: str = "did not fit (excluded from findings)") -> None:
+    """Red crosses at the points whose networks did not fit their training set."""
+    if len(x):
+        ax.plot(list(x), list(y), "x", color="red", ms=8, mew=1.5, label=label)

@@ -12,10 +12,19 @@ from pathlib import Path
 import numpy as np
 
 from overparam.experiments import em_scale as em
+from overparam.experiments.findings import (
+    NOT_ASSESSABLE,
+    Finding,
+    Precondition,
+    decide,
+    partial_spearman,
+    seed_stats,
+    t_test,
+)
 from overparam.experiments.protocol import Experiment, Outputs, Summary
 
 __all__ = ["AUTHORS_SIGMAS", "CSV_HEADER", "DOUBLING", "EXPERIMENT", "FIGURES", "LOSSES",
-           "LOSS_NAMES", "PRESETS", "compute_point", "outputs", "points", "reproduce"]
+           "LOSS_NAMES", "PRESETS", "compute_point", "findings", "outputs", "points", "reproduce"]
 
 LOSSES = ("softmax_ce", "hinge", "squared")
 LOSS_NAMES = {"softmax_ce": "softmax cross-entropy", "hinge": "hinge (Δ = 1)",
@@ -34,6 +43,13 @@ PRESETS = {
                          "hinge": [1e-3, 0.01, 0.1, 0.3, 1.0, 10.0], "squared": DOUBLING},
               "hidden": 1024, "hidden_squared": 2048, "n_train": 2048, "n_test": 1000,
               "batch": 256, "lr": 0.01, "max_epochs": 10, "dtype": "float32", "kernel": 0},
+    # issue 25's standard: ≥ 2,000 images, to 100 % or 600 epochs, 3 seeds; four σ per loss
+    # (the squared loss's doubling grid up to where it diverges)
+    "standard": {"sigmas": {"softmax_ce": [1e-2, 0.1, 1.0, 10.0],
+                            "hinge": [1e-2, 0.1, 1.0, 10.0], "squared": DOUBLING[:4]},
+                 "hidden": 1024, "hidden_squared": 2048, "n_train": 2048, "n_test": 1000,
+                 "batch": 256, "lr": 0.01, "max_epochs": 600, "dtype": "float32", "kernel": 0,
+                 "seeds": 3},
     # EM's settings (a GPU job): whole splits, trained to 100 % (cap 2,000 epochs)
     "paper": {"sigmas": {"softmax_ce": AUTHORS_SIGMAS, "hinge": AUTHORS_SIGMAS,
                          "squared": [0.005, *DOUBLING]},
@@ -43,13 +59,14 @@ PRESETS = {
 
 
 def points(preset: str, seed: int, backend: str) -> list[dict]:
-    """One point per (loss, σ) of the preset."""
+    """One point per (seed, loss, σ) of the preset."""
     dataset, root = em.dataset_choice()
     cfg = PRESETS[preset]
     return [{"sigma": s, "activation": "relu", "loss": loss,
              "hidden": cfg["hidden_squared"] if loss == "squared" else cfg["hidden"],
-             "seed": seed, "preset": preset, "backend": backend, "dataset": dataset,
-             "data_dir": root} for loss in LOSSES for s in cfg["sigmas"][loss]]
+             "seed": k, "preset": preset, "backend": backend, "dataset": dataset,
+             "data_dir": root} for k in em.seeds_of(cfg, seed) for loss in LOSSES
+            for s in cfg["sigmas"][loss]]
 
 
 def compute_point(point: dict, scratch: Path | None = None) -> dict:
@@ -57,8 +74,8 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
     return em.train_point(point, PRESETS[point["preset"]], scratch)
 
 
-CSV_HEADER = ["loss", "sigma", "hidden", "status", "epochs", "diverged_at_step", "train_acc",
-              "test_acc", "best_test_acc", "omega_grad", "omega_rep", "grad_ratio",
+CSV_HEADER = ["loss", "sigma", "seed", "hidden", "status", "epochs", "diverged_at_step",
+              "train_acc", "test_acc", "best_test_acc", "omega_grad", "omega_rep", "grad_ratio",
               "omega_grad_init", "omega_rep_init", "grad_ratio_init"]
 
 
@@ -67,7 +84,7 @@ def _csv_rows(rows: list) -> list[list]:
     for r in rows:
         p, res = r["point"], r["result"]
         f, i = res["final"], res["history"][0]
-        out.append([p["loss"], p["sigma"], p["hidden"], res["status"], res["epochs"],
+        out.append([p["loss"], p["sigma"], p["seed"], p["hidden"], res["status"], res["epochs"],
                     res["diverged_at_step"], f["train_acc"], f["test_acc"],
                     res["best_test_acc"], f["omega_grad"], f["omega_rep"], f["grad_ratio"],
                     i["omega_grad"], i["omega_rep"], i["grad_ratio"]])
@@ -76,7 +93,7 @@ def _csv_rows(rows: list) -> list[list]:
 
 def _by_loss(rows: list, loss: str) -> list:
     return sorted((r for r in rows if r["point"]["loss"] == loss),
-                  key=lambda r: r["point"]["sigma"])
+                  key=lambda r: (r["point"]["sigma"], r["point"]["seed"]))
 
 
 def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
@@ -100,34 +117,33 @@ def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
 
 def _fig4(path: Path, rows: list) -> None:
     """EM Fig. 4 for each loss (one row each): (a) test accuracy, (b) Ω_in-class of
-    representations, (c) of gradients, against σ (final epoch; test accuracy also its best
-    over epochs); a diverged point is marked with an ×."""
-    from overparam.common.plotting import pyplot, save
+    representations, (c) of gradients, against σ (final epoch, mean ± sd over seeds; test
+    accuracy also its best over epochs); networks that did not fit are red crosses, diverged
+    ones black crosses at 0; chance line."""
+    from overparam.common.plotting import mark_unfitted, pyplot, save, seed_band
 
     plt = pyplot()
     fig, axes = plt.subplots(len(LOSSES), 3, figsize=(12, 3.2 * len(LOSSES)), squeeze=False)
     for row, loss in zip(axes, LOSSES, strict=True):
-        pts = _by_loss(rows, loss)
-        sig = [r["point"]["sigma"] for r in pts]
-        ok = [r["result"]["status"] != "diverged" for r in pts]
+        by = em.groups(_by_loss(rows, loss))
+        ok = {s: [r for r in rs if r["status"] != "diverged"] for s, rs in by.items()}
+        sig = [s for s in sorted(ok) if ok[s]]
+        bad = [s for s in sorted(by) if any(r["status"] == "diverged" for r in by[s])]
         for ax, (key, name) in zip(row, (("test_acc", "test accuracy"),
                                          ("omega_rep", "Ω in-class, representations"),
                                          ("omega_grad", "Ω in-class, gradients")), strict=True):
-            vals = [r["result"]["final"][key] for r in pts]
-            ax.plot([s for s, k in zip(sig, ok, strict=True) if k],
-                    [v for v, k in zip(vals, ok, strict=True) if k], "o-")
-            bad = [s for s, k in zip(sig, ok, strict=True) if not k]
+            seed_band(ax, sig, [[r["final"][key] for r in ok[s]] for s in sig], "o-", "final")
+            unfit = [(s, r["final"][key]) for s in sig for r in ok[s] if r["status"] != "fitted"]
+            mark_unfitted(ax, [u[0] for u in unfit], [u[1] for u in unfit])
             if bad:
-                ax.plot(bad, [0.0] * len(bad), "rx", ms=9, label="diverged")
-                ax.legend(fontsize=7)
+                ax.plot(bad, [0.0] * len(bad), "kx", ms=9, label="diverged")
+            if key == "test_acc":
+                seed_band(ax, sig, [[r["best_test_acc"] for r in ok[s]] for s in sig], "s--",
+                          "best over epochs")
+                ax.axhline(1 / em.N_CLASSES, color="gray", lw=0.8, label="chance")
             ax.set(xscale="log", xlabel="σ")
             ax.set_title(f"{LOSS_NAMES[loss]}: {name}", fontsize=9)
-            if key == "test_acc":
-                ax.plot([s for s, k in zip(sig, ok, strict=True) if k],
-                        [r["result"]["best_test_acc"] for r, k in zip(pts, ok, strict=True)
-                         if k], "s--", label="best over epochs")
-                ax.axhline(1 / em.N_CLASSES, color="gray", lw=0.8)
-                ax.legend(fontsize=7)
+            ax.legend(fontsize=6)
     save(fig, path)
 
 
@@ -138,14 +154,16 @@ def _summary(rows: list, cfg: dict, preset: str, dataset: str) -> Summary:
     # three standard errors of a difference of two accuracies near the best one seen
     best = max(r["result"]["best_test_acc"] for r in rows)
     diff_se3 = 3 * math.sqrt(2 * best * (1 - best) / n_test)
-    table = ["| loss | σ | h | training | train acc | test acc (final / best) | Ω in-class grad "
-             "(init → final) | Ω in-class rep (init → final) | ‖∇W1‖/‖W1‖ (init → final) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    table = ["| loss | σ | seed | h | training | train acc | test acc (final / best) | "
+             "Ω in-class grad (init → final) | Ω in-class rep (init → final) | "
+             "‖∇W1‖/‖W1‖ (init → final) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for loss in LOSSES:
         for r in _by_loss(rows, loss):
             res, f, i = r["result"], r["result"]["final"], r["result"]["history"][0]
             table.append(
-                f"| {loss} | {r['point']['sigma']:g} | {r['point']['hidden']} | "
+                f"| {loss} | {r['point']['sigma']:g} | {r['point']['seed']} | "
+                f"{r['point']['hidden']} | "
                 f"{em.status_text(res)} | {f['train_acc']:.3f} | {f['test_acc']:.3f} / "
                 f"{res['best_test_acc']:.3f} | {i['omega_grad']:.3g} → {f['omega_grad']:.3g} "
                 f"| {i['omega_rep']:.3g} → {f['omega_rep']:.3g} | {i['grad_ratio']:.3g} → "
@@ -167,12 +185,7 @@ def _summary(rows: list, cfg: dict, preset: str, dataset: str) -> Summary:
         f"EM eq. 8 with Δ = 1; squared ½‖z − e_y‖²); a diverged run (non-finite loss, or 1e8 "
         f"times the initial) is reported as diverged, never rescaled or retried with another "
         f"learning rate.")
-    capped = [(r["point"]["loss"], r["point"]["sigma"]) for r in rows
-              if r["result"]["status"] == "epoch cap"]
-    if capped:
-        differences.append(f"The epoch cap bound at {len(capped)} of {len(rows)} points "
-                           f"({', '.join(f'{lo} σ={s:g}' for lo, s in capped)}): they did "
-                           f"not reach 100 % training accuracy.")
+    differences += em.capped_lines(rows, ("loss", "sigma", "seed"))
     return Summary(
         title="em.relu-scale — EM Fig. 4 (App. E): scale of initialisation, ReLU, three losses",
         setup=(f"Preset `{preset}`: data {dataset} (per-image standardisation), {n_train} "
@@ -185,63 +198,117 @@ def _summary(rows: list, cfg: dict, preset: str, dataset: str) -> Summary:
         body=[*table, "", *check, "", em.SPEARMAN_NOTE],
         comparisons_heading="EM's findings (Sec. 4, Fig. 4, App. E; no numbers in the text) "
         "beside ours:",
-        comparisons=_findings(rows, band, diff_se3))
+        findings=findings(rows, band, diff_se3))
 
 
-def _findings(rows: list, band: float, diff_se3: float) -> list[str]:
-    lines, drops = [], {}
+def findings(rows: list, band: float, diff_se3: float) -> list[Finding]:
+    """EM Sec. 4 / Fig. 4 / App. E's statements as ``Finding``s. Per loss, the test accuracy
+    (final, at 100 % training accuracy) at the smallest and the largest σ that did not diverge
+    is compared — both must have fitted at every seed (EM trains to 100 %), else the finding
+    is not assessable; Ω's relation to accuracy is a partial Spearman correlation with σ held
+    out, over the fitted networks."""
+    seeds = sorted({r["point"]["seed"] for r in rows})
+    out, drops = [], {}
     for loss in LOSSES:
-        pts = _by_loss(rows, loss)
-        ok = [r for r in pts if r["result"]["status"] != "diverged"]
-        div = [r for r in pts if r["result"]["status"] == "diverged"]
-        div_text = ("; diverged at σ = " + ", ".join(
-            f"{r['point']['sigma']:g} (step {r['result']['diverged_at_step']})" for r in div)
-            if div else "; none diverged")
-        if len(ok) < 2:
-            lines.append(f"{LOSS_NAMES[loss]}: fewer than two σ trained without diverging, "
-                         f"nothing to compare{div_text}: not shown.")
+        by = em.groups(_by_loss(rows, loss))
+        ok = {s: rs for s, rs in by.items() if all(r["status"] != "diverged" for r in rs)}
+        sig = sorted(ok)
+        name = LOSS_NAMES[loss]
+        if len(sig) < 2:
+            pre = Precondition("at least two σ trained without diverging", {"σ": len(sig)},
+                               False)
+            out.append(Finding(
+                key=f"{loss}-drop", statement=f"{name}: test accuracy drops as σ grows",
+                where="EM Fig. 4, App. E", precondition=pre, statistic="drop", value=None,
+                test="—", threshold="—", verdict=decide(None, pre), seeds=seeds))
             continue
-        # best over epochs, as EM Fig. 1b; SGD at large σ makes the last epoch's value noisy
-        test = [r["result"]["best_test_acc"] for r in ok]
-        final = [r["result"]["final"]["test_acc"] for r in ok]
-        sig = [r["point"]["sigma"] for r in ok]
-        drop = max(test) - test[-1]
-        drops[loss] = drop
-        saturates = abs(test[-1] - test[-2]) <= diff_se3
-        limited = test[-1] > band
-        lines.append(
-            f"{LOSS_NAMES[loss]}: best test accuracy {max(test):.3f} (σ = "
-            f"{sig[int(np.argmax(test))]:g}) → {test[-1]:.3f} at σ = {sig[-1]:g} (final epoch's: "
-            f"{final[int(np.argmax(test))]:.3f} → {final[-1]:.3f}); drop {drop:.3f}: "
-            f"{'shown' if drop > diff_se3 else 'not shown'} (a drop beyond {diff_se3:.3f}, three "
-            f"standard errors of a difference){div_text}.")
-        lines.append(
-            f"{LOSS_NAMES[loss]}: the effect is limited and saturates: the two largest σ differ "
-            f"by {abs(test[-1] - test[-2]):.3f} (saturated: within {diff_se3:.3f}) and the "
-            f"largest σ {'stays above' if limited else 'falls to'} chance (band ≤ {band:.3f}): "
-            f"{'shown' if saturates and limited else 'not shown'}.")
-        og = [r["result"]["final"]["omega_grad"] for r in ok]
-        orp = [r["result"]["final"]["omega_rep"] for r in ok]
-        bt = [r["result"]["best_test_acc"] for r in ok]
-        for name, vals in (("gradients", og), ("representations", orp)):
-            rho, p = em.spearman(vals, bt)
-            shown = rho is not None and rho > 0 and p < 0.05
-            lines.append(
-                f"{LOSS_NAMES[loss]}: Ω_in-class of {name} tracks test accuracy: final Ω "
-                f"{max(vals):.3g} → {min(vals):.3g}; Spearman with best test accuracy "
-                f"{em.fmt(rho)} (p = {em.fmt(p)}): {em.verdict(shown, rho)} "
-                f"(ρ > 0 at p < 0.05).")
+        lo, hi = sig[0], sig[-1]
+        pre = em.fit_precondition(ok[lo] + ok[hi], f"at σ = {lo:g} and σ = {hi:g}")
+        a = [r["final"]["test_acc"] for r in ok[lo]]
+        b = [r["final"]["test_acc"] for r in ok[hi]]
+        d = [x - y for x, y in zip(a, b, strict=True)]
+        st = seed_stats(d)
+        p = t_test(d, diff_se3)
+        drops[loss] = d
+        passed = st["mean"] > diff_se3 if p is None else p < 0.05
+        out.append(Finding(
+            key=f"{loss}-drop", statement=f"{name}: test accuracy drops as σ grows",
+            where="EM Fig. 4, App. E", precondition=pre,
+            statistic=f"final test accuracy at σ = {lo:g} minus at σ = {hi:g}", value=st["mean"],
+            test=("one-sided t-test over seeds, drop above the threshold" if p is not None
+                  else "one seed: the drop against the threshold"),
+            threshold=f"{diff_se3:.3f} (three standard errors of a difference of two "
+            f"accuracies on the test set)", verdict=decide(passed, pre), seeds=seeds,
+            p_value=p, ci=st["ci"], spread=st["sd"],
+            paper="a drop, limited for ReLU (CE, hinge)",
+            details={f"final at σ = {lo:g}": a, f"final at σ = {hi:g}": b,
+                     f"best over epochs at σ = {lo:g}": [r["best_test_acc"] for r in ok[lo]],
+                     f"best over epochs at σ = {hi:g}": [r["best_test_acc"] for r in ok[hi]],
+                     "diverged σ": [s for s in sorted(by) if s not in ok]}))
+        st_hi = seed_stats(b)
+        p_hi = t_test(b, band)
+        passed = st_hi["mean"] > band if p_hi is None else p_hi < 0.05
+        out.append(Finding(
+            key=f"{loss}-limited", statement=f"{name}: the effect is limited (the largest σ "
+            f"stays above chance)", where="EM Sec. 4, Fig. 4", precondition=pre,
+            statistic=f"final test accuracy at σ = {hi:g}", value=st_hi["mean"],
+            test=("one-sided t-test over seeds, above the band" if p_hi is not None
+                  else "one seed: the value against the band"),
+            threshold=f"chance band ≤ {band:.3f}", verdict=decide(passed, pre), seeds=seeds,
+            p_value=p_hi, ci=st_hi["ci"], spread=st_hi["sd"],
+            paper="limited for ReLU (CE, hinge); the squared loss diverges"))
+        fitted = [(s, r) for s in sig for r in ok[s] if r["status"] == "fitted"]
+        n_all = sum(len(ok[s]) for s in sig)
+        pre_fit = Precondition(
+            "the statistic uses only networks at 100 % training accuracy (EM Sec. 3), at "
+            f"least {MIN_FITTED} of them", {"networks": n_all, "used": len(fitted),
+                                            "excluded (not fitted)": n_all - len(fitted)},
+            len(fitted) >= MIN_FITTED)
+        om = [r["final"]["omega_grad"] for _, r in fitted]
+        acc = [r["final"]["test_acc"] for _, r in fitted]
+        prho, pp = (partial_spearman(om, acc, [s for s, _ in fitted]) if len(fitted) >= 4
+                    else (None, None))
+        out.append(Finding(
+            key=f"{loss}-omega", statement=f"{name}: Ω_in-class of gradients tracks test "
+            f"accuracy", where="EM Sec. 4, Fig. 4", precondition=pre_fit,
+            statistic="partial Spearman ρ of final Ω (gradients) with final test accuracy, σ "
+            "held out", value=prho, test="t-test of the partial correlation (n − 3 df)",
+            threshold="ρ > 0 at p < 0.05",
+            verdict=decide(None if prho is None else (prho > 0 and pp < 0.05), pre_fit),
+            seeds=seeds, p_value=pp, paper="alignment follows accuracy"))
+    assessed = [f for f in out if f.key.endswith("-drop") and f.value is not None]
     if len(drops) >= 2:
-        spread = max(drops.values()) - min(drops.values())
-        lines.append(
-            "how much test accuracy drops depends on the loss: drops "
-            + ", ".join(f"{k} {v:.3f}" for k, v in drops.items())
-            + f"; spread {spread:.3f} against {diff_se3:.3f} (three standard errors): "
-            + ("shown" if spread > diff_se3 else "not shown") + ".")
-    lines.append("EM App. E.4: with the squared loss, training diverges after a few iterations "
-                 "beyond a certain scale (EXPERIMENTS.md: σ ≳ 0.08 at lr 0.01) — compare the "
-                 "squared loss's diverged σ above.")
-    return lines
+        pre = Precondition("the drops compared are assessable (their networks fitted)",
+                           {"losses": len(drops),
+                            "assessable": sum(f.verdict != NOT_ASSESSABLE for f in assessed)},
+                           all(f.verdict != NOT_ASSESSABLE for f in assessed))
+        means = {k: float(np.mean(v)) for k, v in drops.items()}
+        spread = max(means.values()) - min(means.values())
+        out.append(Finding(
+            key="loss-dependence", statement="how much test accuracy drops depends on the loss",
+            where="EM Sec. 4, App. E", precondition=pre,
+            statistic="largest minus smallest mean drop across losses", value=spread,
+            test="the spread against the threshold", threshold=f"{diff_se3:.3f} (three "
+            "standard errors of a difference)", verdict=decide(spread > diff_se3, pre),
+            seeds=seeds, details={"mean drop": means}))
+    sq = em.groups(_by_loss(rows, "squared"))
+    div = [s for s in sorted(sq) if any(r["status"] == "diverged" for r in sq[s])]
+    below = [s for s in sorted(sq) if div and s < div[0]]
+    pre = Precondition("the squared loss trained at lr 0.01 over a doubling σ grid",
+                       {"σ": len(sq)}, True)
+    out.append(Finding(
+        key="squared-diverges", statement="with the squared loss, training diverges after a "
+        "few iterations beyond a certain scale", where="EM App. E.4", precondition=pre,
+        statistic="smallest σ at which a seed diverged", value=div[0] if div else None,
+        test="some σ diverges and a smaller one does not", threshold="—",
+        verdict=decide(bool(div) and bool(below), pre), seeds=seeds,
+        details={"diverged σ": div, "diverged at step": [
+            r["diverged_at_step"] for s in div for r in sq[s] if r["status"] == "diverged"]}))
+    return out
+
+
+#: fewest fitted networks a pooled correlation needs (a partial Spearman has n − 3 df)
+MIN_FITTED = 4
 
 
 def _estimated_bytes(preset: str) -> int:

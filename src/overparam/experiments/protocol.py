@@ -5,7 +5,11 @@ A reproduction is one module of ``overparam.experiments`` with a module-level
 ``EXPERIMENT = Experiment(...)``: its id, paper, the figures or tables it reproduces, its
 presets ("smoke" for the tests, "quick" for a 2-core machine, "paper" the paper's setup), its
 points, ``compute_point`` and ``outputs`` (what it writes, from the finished points).
-``reproduce`` preflights the output directory, runs the points on the sweep runner (resumable,
+A reproduction may also declare a "standard" preset (the one whose findings a researcher can
+trust on a 2-core machine: several seeds, budgets that reach the preconditions; issue 25).
+Its ``outputs`` return ``findings`` (``experiments.findings.Finding``): results.json carries
+them and summary.md's verdict lines are rendered from them. ``reproduce`` preflights the
+output directory, runs the points on the sweep runner (resumable,
 any executor), and writes results.json, results.csv, the figures and summary.md as one output
 set (``common.outputs``): a reader never sees two runs mixed, and an interrupted run leaves
 the previous outputs untouched. The registry (``experiments.registry``) finds the modules.
@@ -14,20 +18,27 @@ the previous outputs untouched. The registry (``experiments.registry``) finds th
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
+import shutil
+import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from overparam.common.outputs import output_set, preflight
+from overparam.experiments.findings import Finding, render
 from overparam.experiments.runner import run_sweep
 from overparam.numerics.backend import get_xp
 
-__all__ = ["PRESETS", "STANDARD_FILES", "Experiment", "Outputs", "Summary", "render_summary",
-           "reproduce"]
+__all__ = ["OPTIONAL_PRESETS", "PRESETS", "STANDARD_FILES", "Experiment", "Outputs", "Summary",
+           "regenerate", "render_summary", "reproduce", "timing"]
 
 PRESETS = ("smoke", "quick", "paper")
+#: presets a reproduction may declare besides ``PRESETS``
+OPTIONAL_PRESETS = ("standard",)
 #: the files every reproduction writes besides its figures
 STANDARD_FILES = ("results.json", "results.csv", "summary.md")
 
@@ -44,6 +55,8 @@ class Summary:
     body: Sequence[str] = ()
     comparisons_heading: str = "The paper's findings beside ours:"
     comparisons: Sequence[str] = ()
+    #: ``findings.Finding``s: rendered (``findings.render``) before ``comparisons``
+    findings: Sequence[Finding] = ()
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,11 @@ class Outputs:
     csv_rows: Sequence[Sequence[object]]
     draw: Callable[[str, Path], None]
     summary: Summary
+
+    @property
+    def findings(self) -> Sequence[Finding]:
+        """The summary's findings (what results.json's ``findings`` holds)."""
+        return self.summary.findings
 
 
 @dataclass(frozen=True)
@@ -89,8 +107,9 @@ class Experiment:
     estimated_bytes: Callable[[str], int] = lambda preset: 100 * 2**20
 
     def __post_init__(self) -> None:
-        if set(self.presets) != set(PRESETS):
-            raise ValueError(f"presets: expected exactly {PRESETS}, got {sorted(self.presets)}")
+        if not set(PRESETS) <= set(self.presets) <= {*PRESETS, *OPTIONAL_PRESETS}:
+            raise ValueError(f"presets: expected exactly {PRESETS} (and optionally "
+                             f"{OPTIONAL_PRESETS}), got {sorted(self.presets)}")
         clash = set(self.figures) & {*STANDARD_FILES, "points"}
         if clash:
             raise ValueError(f"figures: {sorted(clash)} are the standard files' names")
@@ -108,8 +127,10 @@ def render_summary(summary: Summary, figures: Mapping[str, str]) -> str:
              "Where this differs from the paper: " + "\n".join(summary.differences)]
     if summary.body:
         lines += ["", *summary.body]
-    if summary.comparisons:
-        lines += ["", summary.comparisons_heading, *(f"- {c}" for c in summary.comparisons)]
+    if summary.comparisons or summary.findings:
+        lines += ["", summary.comparisons_heading,
+                  *(f"- {render(f)}" for f in summary.findings),
+                  *(f"- {c}" for c in summary.comparisons)]
     if figures:
         lines += ["", "Figures: " + ", ".join(f"{name} ({what})"
                                               for name, what in figures.items()) + "."]
@@ -141,18 +162,80 @@ def reproduce(experiment: Experiment, out_dir: str | Path, *, preset: str = "qui
     out = Path(out_dir)
     preflight(out, need_bytes=experiment.estimated_bytes(preset),
               files=(*STANDARD_FILES, *experiment.figures), folders=("points",))
-    rows = run_sweep(experiment.points(preset, seed, backend), experiment.compute_point, out,
+    started = time.monotonic()
+    rows = run_sweep(experiment.points(preset, seed, backend),
+                     functools.partial(_timed, experiment.compute_point), out,
                      executor=executor, workers=workers, scheduler=scheduler, resume=resume,
                      progress=progress, scratch=True)
+    sweep_seconds = time.monotonic() - started
+    _write_set(experiment, out, rows, preset=preset, seed=seed, backend=backend,
+               sweep_seconds=sweep_seconds)
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    files = [out / name for name in (*STANDARD_FILES[:2], *experiment.figures, "summary.md")]
+    return {"points": rows, "summary": summary, "files": files}
+
+
+def _timed(compute: Callable[..., dict], point: dict, **extra: object) -> dict:
+    """``compute(point, **extra)`` with its wall-clock seconds as ``result["seconds"]`` (of
+    the last attempt: a resumed point counts from its resumption)."""
+    t0 = time.monotonic()
+    result = compute(point, **extra)
+    if isinstance(result, dict):
+        result = {**result, "seconds": time.monotonic() - t0}
+    return result
+
+
+def timing(rows: Sequence[Mapping], sweep_seconds: float | None = None) -> dict:
+    """Where the time went: seconds per point (the runner's compute, last attempt), the
+    points' phases summed (``result["phases"]``: {phase: seconds} where a reproduction
+    records them: training, measurements, kernel), and the whole sweep's wall time."""
+    per_point, phases = [], {}
+    for r in rows:
+        res = r["result"] if isinstance(r.get("result"), Mapping) else {}
+        per_point.append({"point": r["point"], "seconds": res.get("seconds"),
+                          "phases": res.get("phases", {})})
+        for k, v in res.get("phases", {}).items():
+            phases[k] = phases.get(k, 0.0) + float(v)
+    known = [p["seconds"] for p in per_point if p["seconds"] is not None]
+    return {"sweep_seconds": sweep_seconds, "points_seconds": sum(known) if known else None,
+            "phases_seconds": phases, "per_point": per_point}
+
+
+def _write_set(experiment: Experiment, out: Path, rows: list, *, preset: str, seed: int,
+               backend: str, sweep_seconds: float | None, extra: Mapping | None = None
+               ) -> None:
     made = experiment.outputs(rows, preset=preset, seed=seed, backend=backend)
     summary = render_summary(made.summary, experiment.figures)
     results = {"experiment": experiment.id, "preset": preset,
-               "config": experiment.presets[preset], **made.metadata, "points": rows}
+               "config": experiment.presets[preset], **made.metadata, **(extra or {}),
+               "findings": [f.to_json() for f in made.findings],
+               "timing": timing(rows, sweep_seconds), "points": rows}
     with output_set(out, f"reproduction {experiment.id}") as staged:
         staged.write_text("results.json", json.dumps(results, indent=1) + "\n")
         staged.write_text("results.csv", _csv_text(made.csv_header, made.csv_rows))
         for name in experiment.figures:
             made.draw(name, staged.path(name))
         staged.write_text("summary.md", summary)
-    files = [out / name for name in (*STANDARD_FILES[:2], *experiment.figures, "summary.md")]
-    return {"points": rows, "summary": summary, "files": files}
+
+
+def regenerate(experiment: Experiment, out_dir: str | Path, *,
+               rows: list | None = None) -> None:
+    """Write ``out_dir``'s outputs again from its results.json's points (or ``rows``), without
+    computing any point: the findings, summary, CSV and figures of a committed output follow
+    the current code. The directory keeps plain files (a committed output is not a set of
+    links): the set is staged in a temporary directory and its files copied over; its
+    ``timing`` and preset/seed/backend are kept from the old results."""
+    out = Path(out_dir)
+    old = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    rows = old["points"] if rows is None else rows
+    sweep = (old.get("timing") or {}).get("sweep_seconds")
+    with tempfile.TemporaryDirectory() as tmp:
+        stage = Path(tmp) / out.name
+        _write_set(experiment, stage, rows, preset=old["preset"], seed=old.get("seed", 0),
+                   backend=old.get("backend", "numpy"), sweep_seconds=sweep,
+                   extra={"regenerated_from_points": True})
+        for f in stage.iterdir():
+            if f.is_file() or f.is_symlink():
+                target = f.resolve()
+                if target.is_file() and not f.name.startswith("."):
+                    shutil.copyfile(target, out / f.name)

@@ -13,7 +13,7 @@ from overparam.experiments.protocol import Experiment
 __all__ = ["all_experiments", "get_experiment"]
 
 #: modules of the package that are infrastructure, not reproductions (skipped unimported)
-_INFRASTRUCTURE = frozenset({"datasets", "protocol", "registry", "runner"})
+_INFRASTRUCTURE = frozenset({"datasets", "findings", "protocol", "registry", "runner"})
 
 
 def all_experiments() -> list[Experiment]:
