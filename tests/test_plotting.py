@@ -19,6 +19,9 @@ def test_log_heatmaps_span_the_positive_values_of_every_grid():
     # a constant grid still gets a decade
     flat = plotting.heatmap_style([np.full((2, 2), 0.2)], log_scale=True)["norm"]
     assert (flat.vmin, flat.vmax) == (0.2, 0.2 * 10)
+    # a fitted network's 1e-30 beside 1 does not stretch the scale past LOG_DECADES decades
+    wide = plotting.heatmap_style([np.array([[1e-30, 1.0]])], log_scale=True)["norm"]
+    assert (wide.vmin, wide.vmax) == (10.0**-plotting.LOG_DECADES, 1.0) and wide.clip
     with pytest.raises(ValueError, match="positive value"):
         plotting.heatmap_style([np.zeros((2, 2))], log_scale=True)
 

@@ -13,8 +13,8 @@ import numpy as np
 
 from overparam.numerics.atomic import write_atomic
 
-__all__ = ["heatmap_panel", "heatmap_style", "image_grid", "mark_unfitted", "pyplot", "save",
-           "seed_band"]
+__all__ = ["LOG_DECADES", "heatmap_panel", "heatmap_style", "image_grid", "mark_unfitted", "pyplot",
+           "save", "seed_band"]
 
 
 def pyplot() -> Any:
@@ -48,11 +48,16 @@ def save(fig: Any, path: Path, dpi: int = 90, *, tight: bool = True) -> str:
     return path.name
 
 
+#: decades a logarithmic heatmap scale spans at most
+LOG_DECADES = 6
+
+
 def heatmap_style(grids: Sequence[np.ndarray], *, log_scale: bool) -> dict[str, Any]:
     """``imshow`` keywords shared by a set of heatmap panels: correlations on a fixed
     diverging [−1, 1] scale, or (``log_scale``) errors on one logarithmic scale spanning the
     positive values of all ``grids`` (at least a decade wide, so a constant grid still has a
-    scale). NaN cells are drawn blank."""
+    scale, and at most ``LOG_DECADES`` decades: smaller values take the lowest colour). NaN
+    cells are drawn blank."""
     if not log_scale:
         return {"vmin": -1, "vmax": 1, "cmap": "RdBu_r"}
     from matplotlib.colors import LogNorm
@@ -61,8 +66,11 @@ def heatmap_style(grids: Sequence[np.ndarray], *, log_scale: bool) -> dict[str, 
     positive = values[values > 0]
     if positive.size == 0:
         raise ValueError("a log-scale heatmap needs at least one positive value")
-    return {"norm": LogNorm(positive.min(), max(positive.max(), positive.min() * 10)),
-            "cmap": "viridis"}
+    top = positive.max()
+    # at most LOG_DECADES decades below the largest value: a fitted network's MSE of 1e-30
+    # beside 1 would otherwise squeeze every informative value into one colour (issue 25)
+    low = max(positive.min(), top * 10.0**-LOG_DECADES)
+    return {"norm": LogNorm(low, max(top, low * 10), clip=True), "cmap": "viridis"}
 
 
 def heatmap_panel(ax: Any, grid: np.ndarray, style: dict[str, Any], *,

@@ -18,14 +18,15 @@ import numpy as np
 
 from overparam.experiments import datasets
 from overparam.experiments import ic_cnn_depth as cnn
+from overparam.experiments.findings import Finding, Precondition, decide, seed_stats
 from overparam.experiments.protocol import Experiment, Outputs, Summary
 from overparam.numerics.backend import get_xp, to_numpy
 from overparam.numerics.models import Model
 from overparam.numerics.validation import check_array, check_labels
 
 __all__ = ["EXPERIMENT", "PRESETS", "class_sums", "cnn_depth_source", "compute_point",
-           "layer_errors", "outputs", "per_layer_table", "points", "reproduce",
-           "similarity_classify"]
+           "findings", "layer_errors", "nonmonotone", "outputs", "per_layer_table", "points",
+           "reproduce", "similarity_classify"]
 
 N_CLASSES = 10
 #: bytes of activations one batch may hold (all layers of ``Model.apply``'s list together)
@@ -37,6 +38,9 @@ PRESETS = {
     # the quick ic.cnn-depth networks at seven depths; all of the MNIST 5k subset but the
     # training 7: 4,000 training and 999 test digits
     "quick": {"depths": [1, 3, 5, 7, 9, 14, 20], "n_train": 4000, "n_test": 999},
+    # ic.cnn-depth's standard networks (3 seeds)
+    "standard": {"depths": [1, 3, 5, 7, 9, 14, 20], "n_train": 4000, "n_test": 999,
+                 "seeds": 3},
     # IC Fig. 5's depths (a GPU job); the MNIST 5k subset as in quick (the paper: 60k / 10k)
     "paper": {"depths": cnn.PAPER_DEPTHS, "n_train": 4000, "n_test": 999},
 }
@@ -136,17 +140,23 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
     model = cnn.cnn(point["depth"], cnn.PRESETS[point["preset"]]["channels"])
     x_tr, y_tr, x_te, y_te = _probe_data(point["seed"], point["n_train"], point["n_test"])
     errors = layer_errors(model, params, point["depth"], x_tr, y_tr, x_te, y_te)
+    # a trained net's fit (IC's precondition) as ic.cnn-depth measured it
+    fit = cnn.fit_of(source, cnn_point) if point["network"] == "trained" else {}
     return {"errors": errors, "n_train": len(y_tr), "n_test": len(y_te),
-            "source": str(source)}
+            "source": str(source), **fit}
 
 
 def points(preset: str, seed: int, backend: str) -> list[dict]:
-    """One point per trained depth, then the untrained network of the deepest depth."""
+    """Per seed: one point per trained depth, then the untrained network of the deepest
+    depth."""
     cfg = PRESETS[preset]
-    common = {"seed": seed, "preset": preset, "backend": backend, "n_train": cfg["n_train"],
-              "n_test": cfg["n_test"]}
-    return ([{"network": "trained", "depth": d, **common} for d in cfg["depths"]]
-            + [{"network": "untrained", "depth": max(cfg["depths"]), **common}])
+    out = []
+    for k in cnn.seeds_of(cfg, seed):
+        common = {"seed": k, "preset": preset, "backend": backend, "n_train": cfg["n_train"],
+                  "n_test": cfg["n_test"]}
+        out += ([{"network": "trained", "depth": d, **common} for d in cfg["depths"]]
+                + [{"network": "untrained", "depth": max(cfg["depths"]), **common}])
+    return out
 
 
 def _label(point: dict) -> str:
@@ -167,18 +177,28 @@ def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
 
 
 def _figure(path: Path, rows: list) -> None:
+    """IC Fig. 5: error per layer, one line per network (first seed; other seeds thin and
+    faint), the untrained net thick red, nets that did not fit dashed and labelled; chance."""
     from overparam.common.plotting import pyplot, save
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
+    first = min(r["point"]["seed"] for r in rows)
     for r in rows:
         untrained = r["point"]["network"] == "untrained"
-        ax.plot(range(len(r["result"]["errors"])), r["result"]["errors"], marker=".",
-                color="red" if untrained else None, lw=3 if untrained else 1,
-                label=_label(r["point"]))
+        main = r["point"]["seed"] == first
+        unfit = r["result"].get("fitted") is False
+        ax.plot(range(len(r["result"]["errors"])), r["result"]["errors"],
+                marker="." if main else None, color="red" if untrained else None,
+                lw=(3 if untrained else 1) if main else 0.5, alpha=1.0 if main else 0.4,
+                ls="--" if unfit else "-",
+                label=(_label(r["point"]) + (" (did not fit)" if unfit else "")) if main
+                else None)
+    ax.axhline(1 - 1 / N_CLASSES, color="gray", lw=0.8, label="chance (0.9)")
     ax.set_xlabel("layer index (0 = input)")
     ax.set_ylabel("similarity-weighted classifier error")
-    ax.set_title("ic.layer-probe (IC Fig. 5)", fontsize=9)
+    ax.set_title(f"ic.layer-probe (IC Fig. 5); seed {first} marked, other seeds faint",
+                 fontsize=9)
     ax.legend(fontsize=6, ncol=2)
     save(fig, path)
 
@@ -187,9 +207,10 @@ def per_layer_table(rows: list, key: str, what: str, fmt: str) -> list[str]:
     """A Markdown table with one row per network (its kind and depth) and its per-layer
     values ``result[key]`` formatted with ``fmt`` (the summaries of ic.layer-probe and
     ic.weight-change)."""
-    lines = [f"| network | layers | {what} |", "|---|---|---|"]
+    lines = [f"| network | layers | seed | {what} |", "|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['point']['network']} | {r['point']['depth']} | "
+                     f"{r['point']['seed']} | "
                      + ", ".join(format(v, fmt) for v in r["result"][key]) + " |")
     return lines
 
@@ -211,42 +232,78 @@ def _summary(rows: list, preset: str) -> Summary:
             f"and 128-channel networks trained 2,000,000 steps; ours: {first['n_train']} / "
             f"{first['n_test']} digits of the 5k subset and ic.cnn-depth's `{preset}` "
             "networks (see its summary for their channels, steps and which did not fit)."],
-        body=lines,
-        comparisons=_findings(rows))
+        body=lines, findings=findings(rows))
 
 
-def _findings(rows: list) -> list[str]:
-    """IC Fig. 5's three statements on our numbers, with stated criteria: "useless" is an
-    error within 0.05 of chance (0.9); "non-monotone" is a rise of more than 0.02 followed by
-    a fall of more than 0.02 along the layers."""
+def _se3_difference(n_test: int) -> float:
+    """Three standard errors of a difference of two error rates on ``n_test`` test images at
+    the largest binomial variance (p = ½): what a rise or fall must exceed to count."""
+    return 3.0 * (2 * 0.25 / n_test) ** 0.5
+
+
+def nonmonotone(errors: list[float], step: float) -> bool:
+    """A rise of more than ``step`` above the input layer's error followed by a fall of more
+    than ``step`` from that peak."""
+    for k in range(1, len(errors)):
+        if max(errors[:k]) - errors[0] > step and max(errors[:k]) - min(errors[k:]) > step:
+            return True
+    return False
+
+
+def findings(rows: list) -> list[Finding]:
+    """IC Fig. 5's statements as ``Finding``s. Trained networks that did not fit their image
+    are excluded (counted); the untrained net is the control the shape rule must not fire on.
+    Thresholds: "useless" is an error within 0.05 of chance (0.9); a rise or fall counts when
+    it exceeds three standard errors of a difference of two error rates."""
+    seeds = sorted({r["point"]["seed"] for r in rows})
+    n_test = rows[0]["result"]["n_test"]
+    step = _se3_difference(n_test)
     out = []
-    untrained = next((r for r in rows if r["point"]["network"] == "untrained"), None)
+    untrained = [r for r in rows if r["point"]["network"] == "untrained"]
+    if untrained:
+        beyond = [float(np.mean(r["result"]["errors"][7:])) for r in untrained
+                  if len(r["result"]["errors"]) > 7]
+        firsts = []
+        for r in untrained:
+            e = r["result"]["errors"]
+            firsts.append(next((k for k in range(len(e)) if all(v >= 0.85 for v in e[k:])),
+                               None))
+        pre = Precondition("an untrained net as deep as the paper's (≥ 8 layers)",
+                           {"depth": untrained[0]["point"]["depth"]},
+                           untrained[0]["point"]["depth"] >= 8)
+        st = seed_stats(beyond) if beyond else None
+        out.append(Finding(
+            key="untrained-useless", statement="the untrained net is useless beyond layer ~6",
+            where="IC Fig. 5", precondition=pre,
+            statistic="mean error beyond layer 6", value=None if st is None else st["mean"],
+            test="every seed's error within 0.05 of chance from layer ≤ 8 on",
+            threshold="error ≥ 0.85 (chance 0.9)",
+            verdict=decide(all(f is not None and f <= 8 for f in firsts), pre), seeds=seeds,
+            spread=None if st is None else st["sd"], paper="useless beyond layer ~6",
+            details={"first layer from which error ≥ 0.85, per seed": firsts}))
     trained = [r for r in rows if r["point"]["network"] == "trained"]
-    errs = [e for r in rows for e in r["result"]["errors"]]
-    out.append(f"error axis 0.3–0.9: ours spans {min(errs):.3f}–{max(errs):.3f} "
-               f"(input layer {rows[0]['result']['errors'][0]:.3f}).")
-    if untrained is not None:
-        e = untrained["result"]["errors"]
-        useless = [k for k, v in enumerate(e) if v >= 0.85]
-        first = next((k for k in range(len(e)) if all(v >= 0.85 for v in e[k:])), None)
-        beyond = f"{np.mean(e[7:]):.3f}" if len(e) > 7 else "—"
-        out.append(f"the untrained {untrained['point']['depth']}-layer net is useless beyond "
-                   f"layer ~6: ours is within 0.05 of chance at layers {useless or 'none'} "
-                   f"(mean error beyond layer 6: {beyond}; chance 0.9)"
-                   + (f", from layer {first} on" if first is not None else "")
-                   + (" — shown" if first is not None and first <= 8 else " — not shown")
-                   + ".")
-
-    def nonmonotone(e: list[float]) -> bool:
-        for k in range(1, len(e)):
-            if max(e[:k]) - e[0] > 0.02 and max(e[:k]) - min(e[k:]) > 0.02:
-                return True
-        return False
-
-    shapes = {r["point"]["depth"]: nonmonotone(r["result"]["errors"]) for r in trained}
-    out.append(f"trained curves are non-monotone (rise, then recover): ours at depths "
-               f"{[d for d, v in shapes.items() if v] or 'none'} of {list(shapes)} — "
-               + ("shown" if any(shapes.values()) else "not shown") + ".")
+    fitted = [r for r in trained if r["result"].get("fitted") is True]
+    unknown = [r for r in trained if "fitted" not in r["result"]]
+    pre = Precondition(
+        "the trained nets whose curves are read fit their training image (IC Sec. 3); the "
+        "unfitted ones are excluded", {"trained": len(trained), "fitted": len(fitted),
+                                       "fit unknown": len(unknown)},
+        bool(fitted) and not unknown)
+    shapes = [[r["point"]["depth"], r["point"]["seed"]] for r in fitted
+              if nonmonotone(r["result"]["errors"], step)]
+    control = [r["point"]["seed"] for r in untrained if nonmonotone(r["result"]["errors"], step)]
+    out.append(Finding(
+        key="non-monotone", statement="trained curves are non-monotone (the error rises, then "
+        "recovers)", where="IC Fig. 5", precondition=pre,
+        statistic="fitted trained nets with a rise and a fall", value=float(len(shapes)),
+        test="at least one fitted net, and not the untrained control",
+        threshold=f"rise and fall each > {step:.3f} (3 SE of a difference on {n_test} test "
+        f"images)", verdict=decide(bool(shapes) and not control, pre), seeds=seeds,
+        paper="non-monotone",
+        details={"such (depth, seed)": shapes, "untrained control fires at seeds": control,
+                 "excluded (did not fit)": [[r["point"]["depth"], r["point"]["seed"]]
+                                            for r in trained if r["result"].get("fitted")
+                                            is False]}))
     return out
 
 

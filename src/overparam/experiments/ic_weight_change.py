@@ -14,19 +14,22 @@ from pathlib import Path
 import numpy as np
 
 from overparam.experiments import ic_cnn_depth as cnn
+from overparam.experiments.findings import Finding, Precondition, decide, spearman
 from overparam.experiments.ic_layer_probe import cnn_depth_source, per_layer_table
 from overparam.experiments.protocol import Experiment, Outputs, Summary
 from overparam.numerics.backend import to_numpy
 from overparam.numerics.models import Model
 
-__all__ = ["EXPERIMENT", "PRESETS", "compute_point", "outputs", "points", "relative_changes",
-           "reproduce", "signal_rms"]
+__all__ = ["EXPERIMENT", "PRESETS", "compute_point", "findings", "outputs", "points",
+           "relative_changes", "reproduce", "signal_rms"]
 
 PRESETS = {
     # seconds: the smoke ic.cnn-depth networks
     "smoke": {"depths": [1, 2, 3]},
     # the quick ic.cnn-depth networks: every depth of its sweep
     "quick": {"depths": cnn.PAPER_DEPTHS},
+    # ic.cnn-depth's standard networks (3 seeds)
+    "standard": {"depths": cnn.PRESETS["standard"]["depths"], "seeds": 3},
     # the paper's (a GPU job, through ic.cnn-depth's paper preset)
     "paper": {"depths": cnn.PAPER_DEPTHS},
 }
@@ -71,13 +74,14 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
     return {"changes": relative_changes(W0, WT, cnn.conv_keys(point["depth"])),
             "rms_init": signal_rms(model, W0, X, point["depth"]),
             "rms_final": signal_rms(model, WT, X, point["depth"]),
-            "rms_image": float(np.sqrt(np.mean(X**2))), "source": str(source)}
+            "rms_image": float(np.sqrt(np.mean(X**2))), "source": str(source),
+            **cnn.fit_of(source, cnn_point)}
 
 
 def points(preset: str, seed: int, backend: str) -> list[dict]:
-    """One point per CNN depth."""
-    return [{"network": "cnn", "depth": d, "seed": seed, "preset": preset, "backend": backend}
-            for d in PRESETS[preset]["depths"]]
+    """One point per CNN depth and seed."""
+    return [{"network": "cnn", "depth": d, "seed": k, "preset": preset, "backend": backend}
+            for k in cnn.seeds_of(PRESETS[preset], seed) for d in PRESETS[preset]["depths"]]
 
 
 def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
@@ -86,32 +90,38 @@ def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
     def draw(name: str, path: Path) -> None:
         _figure(path, rows)
 
-    table = [[r["point"]["network"], r["point"]["depth"], k + 1, c]
+    table = [[r["point"]["network"], r["point"]["depth"], r["point"]["seed"], k + 1, c]
              for r in rows for k, c in enumerate(r["result"]["changes"])]
     return Outputs(metadata={"backend": backend, "fcn": FCN_MISSING},
-                   csv_header=["network", "depth", "layer", "relative_change"],
+                   csv_header=["network", "depth", "seed", "layer", "relative_change"],
                    csv_rows=table, draw=draw, summary=_summary(rows, preset))
 
 
 def _figure(path: Path, rows: list) -> None:
+    """IC Fig. 19(a): ‖W_T − W_0‖/‖W_0‖ per layer, one line per net (first seed), nets that
+    did not fit dashed and labelled; the right panel drops each net's top layer (the one that
+    changes most), so its scale shows the lower layers, as Fig. 19 cuts the top off."""
     from overparam.common.plotting import pyplot, save
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    first = min(r["point"]["seed"] for r in rows)
+    shown = [r for r in rows if r["point"]["seed"] == first]
     for ax, cut in zip(axes, (False, True), strict=True):
-        for r in rows:
+        for i, r in enumerate(shown):
             c = r["result"]["changes"]
-            ax.plot(range(1, len(c) + 1), c, marker=".", label=f"{r['point']['depth']} layers")
-        ax.set_xlabel("layer index")
+            unfit = r["result"].get("fitted") is False
+            values = c[:-1] if cut else c
+            if not values:
+                continue
+            ax.plot(range(1, len(values) + 1), values, marker=".", ls="--" if unfit else "-",
+                    color=plt.get_cmap("tab20")(i % 20),
+                    label=f"{r['point']['depth']} layers" + (" (did not fit)" if unfit else ""))
+        ax.set_xlabel("layer index (1 = bottom)")
         ax.set_ylabel("‖W_T − W_0‖ / ‖W_0‖")
         ax.set_yscale("log")
-        if cut:
-            lower = [v for r in rows for v in r["result"]["changes"][:-1]]
-            if lower:
-                ax.set_ylim(min(lower) / 2, max(lower) * 2)
-            ax.set_title("the same, top layers cut off (as Fig. 19)", fontsize=9)
-        else:
-            ax.set_title("ic.weight-change: CNNs (IC Fig. 19a)", fontsize=9)
+        ax.set_title("without each net's top layer (as Fig. 19 cuts it off)" if cut else
+                     f"ic.weight-change: CNNs (IC Fig. 19a), seed {first}", fontsize=9)
     axes[0].legend(fontsize=6, ncol=2)
     save(fig, path)
 
@@ -139,41 +149,69 @@ def _summary(rows: list, preset: str) -> Summary:
         differences=[f"the paper's CNNs have 128 channels and 2,000,000 steps; ours are "
                      f"ic.cnn-depth's `{preset}` networks (see its summary for which did not "
                      f"fit). {FCN_MISSING}"],
-        body=lines, comparisons=_findings(rows))
+        body=lines, comparisons=[FCN_FINDING], findings=findings(rows))
 
 
-def _findings(rows: list) -> list[str]:
-    """Fig. 19(a)'s statements on our numbers: the top layer's change is the largest of its
-    network; the bottom layer's change falls with depth (compared between the shallowest and
-    the deepest multi-layer networks) but stays above zero."""
-    multi = [r for r in rows if r["point"]["depth"] > 1]
-    top = [r["point"]["depth"] for r in multi
-           if int(np.argmax(r["result"]["changes"])) == r["point"]["depth"] - 1]
-    out = [f"the top layer changes most: ours at depths {top} of "
-           f"{[r['point']['depth'] for r in multi]} — "
-           + ("shown" if multi and len(top) == len(multi) else
-              "shown for some depths" if top else "not shown") + "."]
-    if len(multi) >= 2:
-        bottom = {r["point"]["depth"]: r["result"]["changes"][0] for r in multi}
-        lo, hi = min(bottom), max(bottom)
-        falls = bottom[hi] < bottom[lo]
-        out.append(f"deeper nets change their low layers less, but not to zero: bottom layer "
-                   f"{bottom[lo]:.3g} at {lo} layers → {bottom[hi]:.3g} at {hi} layers — "
-                   + ("shown" if falls and bottom[hi] > 0 else "not shown") + ".")
-    vanished = [r["point"]["depth"] for r in rows
-                if r["result"]["rms_final"][-1] < 1e-3 * r["result"]["rms_image"]]
-    dead = [r["point"]["depth"] for r in rows if 0.0 in r["result"]["rms_final"]]
-    smallest = min(min(r["result"]["changes"]) for r in rows)
-    out.append("App. G: even the deepest nets' lowest layers move (the paper's argument "
-               f"against vanishing gradients): ours, every layer of every net, smallest change "
-               f"{smallest:.3g} — {'shown' if smallest > 0 else 'not shown'}. Where ours did "
-               "not fit, the forward signal on the training image shrank instead: output RMS "
-               f"below 1e-3 of the image's at depths {vanished or 'none'} (gradients were not "
-               f"measured); "
-               f"a dead layer (all ReLUs off) at {dead or 'none'}.")
-    out.append("ReLU FCN with 11 hidden layers, the lowest ~5 layers ≈ 0 (Fig. 19c): not "
+FCN_FINDING = ("ReLU FCN with 11 hidden layers, the lowest ~5 layers ≈ 0 (Fig. 19c): not "
                "checked (no FCN weights saved by ic.fcn-depth).")
+
+
+def findings(rows: list) -> list[Finding]:
+    """Fig. 19(a) and App. G's statements as ``Finding``s, on the nets that fit their image
+    (an unfitted net's weights say nothing about the interpolant training found; excluded and
+    counted)."""
+    seeds = sorted({r["point"]["seed"] for r in rows})
+    multi = [r for r in rows if r["point"]["depth"] > 1]
+    fitted = [r for r in multi if r["result"].get("fitted") is True]
+    excluded = [[r["point"]["depth"], r["point"]["seed"]] for r in multi
+                if r["result"].get("fitted") is not True]
+    pre = Precondition(
+        f"the nets read fit their training image (IC Sec. 3), at least {MIN_FITTED} of "
+        "them; unfitted ones excluded", {"multi-layer nets": len(multi), "fitted": len(fitted),
+                                         "excluded (depth, seed)": excluded},
+        len(fitted) >= MIN_FITTED)
+    top = [r for r in fitted
+           if int(np.argmax(r["result"]["changes"])) == r["point"]["depth"] - 1]
+    out = [Finding(
+        key="top-most", statement="the top layer changes most", where="IC Fig. 19a, App. G",
+        precondition=pre, statistic="fitted nets whose top layer changed most",
+        value=float(len(top)), test="all fitted nets", threshold=f"{len(fitted)} of "
+        f"{len(fitted)}", verdict=decide(len(top) == len(fitted), pre), seeds=seeds,
+        paper="the top layer changes most")]
+    depth = [r["point"]["depth"] for r in fitted]
+    bottom = [r["result"]["changes"][0] for r in fitted]
+    rho, p = spearman(bottom, depth) if len(fitted) >= 3 else (None, None)
+    out.append(Finding(
+        key="bottom-falls", statement="deeper nets change their low layers less, but not to zero",
+        where="IC Fig. 19a, App. G", precondition=pre,
+        statistic="Spearman ρ of the bottom layer's change with depth, fitted nets", value=rho,
+        test="two-sided Spearman test, and every bottom change > 0",
+        threshold="ρ < 0 at p < 0.05",
+        verdict=decide(None if rho is None else (rho < 0 and p < 0.05 and min(bottom) > 0),
+                       pre),
+        seeds=seeds, p_value=p, paper="less in deeper nets, not zero",
+        details={"bottom change by (depth, seed)": [[r["point"]["depth"], r["point"]["seed"],
+                                                     r["result"]["changes"][0]]
+                                                    for r in fitted]}))
+    deepest = max(r["point"]["depth"] for r in rows)
+    deep = [r for r in rows if r["point"]["depth"] == deepest]
+    pre = Precondition(f"the {deepest}-layer nets fit their training image (App. G's "
+                       "constant-function nets)",
+                       {"nets": len(deep), "fitted": sum(r["result"].get("fitted") is True
+                                                         for r in deep)},
+                       bool(deep) and all(r["result"].get("fitted") is True for r in deep))
+    smallest = min(min(r["result"]["changes"]) for r in deep)
+    out.append(Finding(
+        key="deep-moves", statement="even the deepest nets' lowest layers move (no vanishing "
+        "gradient)", where="IC App. G", precondition=pre,
+        statistic=f"smallest layer change of the {deepest}-layer nets", value=smallest,
+        test="the value against the threshold", threshold="> 0",
+        verdict=decide(smallest > 0, pre), seeds=seeds, paper="lower layers still move"))
     return out
+
+
+#: fewest fitted multi-layer nets a finding across depths reads
+MIN_FITTED = 3
 
 
 EXPERIMENT = Experiment(
