@@ -21,11 +21,20 @@ def write_new_set(folder, names=NAMES):
             staged.write_text(name, f"new run: {name}\n")
 
 
+def _copied_following_links(folder):
+    """A folder holding a set, copied as ``shutil.copytree`` and ``cp -rL`` copy it: every
+    link followed (the set link becomes a directory, the names plain files)."""
+    previous_set(folder.with_name("original"), ("results.json", "old-figure.png"))
+    shutil.copytree(folder.with_name("original"), folder)
+    return snapshot(folder)
+
+
 SCENARIOS = {
     "a previous set": lambda d: previous_set(d, ("results.json", "old-figure.png")),
     "plain files of an older version": lambda d: plain_set(d, ("results.json", "summary.md",
                                                                "old-figure.png")),
     "nothing yet": lambda d: snapshot(d) if d.mkdir() is None else None,
+    "a copy made by following links": _copied_following_links,
 }
 
 

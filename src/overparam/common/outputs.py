@@ -170,6 +170,17 @@ def _link(path: Path, text: str) -> None:
         raise
 
 
+def _repair_current(out: Path) -> None:
+    """A copy of the folder that followed the links (``shutil.copytree``, ``cp -rL``) turns
+    the set link into a plain directory (and the names into plain files): make that
+    directory a set again and the link a link, so that the next swap can replace it."""
+    link = out / CURRENT
+    if link.is_dir() and not link.is_symlink():
+        name = f"{_SET}{_tag()}"
+        os.rename(link, out / name)
+        _link(link, name)
+
+
 def _adopt_plain_files(out: Path, current: Path | None, names: set[str]) -> Path | None:
     """Move each of ``names`` that is a plain file in ``out`` (outputs written before sets
     were swapped by one rename) into the current set, so that the swap replaces it with the
@@ -321,6 +332,7 @@ class OutputSet:
         final = out / f"{_SET}{self.directory.name[len(_STAGING):]}"
         os.rename(self.directory, final)
         self.directory = final
+        _repair_current(out)
         current = _current_dir(out)
         try:
             current = _adopt_plain_files(out, current, {*names, *previous, MANIFEST})
