@@ -17,7 +17,7 @@ import functools
 import numpy as np
 import pytest
 
-from overparam.verify.planted import MUTATIONS, bugs_for, falsified_items, hunt
+from overparam.verify.planted import MUTATIONS, bugs_for, check_can_fail, falsified_items, hunt
 from overparam.verify.registry import all_claims
 from overparam.verify.types import Context
 
@@ -113,3 +113,23 @@ def test_the_pytest_items_fail_on_a_planted_bug_with_the_counterexample():
     assert "falsified" in str(info.value)
     assert "counterexample: overparam.theory.identity_crisis:lemma2_limit" in str(info.value)
     training()  # the bug is gone once the block ends
+
+
+def _checks():
+    for cid in sorted(CLAIMS):
+        for i, check in enumerate(CLAIMS[cid].checks):
+            name = getattr(check, "__name__", "check").lstrip("_")
+            yield pytest.param(cid, i, id=f"{cid}:{name}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("claim_id", "index"), list(_checks()))
+def test_every_voting_check_can_fail(claim_id, index):
+    # a check already falsified on the correct code fails by definition; every other voting
+    # check must say falsified for some planted bug in the claim's functions
+    bug, votes = check_can_fail(CLAIMS[claim_id], index, _ctx())
+    if not votes:
+        pytest.skip("an observation: it does not vote")
+    already = {i for i, _ in _already_falsified(claim_id)}
+    assert bug is not None or index in already, \
+        f"no planted bug makes {claim_id}'s check {index} say falsified"

@@ -30,8 +30,9 @@ import numpy as np
 
 from overparam.verify.types import Claim, Context, Evidence
 
-__all__ = ["MUTATIONS", "RELATIVE", "Hunt", "PlantedBug", "bugs_for", "falsified_items", "hunt",
-           "hunt_claims", "markdown_table", "planted", "resolve"]
+__all__ = ["GROSS_MUTATIONS", "MUTATIONS", "RELATIVE", "Hunt", "PlantedBug", "bugs_for",
+           "check_can_fail", "falsified_items", "hunt", "hunt_claims", "markdown_table",
+           "planted", "resolve"]
 
 #: The relative error every claim must detect in the functions it exercises.
 RELATIVE = 1e-3
@@ -150,6 +151,15 @@ MUTATIONS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+#: Gross mutations, for showing that a check which tolerates small errors by design (a loose
+#: bound sampled by Monte Carlo) still fails on a wrong function.
+GROSS_MUTATIONS: dict[str, Callable[[Any], Any]] = {
+    "far too small (×1e-6)": lambda v: _relative(v, 1e-6) if not isinstance(
+        v, (int, np.integer)) else v // 2,
+    "zeros": lambda v: v * 0,
+}
+
+
 @dataclass(frozen=True)
 class PlantedBug:
     """A mutation of ``target``'s return value ("module:function"), named by ``kind``."""
@@ -204,10 +214,33 @@ def planted(bug: PlantedBug) -> Iterator[Callable]:
 
 def bugs_for(target: str, kinds: tuple[str, ...] | None = None) -> list[PlantedBug]:
     """The standard planted bugs of ``target`` (every mutation of ``MUTATIONS`` unless
-    ``kinds`` names some)."""
+    ``kinds`` names some, from ``MUTATIONS`` or ``GROSS_MUTATIONS``)."""
     resolve(target)
-    chosen = MUTATIONS if kinds is None else {k: MUTATIONS[k] for k in kinds}
+    known = {**MUTATIONS, **GROSS_MUTATIONS}
+    chosen = MUTATIONS if kinds is None else {k: known[k] for k in kinds}
     return [PlantedBug(target, kind, fn) for kind, fn in chosen.items()]
+
+
+def check_can_fail(claim: Claim, index: int, ctx: Context) -> tuple[PlantedBug | None, bool]:
+    """Whether check ``index`` of ``claim`` says ``falsified`` for some planted bug in the
+    functions the claim exercises (standard mutations first, then the gross ones). Returns
+    the first such bug (None when none does) and whether the check votes at all (a check
+    whose evidence is all ``observation`` does not)."""
+    from overparam.verify.registry import run_check
+
+    check = claim.checks[index]
+    correct = run_check(check, ctx)
+    if all(e.verdict == "observation" for e in correct):
+        return None, False
+    if any(e.verdict == "falsified" for e in correct):
+        return None, True
+    kinds = (*MUTATIONS, *GROSS_MUTATIONS)
+    for target in claim.exercises:
+        for bug in bugs_for(target, kinds):
+            with planted(bug):
+                if any(e.verdict == "falsified" for e in run_check(check, ctx)):
+                    return bug, True
+    return None, True
 
 
 def falsified_items(claim: Claim, ctx: Context) -> set[tuple[int, int]]:

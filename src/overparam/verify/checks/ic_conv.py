@@ -805,7 +805,8 @@ CLAIMS = [
           exercises=(f"{MODULE}:conv1_predict", f"{MODULE}:conv1_limit_weights",
                      f"{MODULE}:conv1_mse_bound", f"{MODULE}:chi2_union_m",
                      f"{MODULE}:conv1_dims", f"{MODULE}:conv1_regression",
-                     f"{MODULE}:identity_kernel", f"{MODULE}:conv2d_same")),
+                     f"{MODULE}:identity_kernel", f"{MODULE}:conv2d_same",
+                     f"{MODULE}:extract_patches")),
     Claim("ic.thm2.cases", "IC", "App. D, proof of Thm 2",
           "The proof's case split — |Ξ| ≤ K_H K_W C·C uses Lemma 1, otherwise Lemma 2 — on every "
           "instance: do the chosen lemma's own preconditions (N ≤ D and rank N, or N > D and "
