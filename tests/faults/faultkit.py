@@ -208,3 +208,46 @@ def slow_square(point: dict) -> dict:
     """A sweep point's result: x², after ``point["sleep"]`` seconds."""
     time.sleep(point["sleep"])
     return {"value": point["x"] ** 2}
+
+
+SLOW_MODULE = '''"""A reproduction written by the fault suite: six points of a second each, so
+that a signal lands in the middle of a sweep on any machine."""
+import time
+
+from overparam.experiments.protocol import Experiment, Outputs, Summary
+
+PRESETS = {"smoke": {"n": 6}, "quick": {"n": 6}, "paper": {"n": 6}}
+
+
+def points(preset, seed, backend):
+    return [{"x": x, "seed": seed} for x in range(PRESETS[preset]["n"])]
+
+
+def compute_point(point, scratch=None):
+    time.sleep(1.0)
+    return {"square": point["x"] ** 2}
+
+
+def outputs(rows, *, preset, seed, backend):
+    return Outputs(metadata={}, csv_header=["x", "square"],
+                   csv_rows=[[r["point"]["x"], r["result"]["square"]] for r in rows],
+                   draw=lambda name, path: None,
+                   summary=Summary(title="slow.squares", setup="six squares",
+                                   differences=["no paper: a test"]))
+
+
+EXPERIMENT = Experiment(
+    id="slow.squares", paper="T", reproduces="a test of interruptions", presets=PRESETS,
+    points=points, compute_point=compute_point, outputs=outputs,
+    estimated_bytes=lambda preset: 10_000)
+'''
+
+
+def install_slow_experiment(folder: Path, monkeypatch) -> None:
+    """Add the reproduction ``slow.squares`` (``SLOW_MODULE``) as a module of
+    ``overparam.experiments`` for this test (forked runs inherit it)."""
+    from overparam import experiments
+
+    (folder / "slowsquares.py").write_text(SLOW_MODULE, encoding="utf-8")
+    monkeypatch.setattr(experiments, "__path__", [*experiments.__path__, str(folder)])
+    monkeypatch.delitem(sys.modules, "overparam.experiments.slowsquares", raising=False)

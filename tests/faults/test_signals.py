@@ -12,6 +12,7 @@ import pytest
 from faultkit import (
     Forked,
     assert_whole,
+    install_slow_experiment,
     killed_at,
     previous_set,
     snapshot,
@@ -172,11 +173,13 @@ def _one_line(err: str) -> str:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_reproduce_local_stopped_after_the_first_point_says_one_line(tmp_path, sig):
+def test_reproduce_local_stopped_after_the_first_point_says_one_line(tmp_path, monkeypatch,
+                                                                     sig):
     """Found by hand: Ctrl-C or SIGTERM of ``--executor local`` after the first point ended in
     AttributeError: 'NoneType' object has no attribute 'values' (exit 1)."""
+    install_slow_experiment(tmp_path, monkeypatch)
     out = tmp_path / "out"
-    proc = Forked("reproduce", "ic.fcn-depth", "--preset", "smoke", "--out", str(out),
+    proc = Forked("reproduce", "slow.squares", "--preset", "smoke", "--out", str(out),
                   "--executor", "local", "--workers", "2")
     assert wait_for(lambda: any((out / "points").glob("*.json")), timeout=600)
     workers = _children(proc.pid)
@@ -202,8 +205,9 @@ def test_a_second_signal_during_the_clean_up_stops_at_once_with_the_same_line(tm
         os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(runner, "_stop_workers", stop_then_signalled)  # inherited by the fork
+    install_slow_experiment(tmp_path, monkeypatch)
     out = tmp_path / "out"
-    proc = Forked("reproduce", "ic.fcn-depth", "--preset", "smoke", "--out", str(out),
+    proc = Forked("reproduce", "slow.squares", "--preset", "smoke", "--out", str(out),
                   "--executor", "local", "--workers", "2")
     assert wait_for(lambda: any((out / "points").glob("*.json")), timeout=600)
     proc.send_signal(signal.SIGINT)
