@@ -46,6 +46,7 @@ from overparam.numerics.validation import check_array, check_choice, check_scala
 from overparam.theory.extreme_memorization import sin_kernel
 
 __all__ = ["CHECKPOINT_SECONDS", "CHECK_PER_CLASS", "DATASETS", "EVAL_CHUNK", "EXACT_SPEARMAN_MAX",
+           "accuracies",
            "KERNEL_PROBE", "N_CLASSES", "SPEARMAN_NOTE", "alignment_check", "chance_band",
            "capped_lines", "chance_sigma", "check_lines", "check_subsample", "curves_figure",
            "dataset_choice",
@@ -152,6 +153,22 @@ def evaluate(params: dict, X: Any, y: np.ndarray, X_test: Any, y_test: np.ndarra
             "test_acc": test_correct / X_test.shape[0],
             "omega_grad": grads.result().mean, "omega_rep": reps.result().mean,
             "grad_ratio": float(xp.linalg.norm(grad_w1)) / n / w1_norm}
+
+
+def accuracies(params: dict, X: Any, y: np.ndarray, X_test: Any, y_test: np.ndarray, *,
+               act: str) -> dict:
+    """Training and test accuracy only (forward passes, in chunks): the epochs between full
+    measurements (``evaluate``) when a preset sets ``measure_every`` — the per-epoch
+    alignment measurements are most of a point's time (issue 25's timing)."""
+    model = network(params["0/W"].shape[0], act)
+    out = {}
+    for name, A, labels in (("train_acc", X, y), ("test_acc", X_test, y_test)):
+        correct = 0
+        for s in range(0, A.shape[0], EVAL_CHUNK):
+            z = model.apply(params, A[s:s + EVAL_CHUNK])
+            correct += int((to_numpy(z.argmax(axis=1)) == labels[s:s + EVAL_CHUNK]).sum())
+        out[name] = correct / A.shape[0]
+    return out
 
 
 def check_subsample(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -329,10 +346,19 @@ def train_point(point: dict, cfg: dict, scratch: Path | None = None) -> dict:
                                 key=key)
     last = {"params": params}
 
+    every = int(cfg.get("measure_every", 1))
+
     def on_epoch(step: int, p: dict, _loss: float) -> Any:
         history[:] = [h for h in history if h["step"] < step]
-        history.append({"epoch": step // per_epoch, "step": step,
-                        **measured(evaluate, p, Xd, y, Xt, y_test, act=act, loss=loss)})
+        epoch = step // per_epoch
+        rec = None
+        if epoch % every:
+            # between full measurements: the accuracies only (the stopping rule's), and the
+            # full set where this epoch turns out to be the last
+            rec = measured(accuracies, p, Xd, y, Xt, y_test, act=act)
+        if rec is None or rec["train_acc"] == 1.0:
+            rec = measured(evaluate, p, Xd, y, Xt, y_test, act=act, loss=loss)
+        history.append({"epoch": epoch, "step": step, **rec})
         last["params"] = p
         if hist_path is not None:
             write_text_atomic(hist_path, json.dumps({"key": key, "history": history}))
@@ -355,6 +381,14 @@ def train_point(point: dict, cfg: dict, scratch: Path | None = None) -> dict:
                   "stopped": "fitted"}.get(res.status, res.status)
         diverged_at = res.diverged_at
         last["params"] = res.params
+    if "omega_grad" not in history[-1]:
+        if status == "diverged":
+            # the diverged parameters measure nothing: the last full record stands for them
+            history[:] = history[:max(i for i, h in enumerate(history) if "omega_grad" in h)
+                                 + 1]
+        else:  # the cap fell between full measurements: measure the last epoch in full
+            history[-1] = {**history[-1], **measured(evaluate, last["params"], Xd, y, Xt,
+                                                     y_test, act=act, loss=loss)}
     result.update({"status": status, "diverged_at_step": diverged_at,
                    "epochs": history[-1]["epoch"], "history": history,
                    "final": history[-1],
@@ -522,10 +556,11 @@ def curves_figure(path: Path, rows: list, title: str, *, label) -> None:
         hist = r["result"]["history"]
         color = cmap(i / max(1, len(rows) - 1))
         for ax, (k, name, log) in zip(axes, keys, strict=True):
-            vals = [h[k] for h in hist]
+            measured = [h for h in hist if k in h]  # sparse where measure_every > 1
+            vals = [h[k] for h in measured]
             if log:
                 vals = [v if v > 0 else np.nan for v in vals]
-            ax.plot([h["epoch"] for h in hist], vals, color=color, label=label(r["point"]))
+            ax.plot([h["epoch"] for h in measured], vals, color=color, label=label(r["point"]))
             ax.set_xlabel("epoch", fontsize=8)
             ax.set_title(name, fontsize=9)
             if log:

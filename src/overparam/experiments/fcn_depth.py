@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from overparam.experiments import datasets
+from overparam.experiments.findings import Finding, Precondition, decide, seed_stats, t_test
 from overparam.experiments.protocol import Experiment, Outputs, Summary
 from overparam.experiments.runner import point_key
 from overparam.numerics import models
@@ -27,8 +28,8 @@ from overparam.numerics.schedules import ic_appendix_a
 from overparam.numerics.trainer import train
 from overparam.theory import identity_crisis as ic
 
-__all__ = ["EXPERIMENT", "FIGURES", "PRESETS", "compute_point", "network", "outputs", "points",
-           "reproduce", "training_digit"]
+__all__ = ["EXPERIMENT", "FIGURES", "PRESETS", "compute_point", "findings", "network",
+           "outputs", "points", "reproduce", "training_digit"]
 
 PRESETS = {
     # seconds: used by the tests
@@ -37,6 +38,10 @@ PRESETS = {
     # minutes on 2 cores: hidden width and steps reduced (stated in the summary)
     "quick": {"depths": [1, 2, 3, 4, 6, 8], "hidden": 784, "steps": 2000, "lr": 0.01,
               "rhos": [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0]},
+    # issue 25's standard: the quick networks at 3 seeds (training image and initialisation
+    # change with the seed)
+    "standard": {"depths": [1, 2, 3, 4, 6, 8], "hidden": 784, "steps": 2000, "lr": 0.01,
+                 "rhos": [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0], "seeds": 3},
     # IC App. A exactly: hidden 2048, 2,000,000 steps, lr 0.01, momentum 0.9 (a GPU job)
     "paper": {"depths": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], "hidden": 2048,
               "steps": 2_000_000, "lr": 0.01, "rhos": [round(r, 2) for r in
@@ -165,21 +170,24 @@ def _thm1_agreement(W0: np.ndarray, x: np.ndarray, res, inputs: list, predict) -
 
 
 def points(preset: str, seed: int, backend: str) -> list[dict]:
-    """The sweep: linear and ReLU FCNs at every depth of the preset."""
-    return [{"depth": d, "activation": a, "seed": seed, "preset": preset, "backend": backend}
-            for a in ("linear", "relu") for d in PRESETS[preset]["depths"]]
+    """The sweep: linear and ReLU FCNs at every depth of the preset, for each seed."""
+    n = int(PRESETS[preset].get("seeds", 1))
+    return [{"depth": d, "activation": a, "seed": k, "preset": preset, "backend": backend}
+            for k in range(seed, seed + n) for a in ("linear", "relu")
+            for d in PRESETS[preset]["depths"]]
 
 
 def _csv_rows(rows: list) -> list[list]:
     table = []
     for r in rows:
         a, d, res = r["point"]["activation"], r["point"]["depth"], r["result"]
+        k = r["point"]["seed"]
         for pr in res["per_rho"]:
-            table.append([a, d, f"rho={pr['rho']:g}", pr["rho"], pr["corr_identity"],
+            table.append([a, d, k, f"rho={pr['rho']:g}", pr["rho"], pr["corr_identity"],
                           pr["corr_constant"], pr["mse_identity"], pr["mse_constant"],
                           res["final_loss"]])
         for name, pi in res["per_input"].items():
-            table.append([a, d, name, "", pi["corr_identity"], pi["corr_constant"], "", "",
+            table.append([a, d, k, name, "", pi["corr_identity"], pi["corr_constant"], "", "",
                           res["final_loss"]])
     return table
 
@@ -191,6 +199,9 @@ def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
     cfg = PRESETS[preset]
     X, source = training_digit(seed)
     named, missing = _test_inputs(seed)
+    all_rows = rows
+    # figures and tables show the first seed's networks; the findings pool every seed
+    rows = [r for r in rows if r["point"]["seed"] == seed]
 
     def draw(name: str, path: Path) -> None:
         if name == "predictions.png":
@@ -202,9 +213,10 @@ def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
 
     return Outputs(
         metadata={"training_image": source, "backend": backend, "missing_test_inputs": missing},
-        csv_header=["activation", "depth", "test_input", "rho", "corr_identity",
+        csv_header=["activation", "depth", "seed", "test_input", "rho", "corr_identity",
                     "corr_constant", "mse_identity", "mse_constant", "final_loss"],
-        csv_rows=_csv_rows(rows), draw=draw, summary=_summary(rows, cfg, preset, source, missing))
+        csv_rows=_csv_rows(all_rows), draw=draw,
+        summary=_summary(rows, cfg, preset, source, missing, all_rows))
 
 
 def _estimated_bytes(preset: str) -> int:
@@ -266,7 +278,8 @@ def _predictions_figure(path: Path, rows: list, X: np.ndarray, named: dict) -> N
     image_grid(path, images, labels, ["train", *names])
 
 
-def _summary(rows: list, cfg: dict, preset: str, source: str, missing: list[str]) -> Summary:
+def _summary(rows: list, cfg: dict, preset: str, source: str, missing: list[str],
+             all_rows: list | None = None) -> Summary:
     def at(act, depth, rho, key):
         for r in rows:
             if r["point"]["activation"] == act and r["point"]["depth"] == depth:
@@ -277,7 +290,6 @@ def _summary(rows: list, cfg: dict, preset: str, source: str, missing: list[str]
         values = [v[key] for v in res["per_input"].values() if v[key] is not None]
         return float(np.mean(values)) if values else None
 
-    deepest, shallow = cfg["depths"][-1], cfg["depths"][0]
     differs = ("this preset is the paper's configuration." if preset == "paper" else
                f"this preset uses hidden width {cfg['hidden']} and {cfg['steps']} steps.")
     table = [
@@ -316,30 +328,71 @@ def _summary(rows: list, cfg: dict, preset: str, source: str, missing: list[str]
         body=[*table, "", thm1],
         comparisons_heading="Paper's findings, checked on our numbers at ρ = 0 (test images "
         "uncorrelated with the training digit):",
-        comparisons=_findings(at, shallow, deepest, len(rows[0]["result"]["train_prediction"])))
+        comparisons=["for comparison, the paper (App. E, Fig. 14): \"ReLU FCNs overfit sooner "
+                     "than linear FCNs when the depth increases\"."],
+        findings=findings(all_rows or rows))
 
 
-def _findings(at, shallow: int, deepest: int, d: int) -> list[str]:
-    """IC Sec. 3.1's two FCN findings, judged on our numbers with stated thresholds: a bias
-    toward the constant function is a correlation to it of at least ½ at the deepest depth;
-    "noise" is both correlations within 3/√d of 0 — three standard errors of the correlation
-    of two independent random vectors in d dimensions."""
+#: an FCN fits its one training image when its final MSE is at most this fraction of
+#: mean(X²) (the zero output's MSE), as ic.cnn-depth's FIT_FRACTION
+FIT_FRACTION = 0.01
+
+
+def _rho0(res: dict, key: str) -> float | None:
+    return next(p[key] for p in res["per_rho"] if p["rho"] == 0.0)
+
+
+def findings(rows: list) -> list[Finding]:
+    """IC Sec. 3.1's FCN findings as ``Finding``s at ρ = 0, every seed: a bias toward the
+    constant function is a mean correlation to it of at least ½ at the deepest depth; "noise"
+    is both correlations within 3/√d of 0 (three standard errors of the correlation of two
+    independent random vectors in d dimensions). Precondition: the networks read fit their
+    training image (final MSE ≤ 1 % of mean(X²))."""
+    seeds = sorted({r["point"]["seed"] for r in rows})
+    depths = sorted({r["point"]["depth"] for r in rows})
+    shallow, deepest = depths[0], depths[-1]
+    d = len(rows[0]["result"]["train_prediction"])
     noise = 3 / math.sqrt(d)
-    lines = []
+
+    def pre(sel: list, what: str) -> Precondition:
+        x2 = {k: float(np.mean(np.square(training_digit(k)[0]))) for k in seeds}
+        rel = [r["result"]["final_loss"] / x2[r["point"]["seed"]] for r in sel]
+        return Precondition(f"{what} fit the training image (MSE ≤ {FIT_FRACTION:.0%} of "
+                            "mean(X²); IC Sec. 3)",
+                            {"networks": len(sel), "largest MSE/mean(X²)": max(rel)},
+                            all(v <= FIT_FRACTION for v in rel))
+
+    out = []
     for act in ("relu", "linear"):
-        lo, hi = at(act, shallow, 0.0, "corr_constant"), at(act, deepest, 0.0, "corr_constant")
-        shown = hi is not None and hi >= 0.5
-        lines.append(f"deeper FCNs bias toward the constant function ({act}): correlation "
-                     f"to the constant {_fmt(lo)} ({shallow} layer(s)) → {_fmt(hi)} ({deepest} "
-                     f"layers): {'shown' if shown else 'not shown at these depths'} "
-                     f"(threshold ½).")
-    ci, cc = at("linear", shallow, 0.0, "corr_identity"), at("linear", shallow, 0.0,
-                                                              "corr_constant")
-    shown = ci is not None and cc is not None and max(abs(ci), abs(cc)) <= noise
-    lines.append(f"shallow ones produce noise off the training example's span: linear, "
-                 f"{shallow} layer(s): correlation to the identity {_fmt(ci)}, to the constant "
-                 f"{_fmt(cc)}: {'shown' if shown else 'not shown'} (noise: both within "
-                 f"3/√d = {noise:.3f} of 0).")
-    lines.append("for comparison, the paper (App. E, Fig. 14): \"ReLU FCNs overfit sooner "
-                 "than linear FCNs when the depth increases\".")
-    return lines
+        deep = [r for r in rows if r["point"]["activation"] == act
+                and r["point"]["depth"] == deepest]
+        low = [r for r in rows if r["point"]["activation"] == act
+               and r["point"]["depth"] == shallow]
+        vals = [_rho0(r["result"], "corr_constant") or 0.0 for r in deep]
+        st = seed_stats(vals)
+        p = t_test(vals, 0.5)
+        cond = pre(deep, f"the {deepest}-layer {act} FCNs")
+        out.append(Finding(
+            key=f"{act}-constant", statement=f"deeper {act} FCNs bias toward the constant "
+            "function", where="IC Sec. 3.1, Fig. 14", precondition=cond,
+            statistic=f"correlation to the constant at ρ = 0, {deepest} layers",
+            value=st["mean"], test="one-sided t-test over seeds" if p is not None else
+            "one seed: the value", threshold="≥ ½", seeds=seeds, p_value=p, ci=st["ci"],
+            spread=st["sd"], verdict=decide(st["mean"] >= 0.5 if p is None else p < 0.05,
+                                            cond),
+            paper="deeper: closer to the constant",
+            details={f"at {shallow} layer(s)": [_rho0(r["result"], "corr_constant")
+                                                 for r in low]}))
+    one = [r for r in rows if r["point"]["activation"] == "linear"
+           and r["point"]["depth"] == shallow]
+    worst = max(max(abs(_rho0(r["result"], "corr_identity") or 0.0),
+                    abs(_rho0(r["result"], "corr_constant") or 0.0)) for r in one)
+    cond = pre(one, f"the {shallow}-layer linear FCNs")
+    out.append(Finding(
+        key="linear-noise", statement="shallow linear FCNs produce noise off the training "
+        "example's span", where="IC Sec. 3.1, Thm 1", precondition=cond,
+        statistic=f"largest |correlation| to the identity or the constant at ρ = 0, "
+        f"{shallow} layer(s)", value=worst, test="every seed's value against the threshold",
+        threshold=f"≤ 3/√d = {noise:.3f}", verdict=decide(worst <= noise, cond), seeds=seeds,
+        paper="noise"))
+    return out

@@ -31,12 +31,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CONFIDENCE", "NOT_ASSESSABLE", "NOT_SHOWN", "SHOWN", "VERDICTS", "Finding",
-           "Precondition", "decide", "from_json", "partial_spearman", "readme_table", "render",
-           "seed_stats", "spearman", "t_test"]
+__all__ = ["CONFIDENCE", "MIN_SEEDS", "NOT_ASSESSABLE", "NOT_SHOWN", "README_END",
+           "README_START", "SHOWN", "VERDICTS", "Finding", "Precondition", "decide", "from_json",
+           "partial_spearman", "readme_table", "render", "seed_stats", "spearman", "t_test",
+           "update_readme"]
 
 SHOWN, NOT_SHOWN, NOT_ASSESSABLE = "shown", "not shown", "not assessable"
 VERDICTS = (SHOWN, NOT_SHOWN, NOT_ASSESSABLE)
+#: seeds a finding that rests on training needs before it is more than indicative (issue 25)
+MIN_SEEDS = 3
 #: the level of every interval and test here (two-sided intervals, one-sided tests at 1 − it)
 CONFIDENCE = 0.95
 
@@ -246,9 +249,11 @@ def render(f: Finding) -> str:
     test = f.test + (f", p = {_num(f.p_value)}" if f.p_value is not None else "")
     pre = ("met" if f.precondition.met else "**NOT met**")
     paper = f" Paper: {f.paper}." if f.paper else ""
+    few = (f" (fewer than {MIN_SEEDS} seeds: no spread over seeds, indicative only)"
+           if len(f.seeds) < MIN_SEEDS else "")
     return (f"**{f.verdict}** — {f.statement} ({f.where}).{paper} Precondition: "
             f"{f.precondition.statement} — {pre} ({_measured(f.precondition.measured)}). "
-            f"Ours: {stat}; {test}; threshold: {f.threshold}; seeds {seeds}.")
+            f"Ours: {stat}; {test}; threshold: {f.threshold}; seeds {seeds}{few}.")
 
 
 def readme_table(root: str | Path) -> str:
@@ -290,3 +295,18 @@ def readme_table(root: str | Path) -> str:
                          f"{(first['paper'] or '—').replace('|', '/')} | "
                          + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+README_START, README_END = "<!-- reproductions:start -->", "<!-- reproductions:end -->"
+
+
+def update_readme(readme: str | Path, root: str | Path) -> None:
+    """Write ``readme_table(root)`` between the README's reproduction markers."""
+    readme = Path(readme)
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme}: expected the markers {README_START} and {README_END}")
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    readme.write_text(f"{head}{README_START}\n{readme_table(root)}{README_END}{tail}",
+                      encoding="utf-8")

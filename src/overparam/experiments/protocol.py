@@ -30,7 +30,8 @@ from pathlib import Path
 
 from overparam.common.outputs import output_set, preflight
 from overparam.experiments.findings import Finding, render
-from overparam.experiments.runner import run_sweep
+from overparam.experiments.runner import point_key, run_sweep
+from overparam.numerics.atomic import write_text_atomic
 from overparam.numerics.backend import get_xp
 
 __all__ = ["OPTIONAL_PRESETS", "PRESETS", "STANDARD_FILES", "Experiment", "Outputs", "Summary",
@@ -175,26 +176,48 @@ def reproduce(experiment: Experiment, out_dir: str | Path, *, preset: str = "qui
     return {"points": rows, "summary": summary, "files": files}
 
 
+#: where the sweep's per-point timings are kept, beside the point files
+TIMING_DIR = ".timing"
+
+
 def _timed(compute: Callable[..., dict], point: dict, **extra: object) -> dict:
-    """``compute(point, **extra)`` with its wall-clock seconds as ``result["seconds"]`` (of
-    the last attempt: a resumed point counts from its resumption)."""
+    """``compute(point, **extra)``, its wall-clock seconds (and the phases a reproduction
+    returns as ``result["phases"]``, taken out of the result) written beside the point files
+    (``points/.timing/<key>.json``): the results stay what the computation gives, the same on
+    every run, and the timing is of the last attempt (a resumed point counts from its
+    resumption)."""
     t0 = time.monotonic()
     result = compute(point, **extra)
-    if isinstance(result, dict):
-        result = {**result, "seconds": time.monotonic() - t0}
+    seconds = time.monotonic() - t0
+    phases = result.pop("phases", {}) if isinstance(result, dict) else {}
+    scratch = extra.get("scratch")
+    if scratch is not None:
+        folder = Path(scratch).parent / TIMING_DIR
+        folder.mkdir(exist_ok=True)
+        key = Path(scratch).name.removeprefix(".").removesuffix(".scratch")
+        write_text_atomic(folder / f"{key}.json",
+                          json.dumps({"seconds": seconds, "phases": phases}))
     return result
 
 
-def timing(rows: Sequence[Mapping], sweep_seconds: float | None = None) -> dict:
-    """Where the time went: seconds per point (the runner's compute, last attempt), the
-    points' phases summed (``result["phases"]``: {phase: seconds} where a reproduction
-    records them: training, measurements, kernel), and the whole sweep's wall time."""
+def timing(rows: Sequence[Mapping], out_dir: Path | None,
+           sweep_seconds: float | None = None) -> dict:
+    """Where the time went: seconds per point (the last attempt's, from
+    ``points/.timing``), the points' phases summed (training, measurements, kernel: where a
+    reproduction records them) and the whole sweep's wall time (this invocation's)."""
     per_point, phases = [], {}
     for r in rows:
-        res = r["result"] if isinstance(r.get("result"), Mapping) else {}
-        per_point.append({"point": r["point"], "seconds": res.get("seconds"),
-                          "phases": res.get("phases", {})})
-        for k, v in res.get("phases", {}).items():
+        t = {}
+        if out_dir is not None:
+            path = Path(out_dir) / "points" / TIMING_DIR / f"{point_key(r['point'])}.json"
+            if path.exists():
+                t = json.loads(path.read_text(encoding="utf-8"))
+        if not t and isinstance(r.get("result"), Mapping) and "seconds" in r["result"]:
+            # points computed before the timings moved beside the point files
+            t = {"seconds": r["result"]["seconds"], "phases": r["result"].get("phases", {})}
+        per_point.append({"point": r["point"], "seconds": t.get("seconds"),
+                          "phases": t.get("phases", {})})
+        for k, v in t.get("phases", {}).items():
             phases[k] = phases.get(k, 0.0) + float(v)
     known = [p["seconds"] for p in per_point if p["seconds"] is not None]
     return {"sweep_seconds": sweep_seconds, "points_seconds": sum(known) if known else None,
@@ -202,14 +225,15 @@ def timing(rows: Sequence[Mapping], sweep_seconds: float | None = None) -> dict:
 
 
 def _write_set(experiment: Experiment, out: Path, rows: list, *, preset: str, seed: int,
-               backend: str, sweep_seconds: float | None, extra: Mapping | None = None
-               ) -> None:
+               backend: str, sweep_seconds: float | None, extra: Mapping | None = None,
+               timing_override: Mapping | None = None) -> None:
     made = experiment.outputs(rows, preset=preset, seed=seed, backend=backend)
     summary = render_summary(made.summary, experiment.figures)
     results = {"experiment": experiment.id, "preset": preset,
                "config": experiment.presets[preset], **made.metadata, **(extra or {}),
                "findings": [f.to_json() for f in made.findings],
-               "timing": timing(rows, sweep_seconds), "points": rows}
+               "timing": (timing_override if timing_override is not None
+                          else timing(rows, out, sweep_seconds)), "points": rows}
     with output_set(out, f"reproduction {experiment.id}") as staged:
         staged.write_text("results.json", json.dumps(results, indent=1) + "\n")
         staged.write_text("results.csv", _csv_text(made.csv_header, made.csv_rows))
@@ -228,12 +252,12 @@ def regenerate(experiment: Experiment, out_dir: str | Path, *,
     out = Path(out_dir)
     old = json.loads((out / "results.json").read_text(encoding="utf-8"))
     rows = old["points"] if rows is None else rows
-    sweep = (old.get("timing") or {}).get("sweep_seconds")
     with tempfile.TemporaryDirectory() as tmp:
         stage = Path(tmp) / out.name
         _write_set(experiment, stage, rows, preset=old["preset"], seed=old.get("seed", 0),
-                   backend=old.get("backend", "numpy"), sweep_seconds=sweep,
-                   extra={"regenerated_from_points": True})
+                   backend=old.get("backend", "numpy"), sweep_seconds=None,
+                   extra={"regenerated_from_points": True},
+                   timing_override=old.get("timing") or timing(rows, out))
         for f in stage.iterdir():
             if f.is_file() or f.is_symlink():
                 target = f.resolve()

@@ -33,6 +33,13 @@ import numpy as np
 
 from overparam.experiments import datasets
 from overparam.experiments.datasets import per_image_standardization
+from overparam.experiments.findings import (
+    Finding,
+    Precondition,
+    decide,
+    seed_stats,
+    t_test,
+)
 from overparam.experiments.protocol import Experiment, Outputs, Summary
 from overparam.experiments.runner import point_key
 from overparam.numerics import models
@@ -86,6 +93,17 @@ PRESETS = {
                                  "corruptions": [], "weight_decay": ["true labels"]},
                        "cnn": {"conditions": ["true labels", "random labels"],
                                "corruptions": [], "weight_decay": []}}},
+    # issue 25's standard: 2,000 training images, 3 seeds (subset, labels' corruption and
+    # initialisation change with the seed); Fig. 1's conditions and p on MLP 1×512, true and
+    # random labels on 3×512
+    "standard": {"n_train": 2000, "n_test": 1000, "batch": 64, "width": 512, "channels": 16,
+                 "lr": 0.01, "weight_decay": 5e-4, "max_epochs": 150, "test_every": 5,
+                 "dtype": "float32", "seeds": 3,
+                 "grid": {"1x512": {"conditions": list(CONDITIONS),
+                                    "corruptions": [0.2, 0.4, 0.6, 0.8],
+                                    "weight_decay": []},
+                          "3x512": {"conditions": ["true labels", "random labels"],
+                                    "corruptions": [], "weight_decay": []}}},
     # RR's sets on the whole training set (a GPU job)
     "paper": {"n_train": 60000, "n_test": 10000, "batch": 128, "width": 512, "channels": 32,
               "lr": 0.01, "weight_decay": 5e-4, "max_epochs": 1000, "test_every": 1,
@@ -296,12 +314,14 @@ def train_point(point: dict, scratch: Path | None = None) -> dict:
 
 
 def points(preset: str, seed: int, backend: str) -> list[dict]:
-    """Every (architecture, condition, corruption, weight decay) of the preset's grid."""
+    """Every (seed, architecture, condition, corruption, weight decay) of the preset's
+    grid."""
     cfg = PRESETS[preset]
     dataset, root = dataset_choice()
     out = []
-    for arch, grid in cfg["grid"].items():
-        base = {"arch": arch, "seed": seed, "preset": preset, "backend": backend,
+    for k, (arch, grid) in ((k, ag) for k in range(seed, seed + int(cfg.get("seeds", 1)))
+                            for ag in cfg["grid"].items()):
+        base = {"arch": arch, "seed": k, "preset": preset, "backend": backend,
                 "dataset": dataset, "data_dir": root}
         for cond in grid["conditions"]:
             out.append({**base, "condition": cond, "corruption": 1.0 if cond ==
@@ -339,13 +359,14 @@ def _steps(res: dict) -> str:
     return f"not fitted: {res['status']} at epoch {res['epochs']}"
 
 
-def _corruption_curve(rows: list, arch: str) -> list[tuple[float, dict]]:
-    """(p, result) for p ∈ [0, 1] of one architecture without weight decay: p = 0 is the
-    true-labels point, p = 1 the random-labels point."""
+def _corruption_curve(rows: list, arch: str, seed: int | None = None
+                      ) -> list[tuple[float, dict]]:
+    """(p, result) for p ∈ [0, 1] of one architecture without weight decay (of one ``seed``,
+    or every seed's): p = 0 is the true-labels point, p = 1 the random-labels point."""
     out = []
     for r in rows:
         p = r["point"]
-        if p["arch"] != arch or p["weight_decay"]:
+        if p["arch"] != arch or p["weight_decay"] or (seed is not None and p["seed"] != seed):
             continue
         if p["condition"] in ("true labels", "random labels", "corrupted labels"):
             out.append((p["corruption"], r["result"]))
@@ -354,7 +375,8 @@ def _corruption_curve(rows: list, arch: str) -> list[tuple[float, dict]]:
 
 def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
     """results.json metadata, results.csv (one row per network), fig1.png and the summary."""
-    csv_rows = [[r["point"]["arch"], r["point"]["condition"], r["point"]["corruption"],
+    csv_rows = [[r["point"]["arch"], r["point"]["seed"], r["point"]["condition"],
+                 r["point"]["corruption"],
                  r["point"]["weight_decay"], r["result"]["status"], r["result"]["fit_step"],
                  r["result"]["epochs"], r["result"]["train_acc"], r["result"]["test_acc"],
                  r["result"]["corrupted_fraction"]] for r in rows]
@@ -365,7 +387,7 @@ def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
     dataset = rows[0]["point"].get("dataset", "fashion-mnist") if rows else "fashion-mnist"
     return Outputs(metadata={"seed": seed, "backend": backend, "dataset": dataset,
                              "fit_threshold": FIT_THRESHOLD},
-                   csv_header=["arch", "condition", "corruption", "weight_decay", "status",
+                   csv_header=["arch", "seed", "condition", "corruption", "weight_decay", "status",
                                "fit_step", "epochs", "train_acc", "test_acc",
                                "corrupted_fraction"],
                    csv_rows=csv_rows, draw=draw,
@@ -373,32 +395,43 @@ def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
 
 
 def _fig1(path: Path, rows: list) -> None:
-    """RR Fig. 1: (a) training loss against steps per condition, (b) steps to fit relative to
-    p = 0 against the corruption p, (c) test error against p."""
-    from overparam.common.plotting import pyplot, save
+    """RR Fig. 1: (a) training loss against steps per condition (first seed), (b) steps to
+    fit relative to p = 0 against the corruption p, (c) test error against p — mean ± sd over
+    seeds, networks that did not fit marked."""
+    from overparam.common.plotting import mark_unfitted, pyplot, save, seed_band
 
     plt = pyplot()
     fig, ax = plt.subplots(1, 3, figsize=(14, 3.8))
     for r in rows:
         p = r["point"]
-        if p["weight_decay"] or p["condition"] == "corrupted labels":
+        if p["weight_decay"] or p["condition"] == "corrupted labels" or \
+                p["seed"] != rows[0]["point"]["seed"]:
             continue
         h = r["result"]["history"]
         ax[0].plot([e["step"] for e in h], [e["train_loss"] for e in h], label=_label(p))
     ax[0].set(xlabel="SGD step", ylabel="training loss (whole set)", yscale="log",
               title="(a) learning curves")
     ax[0].legend(fontsize=6)
+    seeds = sorted({r["point"]["seed"] for r in rows})
     for arch in sorted({r["point"]["arch"] for r in rows}):
         curve = _corruption_curve(rows, arch)
-        if len(curve) < 2:
+        ps = sorted({p for p, _ in curve})
+        if len(ps) < 2:
             continue
-        base = curve[0][1]["fit_step"] if curve[0][0] == 0 else None
-        fitted = [(p, res["fit_step"]) for p, res in curve if res["fit_step"]]
-        if base:
-            ax[1].plot([p for p, _ in fitted], [s / base for _, s in fitted], "o-",
-                       label=_arch_name(arch))
-        ax[2].plot([p for p, _ in curve], [100 * (1 - res["test_acc"]) for _, res in curve],
-                   "o-", label=_arch_name(arch))
+        ratios: dict[float, list[float]] = {}
+        for k in seeds:
+            mine = _corruption_curve(rows, arch, k)
+            base = mine[0][1]["fit_step"] if mine and mine[0][0] == 0 else None
+            for p, res in mine:
+                if base and res["fit_step"]:
+                    ratios.setdefault(p, []).append(res["fit_step"] / base)
+        if ratios:
+            seed_band(ax[1], sorted(ratios), [ratios[p] for p in sorted(ratios)], "o-",
+                      _arch_name(arch))
+        seed_band(ax[2], ps, [[100 * (1 - res["test_acc"]) for q, res in curve if q == p]
+                              for p in ps], "o-", _arch_name(arch))
+        unfit = [(p, 100 * (1 - res["test_acc"])) for p, res in curve if not res["fit_step"]]
+        mark_unfitted(ax[2], [u[0] for u in unfit], [u[1] for u in unfit])
     ax[1].set(xlabel="label corruption p", ylabel="steps to fit / steps at p = 0",
               title="(b) time to fit")
     ax[2].axhline(90, color="gray", lw=0.8, label="chance (90 %)")
@@ -435,13 +468,12 @@ def _chance_band(n_test: int) -> float:
 
 
 def _summary(rows: list, cfg: dict, preset: str, dataset: str) -> Summary:
-    from scipy.stats import spearmanr
-
-    table = ["| network | status | steps to fit | train acc (labels trained on) | test acc |",
-             "|---|---|---|---|---|"]
+    table = ["| network | seed | status | steps to fit | train acc (labels trained on) | "
+             "test acc |", "|---|---|---|---|---|---|"]
     for r in rows:
         res = r["result"]
-        table.append(f"| {_label(r['point'])} | {res['status']} | {_steps(res)} | "
+        table.append(f"| {_label(r['point'])} | {r['point']['seed']} | {res['status']} | "
+                     f"{_steps(res)} | "
                      f"{100 * res['train_acc']:.2f} % | {100 * res['test_acc']:.2f} % |")
     names = {"fashion-mnist": "Fashion-MNIST", "cifar-10": "CIFAR-10 (centre crops 28×28×3)"}
     n_available = 50000 if dataset == "cifar-10" else 60000
@@ -450,60 +482,6 @@ def _summary(rows: list, cfg: dict, preset: str, dataset: str) -> Summary:
         "(28×28 grey; set OVERPARAM_RR_CIFAR10_DIR to run on CIFAR-10): MLP 1×512 has "
         f"{network('1x512', 512).param_count((784,)):,} parameters here against RR's "
         "1,209,866."]
-    comparisons = []
-    randoms = [r for r in rows if r["point"]["condition"] == "random labels"
-               and not r["point"]["weight_decay"]]
-    fit = [r for r in randoms if r["result"]["status"] == "fitted"]
-    accs = ", ".join(f"{r['point']['arch']}: {100 * r['result']['train_acc']:.2f} %"
-                     for r in randoms)
-    comparisons.append(
-        f"networks fit random labels perfectly (RR: MLP 1×512 99.34 %, 3×512 100 %, small "
-        f"AlexNet 99.82 % train): "
-        f"{len(fit)} of {len(randoms)} reached {100 * FIT_THRESHOLD:g} % training accuracy "
-        f"({accs}): "
-        f"{'shown' if randoms and len(fit) == len(randoms) else 'not shown at this budget'}.")
-    for arch in sorted({r["point"]["arch"] for r in rows}):
-        curve = _corruption_curve(rows, arch)
-        ends = [res["fit_step"] for p, res in curve if p in (0.0, 1.0)]
-        if len(curve) == 2 and len(ends) == 2 and all(ends):
-            ratio = ends[1] / ends[0]
-            comparisons.append(
-                f"{_arch_name(arch)}: random labels take ×1.5–3.5 the time of true labels "
-                f"(Fig. 1b): ours ×{ratio:.2f} ({ends[1]} against {ends[0]} steps): "
-                f"{'shown' if ratio >= 1.5 else 'not shown'}.")
-        if len(curve) < 3:
-            continue
-        fitted = [(p, res["fit_step"]) for p, res in curve if res["fit_step"]]
-        if curve[0][0] == 0 and curve[0][1]["fit_step"] and len(fitted) >= 3:
-            rho = spearmanr([p for p, _ in fitted], [s for _, s in fitted]).statistic
-            ratio = (curve[-1][1]["fit_step"] / curve[0][1]["fit_step"]
-                     if curve[-1][0] == 1 and curve[-1][1]["fit_step"] else None)
-            comparisons.append(
-                f"{_arch_name(arch)}: time to fit grows with p (Fig. 1b; random labels "
-                f"×1.5–3.5 the time of true labels): Spearman(p, steps) = {rho:.2f} over the "
-                f"fitted points; random/true = {'—' if ratio is None else format(ratio, '.2f')}: "
-                f"{'shown' if rho > 0 else 'not shown'}"
-                f"{'' if len(fitted) == len(curve) else ' (some p did not fit within the cap)'}.")
-        last = curve[-1]
-        if last[0] == 1:
-            band = _chance_band(last[1]["n_test"])
-            err = 1 - last[1]["test_acc"]
-            errors = ", ".join(f"p={p:g}: {100 * (1 - res['test_acc']):.1f} %"
-                               for p, res in curve)
-            comparisons.append(
-                f"{_arch_name(arch)}: test error → 90 % as p → 1 (Fig. 1c): {errors}"
-                f"; at p = 1 {100 * err:.1f} % (chance band ≥ {100 * band:.1f} %: 90 % minus 3 "
-                f"binomial SE): {'shown' if err >= band else 'not shown'}.")
-    by_cond = {r["point"]["condition"]: r["result"] for r in rows
-               if r["point"]["arch"] == "1x512" and not r["point"]["weight_decay"]}
-    if {"random labels", "random pixels", "gaussian"} <= set(by_cond):
-        steps = {c: by_cond[c]["fit_step"] for c in ("random labels", "random pixels",
-                                                     "gaussian")}
-        faster = all(steps[c] and steps["random labels"] and steps[c] <= steps["random labels"]
-                     for c in ("random pixels", "gaussian"))
-        comparisons.append(
-            f"random pixels and Gaussian inputs fit faster than random labels (Fig. 1a, "
-            f"Inception): steps to fit {steps}: {'shown' if faster else 'not shown'}.")
     return Summary(
         title="rr.randomization — RR Fig. 1a–c, Table 1 (MLP rows): fitting random labels "
               "and pixels",
@@ -536,9 +514,117 @@ def _summary(rows: list, cfg: dict, preset: str, dataset: str) -> Summary:
             "Table 1's random-label test accuracies of the MLPs were lost in the text "
             "extraction of RR (shown as such)."],
         body=["Every network:", "", *table, "",
-              "Table 1 (MLP and AlexNet rows), ours beside RR's:", "", *_table1(rows)],
-        comparisons_heading="RR's findings beside ours:",
-        comparisons=comparisons)
+              f"Table 1 (MLP and AlexNet rows), ours (seed {rows[0]['point']['seed']}) beside "
+              "RR's:", "", *_table1([r for r in rows
+                                     if r["point"]["seed"] == rows[0]["point"]["seed"]])],
+        comparisons_heading="RR's findings beside ours:", findings=findings(rows))
+
+
+def _fit_pre(results: list[dict], what: str) -> Precondition:
+    """RR's precondition for time to fit and for test error after fitting: every network
+    ``what`` reached 100 % training accuracy on the labels it was trained on."""
+    n_fit = sum(r["status"] == "fitted" for r in results)
+    return Precondition(f"every network {what} fit its training set (100 % training accuracy; "
+                        "RR Sec. 2)", {"networks": len(results), "fitted": n_fit},
+                        bool(results) and n_fit == len(results))
+
+
+def findings(rows: list) -> list[Finding]:
+    """RR Fig. 1 and Table 1's statements as ``Finding``s over every seed. Times to fit exist
+    only for fitted networks, and a test error "after fitting" only where the net fit: a
+    statement resting on an unfitted network is not assessable."""
+    from scipy.stats import spearmanr
+
+    seeds = sorted({r["point"]["seed"] for r in rows})
+    out = []
+    randoms = [r for r in rows if r["point"]["condition"] == "random labels"
+               and not r["point"]["weight_decay"]]
+    pre = Precondition("trained until 100 % training accuracy or the epoch cap",
+                       {"networks": len(randoms)}, bool(randoms))
+    n_fit = sum(r["result"]["status"] == "fitted" for r in randoms)
+    out.append(Finding(
+        key="random-labels-fit", statement="networks fit random labels perfectly",
+        where="RR Sec. 2, Table 1, Fig. 1a", precondition=pre,
+        statistic="random-label networks at 100 % training accuracy", value=float(n_fit),
+        test="all of them", threshold=f"{len(randoms)} of {len(randoms)}",
+        verdict=decide(n_fit == len(randoms), pre), seeds=seeds,
+        paper="MLP 1×512 99.34 %, 3×512 100 %, small AlexNet 99.82 % train",
+        details={"train acc (arch, seed)": [[r["point"]["arch"], r["point"]["seed"],
+                                             r["result"]["train_acc"]] for r in randoms]}))
+    for arch in sorted({r["point"]["arch"] for r in rows}):
+        curve = _corruption_curve(rows, arch)
+        name = _arch_name(arch)
+        ends = {k: dict((p, res) for p, res in _corruption_curve(rows, arch, k)
+                        if p in (0.0, 1.0)) for k in seeds}
+        if all(len(e) == 2 for e in ends.values()):
+            pre = _fit_pre([res for e in ends.values() for res in e.values()],
+                           "at p = 0 and p = 1")
+            ratios = [e[1.0]["fit_step"] / e[0.0]["fit_step"] for e in ends.values()
+                      if e[0.0]["fit_step"] and e[1.0]["fit_step"]]
+            st = seed_stats(ratios) if ratios else None
+            p = t_test(ratios, 1.0) if ratios else None
+            passed = None if st is None else (st["mean"] >= 1.5 and (p is None or p < 0.05))
+            out.append(Finding(
+                key=f"{arch}-random-slower", statement=f"{name}: random labels take longer to "
+                "fit than true labels", where="RR Fig. 1b", precondition=pre,
+                statistic="steps to fit, random / true labels", value=None if st is None
+                else st["mean"], test="the mean against RR's lower end, and one-sided t-test "
+                "over seeds of a ratio above 1" if len(ratios) > 1 else "one seed: the ratio "
+                "against RR's lower end", threshold="≥ 1.5 (RR: ×1.5–3.5)",
+                verdict=decide(passed, pre), seeds=seeds, p_value=p,
+                ci=None if st is None else st["ci"], spread=None if st is None else st["sd"],
+                paper="×1.5–3.5", details={"per seed": ratios}))
+        if len({p for p, _ in curve}) >= 3:
+            pre = _fit_pre([res for _, res in curve], "along the corruption curve")
+            fitted = [(p, res["fit_step"]) for p, res in curve if res["fit_step"]]
+            rho = pv = None
+            if len(fitted) >= 3 and len({s for _, s in fitted}) > 1:
+                sr = spearmanr([p for p, _ in fitted], [s for _, s in fitted])
+                rho, pv = float(sr.statistic), float(sr.pvalue)
+            out.append(Finding(
+                key=f"{arch}-time-grows", statement=f"{name}: time to fit grows with the label "
+                "corruption p", where="RR Fig. 1b", precondition=pre,
+                statistic="Spearman ρ of steps to fit with p, every seed", value=rho,
+                test="two-sided Spearman test", threshold="ρ > 0 at p < 0.05",
+                verdict=decide(None if rho is None else (rho > 0 and pv < 0.05), pre),
+                seeds=seeds, p_value=pv, paper="grows with p",
+                details={"steps (p, steps)": [[p, s] for p, s in fitted]}))
+        last = [res for p, res in curve if p == 1.0]
+        if last and len({p for p, _ in curve}) >= 2:
+            band = _chance_band(last[0]["n_test"])
+            errs = [1 - res["test_acc"] for res in last]
+            st = seed_stats(errs)
+            pv = t_test(errs, band)
+            pre = _fit_pre(last, "at p = 1")
+            out.append(Finding(
+                key=f"{arch}-chance", statement=f"{name}: test error → 90 % as p → 1",
+                where="RR Fig. 1c", precondition=pre, statistic="test error at p = 1",
+                value=st["mean"], test="one-sided t-test over seeds, above the band"
+                if pv is not None else "one seed: the value against the band",
+                threshold=f"≥ {band:.3f} (0.9 minus 3 binomial SE)",
+                verdict=decide(st["mean"] >= band if pv is None else pv < 0.05, pre),
+                seeds=seeds, p_value=pv, ci=st["ci"], spread=st["sd"], paper="≈ 90 %",
+                details={"test error by p": [[p, 1 - res["test_acc"]] for p, res in curve]}))
+    by = {}
+    for r in rows:
+        if r["point"]["arch"] == "1x512" and not r["point"]["weight_decay"]:
+            by.setdefault(r["point"]["condition"], []).append(r["result"])
+    if {"random labels", "random pixels", "gaussian"} <= set(by):
+        three = [res for c in ("random labels", "random pixels", "gaussian") for res in by[c]]
+        pre = _fit_pre(three, "with random labels, random pixels or Gaussian inputs")
+        mean = {c: float(np.mean([res["fit_step"] or 0 for res in by[c]]))
+                for c in ("random labels", "random pixels", "gaussian")}
+        faster = max(mean["random pixels"], mean["gaussian"]) <= mean["random labels"]
+        out.append(Finding(
+            key="pixels-faster", statement="random pixels and Gaussian inputs fit faster than "
+            "random labels", where="RR Fig. 1a", precondition=pre,
+            statistic="slower of random/Gaussian pixels' mean steps over random labels'",
+            value=max(mean["random pixels"], mean["gaussian"]) / mean["random labels"]
+            if mean["random labels"] else None, test="the ratio against 1",
+            threshold="≤ 1", verdict=decide(faster, pre), seeds=seeds,
+            paper="faster than random labels (Inception, Fig. 1a)",
+            details={"mean steps to fit": mean}))
+    return out
 
 
 def _estimated_bytes(preset: str) -> int:
