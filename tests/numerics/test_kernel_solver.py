@@ -234,19 +234,34 @@ def test_a_shifted_factor_is_checkpointed_with_its_shift(tmp_path):
     check_solution(X, y, gamma, alpha, again)
 
 
-def test_refinement_that_stops_contracting_continues_with_conjugate_gradients():
-    X, y, gamma = near_duplicates(3e-6)
+def _refinement_diverges(t, seed):
+    """The instance near_duplicates(t, seed=seed) when, independently (SciPy, float32), its
+    float32 factor exists but one refinement step from the first solve increases the residual
+    — refinement alone cannot reach 1e-6; None otherwise. Which t does this depends on the
+    float32 rounding of this machine's BLAS (its kernels and thread count), so a few are
+    tried."""
+    X, y, gamma = near_duplicates(t, seed=seed)
     K, _ = reference(X, y, gamma)
-    # independently (SciPy, float32): the factor exists, but one refinement step from the
-    # first solve increases the residual — refinement alone cannot reach 1e-6
-    c = scipy.linalg.cho_factor(K.astype(np.float32), lower=True)
+    try:
+        c = scipy.linalg.cho_factor(K.astype(np.float32), lower=True)
+    except np.linalg.LinAlgError:
+        return None
 
     def solve32(b):
         return scipy.linalg.cho_solve(c, b.astype(np.float32)).astype(np.float64)
 
     a0 = solve32(y)
     a1 = a0 + solve32(y - K @ a0)
-    assert np.linalg.norm(y - K @ a1) > np.linalg.norm(y - K @ a0)
+    diverges = np.linalg.norm(y - K @ a1) > np.linalg.norm(y - K @ a0)
+    return (X, y, gamma) if diverges else None
+
+
+def test_refinement_that_stops_contracting_continues_with_conjugate_gradients():
+    found = next((inst for t in (3e-6, 4e-6, 5e-6, 6e-6, 7e-6, 8e-6) for seed in range(4)
+                  if (inst := _refinement_diverges(t, seed)) is not None), None)
+    assert found is not None, "no near-duplicate kernel with a float32 factor whose " \
+                              "refinement diverges on this machine"
+    X, y, gamma = found
     alpha, info = ks.solve_kernel_interpolation(X, y, gamma=gamma, progress=False)
     check_solution(X, y, gamma, alpha, info)
     assert info.method == "refinement, then pcg" and info.shift == 0.0
