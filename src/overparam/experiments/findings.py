@@ -266,10 +266,12 @@ def readme_table(root: str | Path) -> str:
         data = json.loads(path.read_text(encoding="utf-8"))
         if "findings" not in data:
             continue
-        preset = path.parent.name[len(data["experiment"]) + 1:]
-        runs.setdefault(data["experiment"], {})[preset] = {
+        # "<experiment id>-<preset>" (the full-size kernel run: "rr.kernel-60k")
+        exp, preset = path.parent.name.rsplit("-", 1)
+        runs.setdefault(data.get("experiment", exp), {})[preset] = {
             f["key"]: f for f in data["findings"]}
-    presets = ["standard", "quick"]
+    others = sorted({p for r in runs.values() for p in r} - {"standard", "quick"})
+    presets = ["standard", "quick", *others]
     lines = ["| reproduction | finding (where) | paper | "
              + " | ".join(f"{p}: ours (verdict)" for p in presets) + " |",
              "|---|---|---|" + "---|" * len(presets)]
@@ -283,7 +285,7 @@ def readme_table(root: str | Path) -> str:
             for p in presets:
                 f = runs[exp].get(p, {}).get(k)
                 if f is None:
-                    cells.append("not run")
+                    cells.append("—" if p in others else "not run")
                     continue
                 v = _num(f["value"])
                 if f["spread"] is not None:
