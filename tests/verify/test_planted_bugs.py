@@ -125,9 +125,14 @@ def _checks():
 @pytest.mark.slow
 @pytest.mark.parametrize(("claim_id", "index"), list(_checks()))
 def test_every_voting_check_can_fail(claim_id, index):
-    # a check already falsified on the correct code fails by definition; every other voting
-    # check must say falsified for some planted bug in the claim's functions
-    bug, votes = check_can_fail(CLAIMS[claim_id], index, _ctx())
+    # a check already falsified on the correct code fails by definition, one that caught a
+    # hunted bug has shown it can; every other voting check must say falsified for some
+    # planted bug in the claim's functions
+    claim = CLAIMS[claim_id]
+    if any(_hunt(claim_id, t, k).check_index == index for t in claim.exercises
+           for k in MUTATIONS):
+        return
+    bug, votes = check_can_fail(claim, index, _ctx())
     if not votes:
         pytest.skip("an observation: it does not vote")
     already = {i for i, _ in _already_falsified(claim_id)}

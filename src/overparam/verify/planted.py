@@ -264,12 +264,14 @@ def falsified_items(claim: Claim, ctx: Context) -> set[tuple[int, int]]:
 class Hunt:
     """A planted bug's outcome: the evidence item that caught it (None: uncaught), every
     item produced, and how many calls the mutation actually changed (0: the bug was
-    equivalent to the correct code on every call, and nothing could catch it)."""
+    equivalent to the correct code on every call, and nothing could catch it), and the index
+    of the check whose evidence caught it."""
 
     bug: PlantedBug
     caught_by: Evidence | None
     evidence: list[Evidence]
     effective_calls: int
+    check_index: int | None = None
 
     @property
     def caught(self) -> bool:
@@ -290,7 +292,7 @@ def hunt(claim: Claim, bug: PlantedBug, ctx: Context,
             seen.extend(out)
             for j, e in enumerate(out):
                 if e.verdict == "falsified" and (i, j) not in already:
-                    return Hunt(bug, e, seen, buggy.effective)
+                    return Hunt(bug, e, seen, buggy.effective, i)
         return Hunt(bug, None, seen, buggy.effective)
 
 
