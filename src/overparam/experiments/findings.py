@@ -224,7 +224,14 @@ def partial_spearman(a: Sequence[float], b: Sequence[float], control: Sequence[f
 # --- rendering ------------------------------------------------------------------------------
 
 def _num(v: float | None) -> str:
-    return "—" if v is None else format(v, ".3g")
+    """Three significant digits, more where those would round a non-integer to an integer
+    (a training accuracy of 0.9995 is not 1)."""
+    if v is None:
+        return "—"
+    text = format(v, ".3g")
+    if v != round(v) and float(text) == round(v):
+        text = format(v, ".6g")
+    return text
 
 
 def _measured(m: Mapping[str, Any]) -> str:
