@@ -48,8 +48,9 @@ def test_quick_verify_writes_a_valid_report(quick_report):
     ids = {c["id"] for c in report["claims"]}
     assert REQUIRED_CLAIMS <= ids
     for claim in report["claims"]:
-        assert set(claim) == {"id", "paper", "where", "statement", "verdict", "evidence",
-                              "counterexample", "seconds"}
+        assert set(claim) == {"id", "paper", "where", "statement", "verdict", "exercises",
+                              "evidence", "counterexample", "seconds"}
+        assert all(":" in name for name in claim["exercises"])
         assert claim["verdict"] in ("verified", "falsified", "inconclusive", "error")
         assert claim["verdict"] != "error", claim
         assert claim["evidence"]
