@@ -135,8 +135,10 @@ def _parser() -> argparse.ArgumentParser:
                    **kw)
     r = sub.add_parser("reproduce", help="reproduce a paper figure or table", **kw)
     r.add_argument("experiment", metavar="ID", help="experiment id (see `overparam list`)")
-    r.add_argument("--preset", choices=("smoke", "quick", "paper"), default="quick",
-                   help="smoke: seconds; quick: minutes on 2 cores; paper: the paper's setup")
+    r.add_argument("--preset", choices=("smoke", "quick", "standard", "paper"), default="quick",
+                   help="smoke: seconds; quick: minutes on 2 cores; standard: the budgets that "
+                        "reach the papers' preconditions, several seeds (up to hours on 2 "
+                        "cores); paper: the paper's setup")
     r.add_argument("--out", type=Path, default=None,
                    help="output directory (default: reproductions/ID-PRESET)")
     r.add_argument("--seed", type=int, default=0, help="seed of the sweep")
