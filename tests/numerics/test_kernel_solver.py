@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 from overparam.numerics import kernel_solver as ks
 from overparam.numerics.kernels import kernel_matrix
@@ -278,23 +279,91 @@ def test_singular_kernel_is_refused_not_nan():
     assert info.converged
 
 
-def test_panels_never_share_memory_with_x():
-    # the SYRK hazard: a panel multiplies X by a copy, never by a view of itself
+class _MatmulSpy(np.ndarray):
+    """Records, for every ``a @ b`` on it, whether the operands share memory."""
+
+    seen: list = []
+
+    def __matmul__(self, other):
+        _MatmulSpy.seen.append(np.shares_memory(self, other))
+        return np.matmul(np.asarray(self), np.asarray(other))
+
+
+@pytest.mark.parametrize("kind", ["rbf", "linear"])
+def test_kernel_products_never_share_memory_with_x(kind):
+    # the SYRK hazard: every GEMM multiplies X by a fresh array, never by a view of itself
     X, _ = data(64, seed=11)
-    seen = []
-    real = ks.kernel_block
-
-    def spy(A, B, *a, **k):
-        seen.append(np.shares_memory(A, B))
-        return real(A, B, *a, **k)
-
-    ks.kernel_block, saved = spy, real
-    try:
-        K = ks.build_lower(X, ks.squared_norms(X), kind="rbf", gamma=0.3, ridge=0.0,
-                           dtype=np.float64, block_bytes=8 * 64 * 10, progress=False)
-    finally:
-        ks.kernel_block = saved
-    assert seen and not any(seen)
+    _MatmulSpy.seen = []
+    K = ks.build_lower(X.view(_MatmulSpy), ks.squared_norms(X), kind=kind, gamma=0.3,
+                       ridge=0.0, dtype=np.float64, block_bytes=8 * 64 * 10, progress=False,
+                       threads=1)
+    assert len(_MatmulSpy.seen) > 1 and not any(_MatmulSpy.seen)
+    K = np.asarray(K)
+    if kind == "linear":
+        low = np.tril_indices(64)
+        assert np.abs(K[low] - (X @ X.T.copy())[low]).max() <= 64 * 4 * U64 * (X * X).sum(1).max()
+        return
     want = kernel_matrix(X, kind="rbf", gamma=0.3)
     low = np.tril_indices(64)
     assert np.abs(K[low] - want[low]).max() <= 40 * U64
+
+
+def alpha_error_bound(K, y, alpha, ref, slack):
+    """‖α − α*‖ ≤ ‖K⁻¹‖(‖Kα − y‖ + ‖Kα* − y‖) + rounding, λ_min from eigvalsh."""
+    lam_min = scipy.linalg.eigvalsh(K, subset_by_index=[0, 0])[0]
+    res = np.linalg.norm(K @ alpha - y) + np.linalg.norm(K @ ref - y)
+    return (res + 2 * slack * np.linalg.norm(y)) / lam_min
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("instance", ["plain", "near-duplicates"])
+def test_one_and_two_threads_give_scipys_float64_solution(threads, instance):
+    # issue 26: the factor and the kernel passes at any thread count, including a K whose
+    # unshifted float32 factor breaks down (near-duplicate points: shift + CG)
+    if instance == "plain":
+        X, y = data(2000, seed=21)
+        gamma = 1.0 / X.shape[1]
+    else:
+        X, y, gamma = near_duplicates(1e-7)  # cond(K) 1.3e11; at n = 1500 (6e12) CG stalls
+    with threadpool_limits(threads):
+        alpha, info = ks.solve_kernel_interpolation(X, y, gamma=gamma, progress=False)
+    assert info.threads == threads
+    assert (info.method == "pcg") == (instance == "near-duplicates")
+    K, ref = reference(X, y, gamma)
+    slack = len(X) * U64 * np.linalg.norm(K, 2) * np.linalg.norm(alpha) / np.linalg.norm(y)
+    check_solution(X, y, gamma, alpha, info)
+    assert np.linalg.norm(alpha - ref) <= alpha_error_bound(K, y, alpha, ref, slack)
+    assert info.blas["blas"] and info.factor_routine
+
+
+def test_kernel_passes_agree_across_thread_counts():
+    X, _ = data(900, seed=22)
+    sq = ks.squared_norms(X)
+    a = np.random.default_rng(3).normal(size=(900, 3))
+    kw = dict(kind="rbf", gamma=0.05, ridge=0.1, block_bytes=8 * 900 * 40)
+    one = ks.kernel_times(X, sq, a, threads=1, **kw)
+    two = ks.kernel_times(X, sq, a, threads=2, **kw)
+    K = kernel_matrix(X, X.copy(), kind="rbf", gamma=0.05) + 0.1 * np.eye(900)
+    # summation order differs between the workers' partial sums: n·u·|K||a| apart at most
+    tol = 900 * 4 * U64 * (np.abs(K) @ np.abs(a)).max()
+    assert np.abs(one - K @ a).max() <= tol and np.abs(two - K @ a).max() <= tol
+    L1 = ks.build_lower(X, sq, dtype=np.float32, threads=1, progress=False,
+                        **{k: kw[k] for k in ("kind", "gamma", "ridge", "block_bytes")})
+    L2 = ks.build_lower(X, sq, dtype=np.float32, threads=2, progress=False,
+                        **{k: kw[k] for k in ("kind", "gamma", "ridge", "block_bytes")})
+    low = np.tril_indices(900)
+    assert np.array_equal(np.asarray(L1)[low], np.asarray(L2)[low])
+
+
+def test_backward_error_is_the_factors_own(tmp_path):
+    # recomputed from the checkpointed factor, the dense float64 K and the same probes
+    X, y = data(600, seed=23)
+    _, info = ks.solve_kernel_interpolation(X, y, gamma=0.05, progress=False,
+                                            checkpoint_dir=tmp_path)
+    L = np.tril(np.load(tmp_path / ks.FACTOR_FILE)).astype(np.float64)
+    K = kernel_matrix(X, X.copy(), kind="rbf", gamma=0.05) + info.shift * np.eye(600)
+    V = np.random.default_rng(600).standard_normal((600, ks.PROBES))
+    want = (np.linalg.norm(K @ V - L @ (L.T @ V), axis=0) / np.linalg.norm(K @ V, axis=0)).max()
+    assert info.factor_backward_error == pytest.approx(want, rel=1e-6)
+    # a float32 factor's backward error: above float64 rounding, within (n+1)·u32·‖|L||Lᵀ|‖
+    assert 1e-12 < info.factor_backward_error < 601 * 2.0**-24 * 10

@@ -45,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -55,6 +56,11 @@ import numpy as np
 
 from overparam.numerics.atomic import write_atomic, write_text_atomic
 from overparam.numerics.backend import get_xp, to_numpy
+from overparam.numerics.blocked_cholesky import (
+    NotPositiveDefiniteError,
+    blas_provenance,
+    blocked_cholesky_in_place,
+)
 from overparam.numerics.kernels import KERNELS
 from overparam.numerics.validation import check_array, check_choice, check_scalar, memory_for
 
@@ -76,10 +82,6 @@ class FactorWarning(UserWarning):
     """A checkpointed factor or solution could not be used and is recomputed."""
 
 
-class NotPositiveDefiniteError(ValueError):
-    """The Cholesky factorisation met a pivot ≤ 0 at the factor's precision."""
-
-
 @dataclass
 class KernelSolveInfo:
     """How ``solve_kernel_interpolation`` went.
@@ -93,7 +95,13 @@ class KernelSolveInfo:
     factorisations tried (1 when the unshifted factor succeeded).
     ``norm``: √(trace αᵀKα) (the RKHS norm of the interpolant, summed over the columns of y).
     ``seconds``: wall time per phase ("kernel", "factor", "solve", "residual" summed over
-    passes, "checkpoint"); ``resumed``: phases taken from ``checkpoint_dir``."""
+    passes, "backward_error", "checkpoint": the factor's, written on a thread of its own
+    beside the refinement, and the solution's); ``resumed``: phases taken from
+    ``checkpoint_dir``. Provenance: ``factor_backward_error`` max over ``PROBES`` Gaussian v of
+    ‖(K + σI)v − L̂L̂ᵀv‖/‖(K + σI)v‖ (None when no kernel pass ran: a resumed solution);
+    ``threads`` the BLAS threads (and kernel-pass workers); ``factor_routine``; ``blas``:
+    each loaded BLAS's library, version, threads and architecture (threadpoolctl) with
+    NumPy's and SciPy's versions."""
 
     n: int
     outputs: int
@@ -112,6 +120,10 @@ class KernelSolveInfo:
     residual_reference: str = RESIDUAL_REFERENCE
     seconds: dict[str, float] = field(default_factory=dict)
     resumed: list[str] = field(default_factory=list)
+    factor_backward_error: float | None = None
+    threads: int = 1
+    factor_routine: str = ""
+    blas: dict = field(default_factory=dict)
 
     @property
     def relative_residual(self) -> float:
@@ -154,14 +166,14 @@ def kernel_block(A: Any, B: Any, sq_a: Any, sq_b: Any, *, kind: str, gamma: floa
     a ``.copy()``): the product is then a plain GEMM, never NumPy's SYRK shortcut. Inputs
     are trusted (the public entry points check them); one (m, p) temporary is made."""
     xp = get_xp(A, B)
-    G = A @ B.T
-    if kind == "rbf":
-        G *= -2.0
-        G += sq_a[:, None]
-        G += sq_b[None, :]
-        xp.maximum(G, 0.0, out=G)
-        G *= -gamma
-        xp.exp(G, out=G)
+    if kind != "rbf":
+        return A @ B.copy().T
+    # −γ‖a − b‖² = 2γ⟨a, b⟩ − γ‖a‖² − γ‖b‖²: B scaled once (an m×d copy, not m×p passes)
+    G = A @ (B * (2.0 * gamma)).T
+    G -= (gamma * sq_a)[:, None]
+    G -= (gamma * sq_b)[None, :]
+    xp.minimum(G, 0.0, out=G)
+    xp.exp(G, out=G)
     return G
 
 
@@ -174,22 +186,99 @@ def _panels(n: int, width: int) -> list[tuple[int, int]]:
     return [(c, min(n, c + width)) for c in range(0, n, width)]
 
 
-def _lower_panel(X: Any, sq: Any, c0: int, c1: int, kind: str, gamma: float,
-                 ridge: float) -> Any:
-    """K[c0:, c0:c1] + ridge·I (its diagonal part) in float64: the panel of the lower
-    triangle in columns c0..c1 (rows above c0 belong to the upper triangle)."""
-    xp = get_xp(X)
-    P = kernel_block(X[c0:], X[c0:c1].copy(), sq[c0:], sq[c0:c1], kind=kind, gamma=gamma)
-    if ridge:
-        idx = xp.arange(c1 - c0)
-        P[idx, idx] += ridge
-    return P
+#: a tile's target size: a float64 tile this large keeps the element-wise passes (the exp is
+#: most of their time: about 6 ns an entry in float64 on this machine's NumPy, against 0.2 ns
+#: for the GEMM's share) out of main memory's way; ``block_bytes`` caps it further
+TILE_BYTES = 16 * 2**20
+#: a tile's most columns: the width of a GEMM that runs at full rate on one thread
+TILE_WIDTH = 512
+
+
+def _lower_tiles(n: int, block_bytes: int) -> list[tuple[int, int, int, int]]:
+    """(r0, r1, c0, c1) tiles covering the lower triangle of an (n, n) matrix: column panels
+    of at most ``TILE_WIDTH`` columns, each cut into row blocks from its diagonal down; the
+    first block of a panel holds the panel's whole diagonal square (r0 = c0, r1 ≥ c1). Each
+    float64 tile stays within min(``TILE_BYTES``, ``block_bytes``)."""
+    budget = min(TILE_BYTES, block_bytes)
+    width = int(max(1, min(n, TILE_WIDTH, budget // (8 * n) if budget < 8 * n * TILE_WIDTH
+                       else TILE_WIDTH)))
+    height = int(max(width, budget // (8 * width)))
+    return [(r0, min(n, r0 + height), c0, min(n, c0 + width))
+            for c0 in range(0, n, width) for r0 in range(c0, n, height)]
+
+
+def blas_threads() -> int:
+    """The thread count NumPy's BLAS runs with in this process (threadpoolctl; the CPU count
+    when it reports none)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [info.get("num_threads") or 0 for info in threadpool_info()
+              if info.get("user_api") == "blas"]
+    return max(1, max(counts, default=0) or (os.cpu_count() or 1))
+
+
+def _over_tiles(tiles: list, work: Any, *, threads: int, bar: Any) -> None:
+    """``work(tile, worker)`` for every tile, on ``threads`` worker threads pulling tiles in
+    order (the big tiles first, so the last ones balance), each with a one-thread BLAS: a
+    tile's GEMM and its element-wise passes (NumPy releases the GIL in both) run side by side
+    on every core, where a threaded GEMM would leave all but one core idle during the exp."""
+    if threads <= 1:
+        for tile in tiles:
+            work(tile, 0)
+            bar.update(1)
+        return
+    import queue
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for tile in tiles:
+        todo.put(tile)
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker(index: int) -> None:
+        while not errors:
+            try:
+                tile = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                work(tile, index)
+            except BaseException as exc:  # re-raised in the calling thread below
+                errors.append(exc)
+                return
+            with lock:
+                bar.update(1)
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        pool = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+    if errors:
+        raise errors[0]
+
+
+def _lower_tile(X: Any, sq: Any, tile: tuple[int, int, int, int], kind: str, gamma: float,
+                ridge: float) -> Any:
+    """K[r0:r1, c0:c1] + ridge·I (its diagonal part) in float64 for a tile of
+    ``_lower_tiles``."""
+    r0, r1, c0, c1 = tile
+    T = kernel_block(X[r0:r1], X[c0:c1], sq[r0:r1], sq[c0:c1], kind=kind, gamma=gamma)
+    if ridge and r0 < c1:
+        xp = get_xp(X)
+        idx = xp.arange(max(r0, c0), min(r1, c1))
+        T[idx - r0, idx - c0] += ridge
+    return T
 
 
 def _bar(total: int, desc: str, progress: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="panel", leave=False, dynamic_ncols=True,
+    return tqdm(total=total, desc=desc, unit="tile", leave=False, dynamic_ncols=True,
                 disable=not progress)
 
 
@@ -213,43 +302,59 @@ def _lower_only_matrix(n: int, dtype: Any) -> np.ndarray:
 
 
 def build_lower(X: Any, sq: Any, *, kind: str, gamma: float, ridge: float, dtype: Any,
-                block_bytes: int, progress: bool) -> Any:
+                block_bytes: int, progress: bool, threads: int | None = None) -> Any:
     """The lower triangle of K + ridge·I in ``dtype``, Fortran order (what LAPACK factors in
-    place); the strict upper triangle is left unwritten (never touched on NumPy, so it takes
-    no physical memory)."""
+    place), each entry computed in float64 from X and rounded once; the strict upper triangle
+    is left unwritten (never touched on NumPy, so it takes no physical memory, but for the
+    diagonal squares). ``threads``: worker threads (default: NumPy's BLAS thread count)."""
     xp = get_xp(X)
     n = X.shape[0]
     with memory_for("X", f"a {n}×{n} {np.dtype(dtype).name} kernel matrix"):
         K = _lower_only_matrix(n, dtype) if xp is np else xp.empty((n, n), dtype=dtype,
                                                                    order="F")
-    width = _panel_width(n, block_bytes)
-    with _bar(len(_panels(n, width)), f"kernel {np.dtype(dtype).name} n={n}", progress) as bar:
-        for c0, c1 in _panels(n, width):
-            K[c0:, c0:c1] = _lower_panel(X, sq, c0, c1, kind, gamma, ridge)
-            bar.update(1)
+    tiles = _lower_tiles(n, block_bytes)
+
+    def work(tile: tuple[int, int, int, int], _worker: int) -> None:
+        r0, r1, c0, c1 = tile
+        K[r0:r1, c0:c1] = _lower_tile(X, sq, tile, kind, gamma, ridge)
+
+    with _bar(len(tiles), f"kernel {np.dtype(dtype).name} n={n}", progress) as bar:
+        _over_tiles(tiles, work, threads=_threads(threads, xp), bar=bar)
     return K
 
 
+def _threads(threads: int | None, xp: Any) -> int:
+    return 1 if xp is not np else (blas_threads() if threads is None else max(1, threads))
+
+
 def kernel_times(X: Any, sq: Any, alpha: Any, *, kind: str, gamma: float, ridge: float,
-                 block_bytes: int, progress: bool = False) -> Any:
-    """(K + ridge·I) α in float64 for α (n, k), K's entries computed in float64 from X panel
-    by panel and never stored: each lower panel K[c0:, c0:c1] serves its own columns and, by
-    symmetry, the rows c0..c1 of the columns below it — every entry is computed once. The
-    linear kernel is applied as X(Xᵀα), without forming K."""
+                 block_bytes: int, progress: bool = False, threads: int | None = None) -> Any:
+    """(K + ridge·I) α in float64 for α (n, k), K's entries computed in float64 from X tile
+    by tile and never stored: each lower tile K[r0:r1, c0:c1] serves its own rows and, by
+    symmetry, the rows c0..c1 (its diagonal square once) — every entry is computed once. The
+    tiles run on ``threads`` workers (default: NumPy's BLAS thread count), each summing into
+    its own copy of the result. The linear kernel is applied as X(Xᵀα), without forming K."""
     xp = get_xp(X, alpha)
     if kind == "linear":
         # XXᵀα = X(Xᵀα): O(n·d·k) instead of O(n²·d)
         return X @ (X.T @ alpha) + ridge * alpha
     n = X.shape[0]
-    out = xp.zeros(alpha.shape, dtype=xp.float64)
-    width = _panel_width(n, block_bytes)
-    with _bar(len(_panels(n, width)), f"residual float64 n={n}", progress) as bar:
-        for c0, c1 in _panels(n, width):
-            P = _lower_panel(X, sq, c0, c1, kind, gamma, ridge)
-            out[c0:] += P @ alpha[c0:c1]
-            out[c0:c1] += P[c1 - c0:].T @ alpha[c1:]
-            bar.update(1)
-    return out
+    threads = _threads(threads, xp)
+    partial = [xp.zeros(alpha.shape, dtype=xp.float64) for _ in range(threads)]
+    tiles = _lower_tiles(n, block_bytes)
+
+    def work(tile: tuple[int, int, int, int], worker: int) -> None:
+        r0, r1, c0, c1 = tile
+        T = _lower_tile(X, sq, tile, kind, gamma, ridge)
+        out = partial[worker]
+        out[r0:r1] += T @ alpha[c0:c1]
+        s0 = max(c1, r0)  # rows below the diagonal square act on the columns by symmetry
+        if s0 < r1:
+            out[c0:c1] += T[s0 - r0:].T @ alpha[s0:r1]
+
+    with _bar(len(tiles), f"residual float64 n={n}", progress) as bar:
+        _over_tiles(tiles, work, threads=threads, bar=bar)
+    return sum(partial[1:], partial[0])
 
 
 def kernel_predict(X_new: Any, X: Any, alpha: Any, *, kind: str, gamma: float = 1.0,
@@ -275,39 +380,34 @@ def kernel_predict(X_new: Any, X: Any, alpha: Any, *, kind: str, gamma: float = 
         out = X_new @ (X.T @ a2)  # K(X_new, X)α = X_new(Xᵀα), no m×n block
         return out if alpha.ndim == 2 else out[:, 0]
     out = xp.empty((X_new.shape[0], a2.shape[1]))
-    rows = _panel_width(X.shape[0], block_bytes)
-    with _bar(len(_panels(X_new.shape[0], rows)), "predict", progress) as bar:
-        for r0, r1 in _panels(X_new.shape[0], rows):
-            out[r0:r1] = kernel_block(X_new[r0:r1], X, sq_new[r0:r1], sq, kind=kind,
-                                      gamma=gamma) @ a2
-            bar.update(1)
+    rows = max(1, min(block_bytes, TILE_BYTES) // (8 * X.shape[0]))
+    tiles = _panels(X_new.shape[0], rows)
+
+    def work(tile: tuple[int, int], _worker: int) -> None:
+        r0, r1 = tile
+        out[r0:r1] = kernel_block(X_new[r0:r1], X, sq_new[r0:r1], sq, kind=kind,
+                                  gamma=gamma) @ a2
+
+    with _bar(len(tiles), "predict", progress) as bar:
+        _over_tiles(tiles, work, threads=_threads(None, xp), bar=bar)
     return out if alpha.ndim == 2 else out[:, 0]
 
 
 # --- factor and solve ---------------------------------------------------------------------
 
-def _factor_in_place(K: Any, xp: Any) -> Any:
-    """The lower Cholesky factor of K (only its lower triangle is read), overwriting K on
-    NumPy (LAPACK ?potrf); a new array on CuPy. ValueError when K is not positive definite
-    at this precision."""
-    n = K.shape[0]
+def _factor_in_place(K: Any, xp: Any, progress: Any = None) -> Any:
+    """The lower Cholesky factor of K (only its lower triangle is read): on NumPy overwriting
+    K by ``blocked_cholesky.blocked_cholesky_in_place`` (a breakdown is reported at the block
+    where it happens; ``progress`` is given the columns done); a new array on CuPy.
+    NotPositiveDefiniteError when K is not positive definite at this precision."""
     if xp is np:
-        from scipy.linalg import lapack
-
-        potrf = lapack.spotrf if K.dtype == np.float32 else lapack.dpotrf
-        L, info = potrf(K, lower=1, clean=0, overwrite_a=1)
-        if info == 0 and not np.shares_memory(L, K):
-            raise RuntimeError("LAPACK potrf copied K instead of factoring it in place")
-    else:
-        # CuPy's cholesky reads the whole matrix: mirror the lower triangle first
-        L = xp.linalg.cholesky(xp.tril(K) + xp.tril(K, -1).T)
-        info = 0 if bool(xp.all(xp.isfinite(L))) else 1
-    if info > 0:
+        return blocked_cholesky_in_place(K, progress=progress)
+    # CuPy's cholesky reads the whole matrix: mirror the lower triangle first
+    L = xp.linalg.cholesky(xp.tril(K) + xp.tril(K, -1).T)
+    if not bool(xp.all(xp.isfinite(L))):
         raise NotPositiveDefiniteError(
-            f"X: the kernel matrix is not positive definite in {K.dtype} (the leading minor "
-            f"of order {info} of {n} failed)")
-    if info < 0:
-        raise RuntimeError(f"LAPACK potrf: argument {-info} was illegal")
+            f"X: the kernel matrix is not positive definite in {K.dtype} (the factor has "
+            f"non-finite entries)")
     return L
 
 
@@ -339,9 +439,9 @@ def _factor_shifted(X: Any, sq: Any, *, kind: str, gamma: float, ridge: float, d
         t0 = time.perf_counter()
         desc = f"Cholesky {dtype} n={n}" + (f" shift {shift:.2g}" if shift else "")
         try:
-            with _bar(1, desc + " (one LAPACK call)", progress) as bar:
-                L = _factor_in_place(K, xp)
-                bar.update(1)
+            with _bar(n, desc, progress) as bar:
+                bar.unit = "column"
+                L = _factor_in_place(K, xp, bar.update)
             return L, shift, attempt
         except NotPositiveDefiniteError as exc:
             failures.append(f"shift {shift:.3g}: {exc}")
@@ -464,6 +564,62 @@ def _save_solution(folder: Path, key: str, alpha: Any, r: Any, history: list[flo
     write_atomic(folder / SOLUTION_FILE, lambda fh: np.savez(
         fh, key=np.array(key), alpha=to_numpy(alpha), residual=to_numpy(r),
         history=np.array(history), steps=np.array(steps)))
+
+
+#: what factors K on NumPy
+FACTOR_ROUTINE = ("numerics.blocked_cholesky: float64 diagonal blocks (LAPACK dpotrf), "
+                  "panels by ?trsm, trailing updates by ?gemm, on BLAS threads")
+#: Gaussian probes of the factor's backward error
+PROBES = 4
+
+
+def _probes(n: int, xp: Any) -> Any:
+    """``PROBES`` Gaussian columns (n, PROBES), the same for every run of a given n."""
+    return xp.asarray(np.random.default_rng(n).standard_normal((n, PROBES)))
+
+
+def _backward_error(L: Any, V: Any, KV: Any, xp: Any) -> float:
+    """max over the probes v of ‖(K + σI)v − L̂L̂ᵀv‖/‖(K + σI)v‖ (``KV`` = (K + σI)V from a
+    float64 kernel pass): the factor's relative backward error seen along random directions
+    (a lower estimate of its normwise one). L̂ is read in float64 column panels: column
+    block c of L̂ gives (L̂ᵀv)[c] and, at once, its share L̂[:, c](L̂ᵀv)[c] of L̂L̂ᵀv."""
+    n = L.shape[0]
+    LLv = xp.zeros_like(V)
+    for c0, c1 in _panels(n, 256):
+        P = L[c0:, c0:c1].astype(xp.float64)
+        P[xp.triu_indices(c1 - c0, 1)] = 0.0  # the diagonal square's upper part is not L's
+        LLv[c0:] += P @ (P.T @ V[c0:])
+    num = xp.sqrt(((KV - LLv) ** 2).sum(axis=0))
+    den = xp.sqrt((KV**2).sum(axis=0))
+    return float((num / den).max())
+
+
+class _Background:
+    """``job()`` on a thread of its own; ``join()`` waits for it, re-raises what it raised
+    and returns the seconds it took."""
+
+    def __init__(self, job: Any):
+        import threading
+
+        self._error: list[BaseException] = []
+        self._seconds = 0.0
+
+        def run() -> None:
+            t0 = time.perf_counter()
+            try:
+                job()
+            except BaseException as exc:  # re-raised by join()
+                self._error.append(exc)
+            self._seconds = time.perf_counter() - t0
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def join(self) -> float:
+        self._thread.join()
+        if self._error:
+            raise self._error[0]
+        return self._seconds
 
 
 # --- the solver ---------------------------------------------------------------------------
@@ -613,6 +769,7 @@ def solve_kernel_interpolation(
         if folder else ""
 
     loaded = _load_factor(folder, fkey, n, dtype) if folder is not None and xp is np else None
+    saver = None
     if loaded is not None:
         L, shift, attempts = loaded
         resumed.append("factor")
@@ -621,15 +778,21 @@ def solve_kernel_interpolation(
                                              dtype=dtype, block_bytes=block_bytes,
                                              progress=progress, seconds=seconds)
         if folder is not None and xp is np:
-            t0 = time.perf_counter()
-            _save_factor(folder, fkey, L, shift, attempts)
-            seconds["checkpoint"] += time.perf_counter() - t0
+            # written beside the refinement (disk, not the cores, bounds it), joined below
+            saver = _Background(lambda: _save_factor(folder, fkey, L, shift, attempts))
+    probes = _probes(n, xp)
+    probe_product: list = []
 
     def apply_kernel(a: Any) -> Any:
         t0 = time.perf_counter()
-        out = kernel_times(X, sq, a, kind=kind, gamma=gamma, ridge=ridge,
+        # the first pass also carries the probes of the factor's backward error
+        cols = a if probe_product else xp.concatenate([a, probes], axis=1)
+        out = kernel_times(X, sq, cols, kind=kind, gamma=gamma, ridge=ridge,
                            block_bytes=block_bytes, progress=progress)
         seconds["residual"] += time.perf_counter() - t0
+        if not probe_product:
+            probe_product.append(out[:, a.shape[1]:] + shift * probes)
+            out = out[:, :a.shape[1]]
         return out
 
     def precondition(b: Any) -> Any:
@@ -661,6 +824,13 @@ def solve_kernel_interpolation(
         start = _conjugate_gradients(Y, start, apply_kernel, precondition, checkpoint, tol=tol,
                                      max_steps=max_refinement)
     alpha, r, history, steps = start
+    backward = None
+    if probe_product:
+        t0 = time.perf_counter()
+        backward = _backward_error(L, probes, probe_product[0], xp)
+        seconds["backward_error"] = time.perf_counter() - t0
+    if saver is not None:
+        seconds["checkpoint"] += saver.join()
     if history[-1] > tol and steps < max_refinement:
         raise ValueError(
             f"X: the kernel matrix is not positive definite in float64 (singular or too "
@@ -675,5 +845,8 @@ def solve_kernel_interpolation(
         tolerance=tol, residual_history=[float(h) for h in history], refinement_steps=steps,
         converged=history[-1] <= tol, norm=math.sqrt(max(quad, 0.0)),
         method=method, shift=shift,
-        factor_attempts=attempts, seconds=seconds, resumed=resumed)
+        factor_attempts=attempts, seconds=seconds, resumed=resumed,
+        factor_backward_error=backward, threads=_threads(None, xp),
+        factor_routine=FACTOR_ROUTINE if xp is np else "cupy.linalg.cholesky",
+        blas=blas_provenance() if xp is np else {})
     return (alpha if y.ndim == 2 else alpha[:, 0]), info
