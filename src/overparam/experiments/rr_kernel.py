@@ -43,6 +43,7 @@ from overparam.experiments.findings import Finding, Precondition, decide, render
 from overparam.experiments.protocol import Experiment, Outputs, Summary
 from overparam.numerics.atomic import write_text_atomic
 from overparam.numerics.kernel_solver import (
+    PROBES,
     bandwidth_rule,
     kernel_block,
     kernel_predict,
@@ -613,20 +614,31 @@ def full_run(out_dir: str | Path, *, n_train: int = 60000, seed: int = 0,
         f"# rr.kernel at full size — RR Sec. 5 on {len(y)} {dataset} training images\n\n"
         f"RBF kernel on pixels /255, γ = 1/(d · mean per-pixel variance) = {gamma:.5g}, one-hot "
         f"targets, no regularisation; numerics.kernel_solver: float32 K built in place "
-        f"({s['kernel']:.0f} s), float32 Cholesky in place ({s['factor']:.0f} s"
+        f"({s['kernel']:.0f} s), its float32 Cholesky factor in place ({s['factor']:.0f} s, "
+        f"{len(y) ** 3 / 3 / max(s['factor'], 1e-9) / 1e9:.0f} GFLOP/s; "
+        f"{info.factor_routine}"
         + ("" if info.factor_attempts == 1 else
            f"; {info.factor_attempts} attempts: the unshifted float32 factor failed, the last "
            f"of K + {info.shift:.3g}·I")
         + f"), {info.refinement_steps} passes of {info.method} with residuals against the "
-        f"float64 kernel ({s['residual']:.0f} s of residuals in all).\n\n"
+        f"float64 kernel ({s['residual']:.0f} s of residuals in all; solves "
+        f"{s['solve']:.0f} s; factor checkpoint {s['checkpoint']:.0f} s, written beside the "
+        f"refinement).\n\n"
         f"- test error on {len(y_test)} test images: {100 * err:.2f} % (RR, MNIST: 1.2 %)\n"
         f"- √(αᵀKα) = {info.norm:.1f} (RR, MNIST: ≈ 220; the kernel and targets differ)\n"
         f"- relative residual ‖Kα − y‖/‖y‖ against the float64 kernel: "
         f"{info.relative_residual:.2e} (after each pass: {history}); training error "
-        f"{certified}"
-        f"\n- wall time {wall:.0f} s; peak resident memory {result['peak_rss_bytes'] / 2**30:.2f} "
-        f"GiB; BLAS threads {result['blas_threads']}; load average at the end "
-        f"{result['load_average_1min']:.1f} on {os.cpu_count()} cores\n"
+        f"{certified}; the factor's backward error along {PROBES} random directions "
+        + (f"{info.factor_backward_error:.2e}" if info.factor_backward_error is not None
+           else "not measured (resumed solution)")
+        + f"\n- wall time {wall:.0f} s (predictions {result['predict_seconds']:.0f} s); peak "
+        f"resident memory {result['peak_rss_bytes'] / 2**30:.2f} GiB; BLAS threads "
+        f"{info.threads} (OPENBLAS_NUM_THREADS={result['blas_threads']}); load average at the "
+        f"end {result['load_average_1min']:.1f} on {os.cpu_count()} cores; "
+        + "; ".join(f"{b['internal_api']} {b['version']} ({b['architecture']}, "
+                    f"{b['threading_layer']}, {b['num_threads']} threads)"
+                    for b in info.blas.get("blas", []))
+        + f"; NumPy {info.blas.get('numpy')}, SciPy {info.blas.get('scipy')}\n"
         f"- RR: \"under 3 minutes on 24 cores, 256 GB\"; EigenPro 2: ≈ 9 s on one GPU "
         f"(approximate comparisons: other machines and data)\n")
     write_text_atomic(out / "summary.md", text + findings_text(result))

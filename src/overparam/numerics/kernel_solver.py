@@ -275,10 +275,10 @@ def _lower_tile(X: Any, sq: Any, tile: tuple[int, int, int, int], kind: str, gam
     return T
 
 
-def _bar(total: int, desc: str, progress: bool):
+def _bar(total: int, desc: str, progress: bool, unit: str = "tile"):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="tile", leave=False, dynamic_ncols=True,
+    return tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True,
                 disable=not progress)
 
 
@@ -439,8 +439,7 @@ def _factor_shifted(X: Any, sq: Any, *, kind: str, gamma: float, ridge: float, d
         t0 = time.perf_counter()
         desc = f"Cholesky {dtype} n={n}" + (f" shift {shift:.2g}" if shift else "")
         try:
-            with _bar(n, desc, progress) as bar:
-                bar.unit = "column"
+            with _bar(n, desc, progress, unit="column") as bar:
                 L = _factor_in_place(K, xp, bar.update)
             return L, shift, attempt
         except NotPositiveDefiniteError as exc:
