@@ -10,7 +10,8 @@ mapped array whose upper half reads as zeros, ``--layout full`` mirrors it into 
 as well), then factored by one ``scipy.linalg.lapack.spotrf`` call and by
 ``numerics.blocked_cholesky`` (the same thread count), each on a fresh K. The run records the
 library versions (threadpoolctl), the thread count, each routine's ``info`` (0: factored; k:
-the leading minor of order k failed) and its seconds. Appends one JSON record per run to results/spotrf_threads.json.
+the leading minor of order k failed) and its seconds. Appends one JSON record per run to
+results/spotrf_threads.json.
 """
 
 from __future__ import annotations
@@ -44,9 +45,24 @@ def build(n: int, layout: str) -> tuple[np.ndarray, np.ndarray, float]:
     return K, X, gamma
 
 
+def _cpu() -> dict:
+    """The CPU's model and whether it has AVX-512 (OpenBLAS picks its kernels by these)."""
+    info: dict = {}
+    with open("/proc/cpuinfo", encoding="utf-8") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("model name", "cpu family", "model", "flags") and key not in info:
+                info[key] = value.strip()
+    flags = info.pop("flags", "").split()
+    info["avx512f"], info["avx2"] = "avx512f" in flags, "avx2" in flags
+    return info
+
+
 def main() -> None:
-    from overparam.numerics.blocked_cholesky import blas_provenance, blocked_cholesky_in_place
     from scipy.linalg import lapack
+
+    from overparam.numerics.blocked_cholesky import blas_provenance, blocked_cholesky_in_place
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=60000)
@@ -54,7 +70,7 @@ def main() -> None:
     ap.add_argument("--routines", nargs="+", default=["spotrf", "blocked"],
                     choices=("spotrf", "blocked"))
     args = ap.parse_args()
-    record = {"n": args.n, "layout": args.layout,
+    record = {"n": args.n, "layout": args.layout, "cpu": _cpu(),
               "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
               "provenance": blas_provenance(), "runs": []}
     for routine in args.routines:

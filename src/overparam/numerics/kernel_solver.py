@@ -4,19 +4,24 @@ machine whose memory holds K only in float32.
 RR solved the 60,000-image MNIST system "in under 3 minutes on 24 cores, 256 GB" with one
 LAPACK call; in float64 K alone is 28.8 GB. Here:
 
-1. K is formed in float32, in place, one column panel of its lower triangle at a time (each
-   panel computed in float64 from X and rounded; no other float64 temporary). A panel is a
-   product of two *distinct* arrays (``X[a:] @ X[b:c].copy().T``): NumPy's ``X @ X.T``
+1. K is formed in float32, in place, tile by tile over its lower triangle (each tile
+   computed in float64 from X and rounded once), on one worker thread per BLAS thread with a
+   one-thread BLAS each: a tile's GEMM and its exp (about 6 ns an entry in float64, serial
+   in NumPy) then run side by side on every core. Each GEMM multiplies X by a *fresh* array
+   (the scaled rows of the other side), never by a view of itself: NumPy's ``X @ X.T``
    shortcut (SYRK) has segfaulted at n ≥ 16,000 on two OpenBLAS threads (NumPy #19685,
    OpenBLAS #2821). Only the lower triangle is ever written, so the upper half of the
    allocation is never touched and takes no physical memory.
-2. A Cholesky factor in float32 overwrites K (LAPACK ``spotrf``, lower).
-3. Iterative refinement: r = y − Kα with K's panels recomputed in float64 from X (never
-   stored), α ← α + L⁻ᵀL⁻¹r, until ‖r‖_F/‖y‖_F ≤ ``tol`` (default 1e-6). The residual is
-   measured against the **float64 kernel** (each entry computed in float64 from X), not
-   against its float32 rounding that was factored. Each pass contracts the residual by about
-   ‖I − (L̂L̂ᵀ)⁻¹K‖ ≲ c·n·u₃₂·cond(K); measured on Fashion-MNIST at 60k
-   (``benchmarks/bench_kernel.py`` records each pass): 8e-4 → 1.7e-5 → 1.3e-6 → 2.9e-7.
+2. A Cholesky factor in float32 overwrites K: ``numerics.blocked_cholesky`` (diagonal blocks
+   factored in float64, panels by ``strsm``, trailing updates by ``sgemm`` on all BLAS
+   threads; a breakdown is reported at the block where it happens).
+3. Iterative refinement: r = y − Kα with K's tiles recomputed in float64 from X (never
+   stored, on the workers of step 1), α ← α + L⁻ᵀL⁻¹r, until ‖r‖_F/‖y‖_F ≤ ``tol`` (default
+   1e-6). The residual is measured against the **float64 kernel** (each entry computed in
+   float64 from X), not against its float32 rounding that was factored. Each pass contracts
+   the residual by about ‖I − (L̂L̂ᵀ)⁻¹K‖ ≲ c·n·u₃₂·cond(K); measured on Fashion-MNIST at
+   60k: 7.7e-4 → 1.4e-5 → 7.7e-7. The first pass also carries ``PROBES`` random columns,
+   which give the factor's backward error along them at no extra pass.
 4. When K is positive definite but its float32 Cholesky is not — a pivot lost to rounding,
    for instance points too close together for float32 — K is rebuilt with a
    diagonal shift σ = n·u·max diag(K) (u the factor's unit roundoff: the size of the
@@ -26,15 +31,26 @@ LAPACK call; in float64 K alone is 28.8 GB. Here:
    (λ_min/(λ_min + σ), 1], so CG converges in a few dozen passes where plain refinement,
    contracting only by σ/(λ_min + σ) per pass, would not. A K that is singular in float64
    (duplicate points, a linear kernel with more points than features) makes CG stall, and
-   is refused with ValueError. (At 60k on Fashion-MNIST, two OpenBLAS threads failed to
-   factor K even with shifts 3.6e-3 and 1.4e-2 where one thread factored it unshifted, and
-   two threads factor it fine at 47k and 50k: not rounding; cause not found. Run the 60k
-   solve with one BLAS thread.)
+   is refused with ValueError; so does a K too ill-conditioned for CG in float64 (measured:
+   near-duplicate points with cond(K) ≈ 6e12 at n = 1,500).
+
+Two OpenBLAS threads and LAPACK ``spotrf``: on 2026-11-29 (another host, which ran float32
+LAPACK at 225 GFLOP/s on two cores — AVX-512 rates), ``spotrf`` with two threads reported
+the 60k Fashion-MNIST K not positive definite at the minor of order 37,451, even shifted,
+where one thread factored it. On this host (AMD EPYC family 25 model 1, AVX2 without
+AVX-512: OpenBLAS's Haswell kernels) the same call with SciPy 1.17.1's OpenBLAS 0.3.30 and
+two threads factors that K, lower triangle only, in 528 s with info = 0
+(``benchmarks/repro_spotrf_threads.py``, results/spotrf_threads.json): not reproduced, and
+the first host's library versions were not recorded. The blocked factor does not depend on
+LAPACK's threaded ``potrf`` driver (OpenBLAS's own recursive parallel code, a different path
+from its one-thread one); its flops are in ``sgemm``, and a factor gone wrong shows in the
+probed backward error.
 
 Peak memory: 4n² bytes for the float32 triangle that is touched (≈ 7.2 GB of the 14.4 GB
-allocation at n = 60,000), X, and one panel of at most ``block_bytes`` (plus its GEMM).
-With ``checkpoint_dir`` the factor is saved (``.npy``, written atomically) as soon as it
-exists and α after every refinement pass, so an interruption loses only the phase in flight.
+allocation at n = 60,000), X, and one float64 tile per worker (at most ``TILE_BYTES``).
+With ``checkpoint_dir`` the factor is saved (``.npy``, written atomically, on a thread of
+its own while the refinement runs) and α after every refinement pass, so an interruption
+loses only the phase in flight.
 On CuPy (arrays passed as CuPy), the factor is float64 when K and its factor fit in the GPU's
 free memory, float32 with the same refinement otherwise (not exercised on this machine: no
 GPU here).
@@ -61,6 +77,7 @@ from overparam.numerics.blocked_cholesky import (
     blas_provenance,
     blocked_cholesky_in_place,
 )
+from overparam.numerics.grid_gram import GridRows, chunk_bounds, grid_rbf_block, grid_rows
 from overparam.numerics.kernels import KERNELS
 from overparam.numerics.validation import check_array, check_choice, check_scalar, memory_for
 
@@ -99,7 +116,8 @@ class KernelSolveInfo:
     beside the refinement, and the solution's); ``resumed``: phases taken from
     ``checkpoint_dir``. Provenance: ``factor_backward_error`` max over ``PROBES`` Gaussian v of
     ‖(K + σI)v − L̂L̂ᵀv‖/‖(K + σI)v‖ (None when no kernel pass ran: a resumed solution);
-    ``threads`` the BLAS threads (and kernel-pass workers); ``factor_routine``; ``blas``:
+    ``threads`` the BLAS threads (and kernel-pass workers); ``factor_routine``;
+    ``kernel_gemm``: how the kernel's distances were computed; ``blas``:
     each loaded BLAS's library, version, threads and architecture (threadpoolctl) with
     NumPy's and SciPy's versions."""
 
@@ -123,6 +141,7 @@ class KernelSolveInfo:
     factor_backward_error: float | None = None
     threads: int = 1
     factor_routine: str = ""
+    kernel_gemm: str = "float64 GEMMs"
     blas: dict = field(default_factory=dict)
 
     @property
@@ -199,10 +218,9 @@ def _lower_tiles(n: int, block_bytes: int) -> list[tuple[int, int, int, int]]:
     of at most ``TILE_WIDTH`` columns, each cut into row blocks from its diagonal down; the
     first block of a panel holds the panel's whole diagonal square (r0 = c0, r1 ≥ c1). Each
     float64 tile stays within min(``TILE_BYTES``, ``block_bytes``)."""
-    budget = min(TILE_BYTES, block_bytes)
-    width = int(max(1, min(n, TILE_WIDTH, budget // (8 * n) if budget < 8 * n * TILE_WIDTH
-                       else TILE_WIDTH)))
-    height = int(max(width, budget // (8 * width)))
+    budget = min(TILE_BYTES, block_bytes) // 8  # float64 entries
+    width = max(1, min(n, TILE_WIDTH, math.isqrt(budget)))
+    height = max(width, budget // width)
     return [(r0, min(n, r0 + height), c0, min(n, c0 + width))
             for c0 in range(0, n, width) for r0 in range(c0, n, height)]
 
@@ -263,11 +281,14 @@ def _over_tiles(tiles: list, work: Any, *, threads: int, bar: Any) -> None:
 
 
 def _lower_tile(X: Any, sq: Any, tile: tuple[int, int, int, int], kind: str, gamma: float,
-                ridge: float) -> Any:
+                ridge: float, grid: GridRows | None = None) -> Any:
     """K[r0:r1, c0:c1] + ridge·I (its diagonal part) in float64 for a tile of
-    ``_lower_tiles``."""
+    ``_lower_tiles``; RBF entries from ``grid``'s exact float32 GEMMs when given."""
     r0, r1, c0, c1 = tile
-    T = kernel_block(X[r0:r1], X[c0:c1], sq[r0:r1], sq[c0:c1], kind=kind, gamma=gamma)
+    if grid is not None and kind == "rbf":
+        T = grid_rbf_block(grid, r0, r1, grid, c0, c1, gamma)
+    else:
+        T = kernel_block(X[r0:r1], X[c0:c1], sq[r0:r1], sq[c0:c1], kind=kind, gamma=gamma)
     if ridge and r0 < c1:
         xp = get_xp(X)
         idx = xp.arange(max(r0, c0), min(r1, c1))
@@ -302,11 +323,13 @@ def _lower_only_matrix(n: int, dtype: Any) -> np.ndarray:
 
 
 def build_lower(X: Any, sq: Any, *, kind: str, gamma: float, ridge: float, dtype: Any,
-                block_bytes: int, progress: bool, threads: int | None = None) -> Any:
+                block_bytes: int, progress: bool, threads: int | None = None,
+                grid: GridRows | None = None) -> Any:
     """The lower triangle of K + ridge·I in ``dtype``, Fortran order (what LAPACK factors in
     place), each entry computed in float64 from X and rounded once; the strict upper triangle
     is left unwritten (never touched on NumPy, so it takes no physical memory, but for the
-    diagonal squares). ``threads``: worker threads (default: NumPy's BLAS thread count)."""
+    diagonal squares). ``threads``: worker threads (default: NumPy's BLAS thread count);
+    ``grid``: X's rows on a grid (``grid_gram.grid_rows``), for exact float32 GEMMs."""
     xp = get_xp(X)
     n = X.shape[0]
     with memory_for("X", f"a {n}×{n} {np.dtype(dtype).name} kernel matrix"):
@@ -316,11 +339,19 @@ def build_lower(X: Any, sq: Any, *, kind: str, gamma: float, ridge: float, dtype
 
     def work(tile: tuple[int, int, int, int], _worker: int) -> None:
         r0, r1, c0, c1 = tile
-        K[r0:r1, c0:c1] = _lower_tile(X, sq, tile, kind, gamma, ridge)
+        K[r0:r1, c0:c1] = _lower_tile(X, sq, tile, kind, gamma, ridge, grid)
 
     with _bar(len(tiles), f"kernel {np.dtype(dtype).name} n={n}", progress) as bar:
         _over_tiles(tiles, work, threads=_threads(threads, xp), bar=bar)
     return K
+
+
+def _on_grid(X: Any, grid: float | None, xp: Any, name: str) -> GridRows | None:
+    """X's ``GridRows`` when ``grid`` is given (on NumPy; CuPy keeps the float64 GEMMs)."""
+    if grid is None or xp is not np:
+        return None
+    grid = check_scalar(grid, "grid", low=0.0, low_open=True)
+    return grid_rows(X, grid, name)
 
 
 def _threads(threads: int | None, xp: Any) -> int:
@@ -328,12 +359,14 @@ def _threads(threads: int | None, xp: Any) -> int:
 
 
 def kernel_times(X: Any, sq: Any, alpha: Any, *, kind: str, gamma: float, ridge: float,
-                 block_bytes: int, progress: bool = False, threads: int | None = None) -> Any:
+                 block_bytes: int, progress: bool = False, threads: int | None = None,
+                 grid: GridRows | None = None) -> Any:
     """(K + ridge·I) α in float64 for α (n, k), K's entries computed in float64 from X tile
     by tile and never stored: each lower tile K[r0:r1, c0:c1] serves its own rows and, by
     symmetry, the rows c0..c1 (its diagonal square once) — every entry is computed once. The
     tiles run on ``threads`` workers (default: NumPy's BLAS thread count), each summing into
-    its own copy of the result. The linear kernel is applied as X(Xᵀα), without forming K."""
+    its own copy of the result (``grid``: as in ``build_lower``). The linear kernel is
+    applied as X(Xᵀα), without forming K."""
     xp = get_xp(X, alpha)
     if kind == "linear":
         # XXᵀα = X(Xᵀα): O(n·d·k) instead of O(n²·d)
@@ -345,7 +378,7 @@ def kernel_times(X: Any, sq: Any, alpha: Any, *, kind: str, gamma: float, ridge:
 
     def work(tile: tuple[int, int, int, int], worker: int) -> None:
         r0, r1, c0, c1 = tile
-        T = _lower_tile(X, sq, tile, kind, gamma, ridge)
+        T = _lower_tile(X, sq, tile, kind, gamma, ridge, grid)
         out = partial[worker]
         out[r0:r1] += T @ alpha[c0:c1]
         s0 = max(c1, r0)  # rows below the diagonal square act on the columns by symmetry
@@ -358,10 +391,13 @@ def kernel_times(X: Any, sq: Any, alpha: Any, *, kind: str, gamma: float, ridge:
 
 
 def kernel_predict(X_new: Any, X: Any, alpha: Any, *, kind: str, gamma: float = 1.0,
-                   block_bytes: int = 256 * 2**20, progress: bool = False) -> Any:
+                   block_bytes: int = 256 * 2**20, progress: bool = False,
+                   grid: float | None = None) -> Any:
     """f(x) = Σ_i α_i k(x, x_i) for the rows of X_new (m, d): K(X_new, X) α in float64, in
-    row blocks of at most ``block_bytes``. X (n, d), α (n,) or (n, k); returns (m,) or
-    (m, k)."""
+    tiles of at most ``block_bytes`` on the workers of ``kernel_times``. X (n, d), α (n,) or
+    (n, k); returns (m,) or (m, k). ``grid``: X and X_new are integer multiples of it
+    (8-bit images /255: 1/255); the RBF distances are then exact, from float32 GEMMs
+    (``grid_gram``)."""
     xp = get_xp(X_new, X, alpha)
     X_new = check_array(X_new, "X_new", xp=xp, ndim=2, dtype="float64")
     X = check_array(X, "X", xp=xp, ndim=2, dtype="float64")
@@ -379,17 +415,29 @@ def kernel_predict(X_new: Any, X: Any, alpha: Any, *, kind: str, gamma: float = 
     if kind == "linear":
         out = X_new @ (X.T @ a2)  # K(X_new, X)α = X_new(Xᵀα), no m×n block
         return out if alpha.ndim == 2 else out[:, 0]
-    out = xp.empty((X_new.shape[0], a2.shape[1]))
-    rows = max(1, min(block_bytes, TILE_BYTES) // (8 * X.shape[0]))
-    tiles = _panels(X_new.shape[0], rows)
+    m, n = X_new.shape[0], X.shape[0]
+    budget = min(block_bytes, TILE_BYTES) // 8
+    cols = max(1, min(n, 4 * TILE_WIDTH, math.isqrt(budget)))
+    tiles = [(r0, r1, c0, c1) for r0, r1 in _panels(m, max(1, budget // cols))
+             for c0, c1 in _panels(n, cols)]
+    threads = _threads(None, xp)
+    partial = [xp.zeros((m, a2.shape[1])) for _ in range(threads)]
+    on_grid = _on_grid(X, grid, xp, "X")
+    new_on_grid = None if on_grid is None else grid_rows(
+        X_new, on_grid.grid, "X_new", bounds=chunk_bounds(on_grid))
 
-    def work(tile: tuple[int, int], _worker: int) -> None:
-        r0, r1 = tile
-        out[r0:r1] = kernel_block(X_new[r0:r1], X, sq_new[r0:r1], sq, kind=kind,
-                                  gamma=gamma) @ a2
+    def work(tile: tuple[int, int, int, int], worker: int) -> None:
+        r0, r1, c0, c1 = tile
+        if on_grid is not None:
+            block = grid_rbf_block(new_on_grid, r0, r1, on_grid, c0, c1, gamma)
+        else:
+            block = kernel_block(X_new[r0:r1], X[c0:c1], sq_new[r0:r1], sq[c0:c1], kind=kind,
+                                 gamma=gamma)
+        partial[worker][r0:r1] += block @ a2[c0:c1]
 
     with _bar(len(tiles), "predict", progress) as bar:
-        _over_tiles(tiles, work, threads=_threads(None, xp), bar=bar)
+        _over_tiles(tiles, work, threads=threads, bar=bar)
+    out = sum(partial[1:], partial[0])
     return out if alpha.ndim == 2 else out[:, 0]
 
 
@@ -422,7 +470,8 @@ def _max_diagonal(X: Any, sq: Any, kind: str, ridge: float) -> float:
 
 
 def _factor_shifted(X: Any, sq: Any, *, kind: str, gamma: float, ridge: float, dtype: str,
-                    block_bytes: int, progress: bool, seconds: dict) -> tuple[Any, float, int]:
+                    block_bytes: int, progress: bool, seconds: dict,
+                    grid: GridRows | None = None) -> tuple[Any, float, int]:
     """(L, σ, attempts): the Cholesky factor of K + (ridge + σ)·I built and factored in
     place, σ = 0 first, then σ = c·n·u·max diag for c in ``SHIFT_FACTORS`` while the factor
     fails (u: the unit roundoff of ``dtype``). ValueError when every shift fails."""
@@ -434,7 +483,7 @@ def _factor_shifted(X: Any, sq: Any, *, kind: str, gamma: float, ridge: float, d
     for attempt, shift in enumerate(shifts, start=1):
         t0 = time.perf_counter()
         K = build_lower(X, sq, kind=kind, gamma=gamma, ridge=ridge + shift, dtype=dtype,
-                        block_bytes=block_bytes, progress=progress)
+                        block_bytes=block_bytes, progress=progress, grid=grid)
         seconds["kernel"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         desc = f"Cholesky {dtype} n={n}" + (f" shift {shift:.2g}" if shift else "")
@@ -716,7 +765,7 @@ def solve_kernel_interpolation(
     X: Any, y: Any, *, kind: str = "rbf", gamma: float = 1.0, ridge: float = 0.0,
     tol: float = RESIDUAL_TOLERANCE, max_refinement: int = 30, factor_dtype: str = "auto",
     block_bytes: int = 256 * 2**20, checkpoint_dir: str | Path | None = None,
-    progress: bool = True,
+    progress: bool = True, grid: float | None = None, checkpoint_factor: bool = True,
 ) -> tuple[Any, KernelSolveInfo]:
     """Solve (K + ridge·I) α = y with K[i, j] = k(x_i, x_j) formed from X without ever
     storing K in float64 (RR Sec. 5, eq. 3; ``ridge`` = 0 is RR's interpolation).
@@ -734,10 +783,14 @@ def solve_kernel_interpolation(
         factor_dtype: "float32" (in place, 4n² bytes), "float64" (8n²), or "auto" (float32
             on NumPy; on CuPy float64 when it fits in GPU memory).
         block_bytes: the largest float64 panel made at once.
-        checkpoint_dir: an existing directory: the factor (factor.npy + factor.json) and the
-            solution after each pass (solution.npz) are kept there and reused by a later call
-            on the same X, kernel and ridge (same y for the solution).
+        checkpoint_dir: an existing directory: the factor (factor.npy + factor.json; unless
+            ``checkpoint_factor`` is False) and the solution after each pass (solution.npz)
+            are kept there and reused by a later call on the same X, kernel and ridge (same
+            y for the solution).
         progress: tqdm bars on stderr for every long phase.
+        grid: X's entries are integer multiples of ``grid`` (8-bit images /255: 1/255): the
+            RBF kernel's distances are then computed exactly by float32 GEMMs, at twice the
+            float64 rate (``grid_gram``). ValueError when X is not on it.
 
     Returns:
         (α float64 shaped like y, ``KernelSolveInfo``). ``info.converged`` is False when the
@@ -763,8 +816,10 @@ def solve_kernel_interpolation(
     seconds = {"kernel": 0.0, "factor": 0.0, "solve": 0.0, "residual": 0.0, "checkpoint": 0.0}
     resumed: list[str] = []
     sq = squared_norms(X)
-    fkey = _digest(X, kind=kind, gamma=gamma, ridge=ridge, dtype=dtype) if folder else ""
-    skey = _digest(X, Y, kind=kind, gamma=gamma, ridge=ridge, dtype=dtype, tol=tol) \
+    on_grid = _on_grid(X, grid, xp, "X") if kind == "rbf" else None
+    fkey = _digest(X, kind=kind, gamma=gamma, ridge=ridge, dtype=dtype, grid=grid) \
+        if folder else ""
+    skey = _digest(X, Y, kind=kind, gamma=gamma, ridge=ridge, dtype=dtype, tol=tol, grid=grid) \
         if folder else ""
 
     loaded = _load_factor(folder, fkey, n, dtype) if folder is not None and xp is np else None
@@ -775,8 +830,9 @@ def solve_kernel_interpolation(
     else:
         L, shift, attempts = _factor_shifted(X, sq, kind=kind, gamma=gamma, ridge=ridge,
                                              dtype=dtype, block_bytes=block_bytes,
-                                             progress=progress, seconds=seconds)
-        if folder is not None and xp is np:
+                                             progress=progress, seconds=seconds,
+                                             grid=on_grid)
+        if folder is not None and xp is np and checkpoint_factor:
             # written beside the refinement (disk, not the cores, bounds it), joined below
             saver = _Background(lambda: _save_factor(folder, fkey, L, shift, attempts))
     probes = _probes(n, xp)
@@ -787,7 +843,7 @@ def solve_kernel_interpolation(
         # the first pass also carries the probes of the factor's backward error
         cols = a if probe_product else xp.concatenate([a, probes], axis=1)
         out = kernel_times(X, sq, cols, kind=kind, gamma=gamma, ridge=ridge,
-                           block_bytes=block_bytes, progress=progress)
+                           block_bytes=block_bytes, progress=progress, grid=on_grid)
         seconds["residual"] += time.perf_counter() - t0
         if not probe_product:
             probe_product.append(out[:, a.shape[1]:] + shift * probes)
@@ -847,5 +903,7 @@ def solve_kernel_interpolation(
         factor_attempts=attempts, seconds=seconds, resumed=resumed,
         factor_backward_error=backward, threads=_threads(None, xp),
         factor_routine=FACTOR_ROUTINE if xp is np else "cupy.linalg.cholesky",
+        kernel_gemm=("exact float32 GEMMs of X/grid (grid " f"{on_grid.grid:.6g})"
+                     if on_grid is not None else "float64 GEMMs"),
         blas=blas_provenance() if xp is np else {})
     return (alpha if y.ndim == 2 else alpha[:, 0]), info

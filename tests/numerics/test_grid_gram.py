@@ -1,0 +1,83 @@
+"""Exact RBF blocks of grid data (numerics.grid_gram) against integer arithmetic, and the kernel
+solver's grid path against its float64 path and SciPy."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from overparam.numerics import grid_gram as gg
+from overparam.numerics import kernel_solver as ks
+from overparam.numerics.kernels import kernel_matrix
+
+GRID = 1.0 / 255.0
+
+
+def pixels(n, d=784, seed=0, top=255):
+    """Images as integer levels 0…top (half of them saturated at top, as bright pixels are)
+    and their float64 form /255."""
+    rng = np.random.default_rng(seed)
+    P = rng.integers(0, top + 1, size=(n, d))
+    P[:, : d // 2] = np.where(rng.random((n, d // 2)) < 0.5, top, P[:, : d // 2])
+    return P, P / 255.0
+
+
+def exact_block(Pa, Pb, gamma):
+    """exp(−γ·grid²·‖p − q‖²) from int64 arithmetic (exact distances)."""
+    d2 = (Pa * Pa).sum(1)[:, None] + (Pb * Pb).sum(1)[None, :] - 2 * (Pa @ Pb.T)
+    return np.exp(d2.astype(np.float64) * (-gamma * GRID * GRID))
+
+
+def test_blocks_are_exact_where_one_float32_gemm_is_not():
+    P, X = pixels(300)
+    rows = gg.grid_rows(X, GRID)
+    assert len(rows.chunks) >= 4  # 784·255² ≈ 5.1e7 > 2²⁴: one chunk could not be exact
+    for f0, f1 in gg.chunk_bounds(rows):
+        assert (P[:, f0:f1].astype(np.float64) ** 2).max(axis=0).sum() <= gg.EXACT_FLOAT32
+    gamma = 0.0147
+    got = gg.grid_rbf_block(rows, 10, 200, rows, 0, 120, gamma)
+    want = exact_block(P[10:200], P[0:120], gamma)
+    assert np.array_equal(got, want)  # the same float64 argument, the same exp
+    # independently: a single float32 GEMM over all 784 features loses integers
+    one = P[:50].astype(np.float32) @ P[:50].astype(np.float32).T
+    assert not np.array_equal(one.astype(np.int64), P[:50] @ P[:50].T)
+
+
+def test_chunks_are_cut_at_the_float32_limit():
+    m = np.full(10, 2.0**22)  # four features per chunk: 4 · 2²² = 2²⁴
+    assert gg.feature_chunks(m) == [(0, 4), (4, 8), (8, 10)]
+    assert gg.feature_chunks(np.array([2.0**24, 1.0])) == [(0, 1), (1, 2)]
+
+
+def test_data_off_the_grid_or_beyond_float32_is_refused():
+    _, X = pixels(20, d=30)
+    with pytest.raises(ValueError, match="X: expected entries on the grid"):
+        gg.grid_rows(X + 1e-4, GRID)
+    with pytest.raises(ValueError, match="beyond float32"):
+        gg.grid_rows(np.full((3, 2), 5000.0), 1.0)
+    rows = gg.grid_rows(X, GRID)
+    with pytest.raises(ValueError, match="X_new: larger values"):
+        gg.grid_rows(X * 40, GRID, "X_new", bounds=gg.chunk_bounds(rows))
+
+
+def test_solver_on_the_grid_matches_scipy_and_the_float64_path():
+    _, X = pixels(900, d=196, seed=3)
+    y = np.eye(10)[np.random.default_rng(4).integers(0, 10, 900)]
+    gamma = ks.bandwidth_rule(X)
+    a_grid, info = ks.solve_kernel_interpolation(X, y, gamma=gamma, grid=GRID, progress=False)
+    a_f64, _ = ks.solve_kernel_interpolation(X, y, gamma=gamma, progress=False)
+    assert info.converged and "exact float32" in info.kernel_gemm
+    K = kernel_matrix(X, X.copy(), kind="rbf", gamma=gamma)
+    ref = scipy.linalg.cho_solve(scipy.linalg.cho_factor(K, lower=True), y)
+    lam_min = scipy.linalg.eigvalsh(K, subset_by_index=[0, 0])[0]
+    # both residuals ≤ 1e-6‖y‖ against K (up to K's own rounding, n·u·‖K‖‖α‖)
+    slack = 900 * 2.0**-53 * np.linalg.norm(K, 2) * np.linalg.norm(a_grid)
+    for a in (a_grid, a_f64):
+        res = np.linalg.norm(K @ a - y)
+        assert res <= 1e-6 * np.linalg.norm(y) + slack
+        assert np.linalg.norm(a - ref) <= (res + np.linalg.norm(K @ ref - y) + slack) / lam_min
+    Xt = pixels(50, d=196, seed=5)[1]
+    p_grid = ks.kernel_predict(Xt, X, a_grid, kind="rbf", gamma=gamma, grid=GRID)
+    p_f64 = ks.kernel_predict(Xt, X, a_grid, kind="rbf", gamma=gamma)
+    # the two forms of K(X_t, X) differ by the float64 GEMM's cancellation, u·‖x‖²·γ per entry
+    tol = 200 * 2.0**-53 * gamma * 2 * (X * X).sum(1).max() * np.abs(a_grid).sum(0).max()
+    assert np.abs(p_grid - p_f64).max() <= tol
