@@ -610,50 +610,62 @@ def full_run(out_dir: str | Path, *, n_train: int = 60000, seed: int = 0,
               "wall_seconds": wall,
               "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
               "load_average_1min": os.getloadavg()[0],
-              "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")}
+              "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+              "cpu_count": os.cpu_count(), "factor_checkpointed": checkpoint_factor}
     result["findings"] = [f.to_json() for f in full_findings(result)]
     write_text_atomic(out / "results.json", json.dumps(result, indent=1) + "\n")
-    s = info.seconds
-    history = ", ".join(f"{h:.1e}" for h in info.residual_history)
-    certified = (f"0 (every row within {bound:.1e} of its one-hot target)" if bound < 0.5
-                 else "not certified by the residual")
-    text = (
-        f"# rr.kernel at full size — RR Sec. 5 on {len(y)} {dataset} training images\n\n"
-        f"RBF kernel on pixels /255, γ = 1/(d · mean per-pixel variance) = {gamma:.5g}, one-hot "
-        f"targets, no regularisation; numerics.kernel_solver: float32 K built in place "
-        f"({s['kernel']:.0f} s; distances by {info.kernel_gemm}), its float32 Cholesky "
-        f"factor in place ({s['factor']:.0f} s, "
-        f"{len(y) ** 3 / 3 / max(s['factor'], 1e-9) / 1e9:.0f} GFLOP/s; "
-        f"{info.factor_routine}"
-        + ("" if info.factor_attempts == 1 else
-           f"; {info.factor_attempts} attempts: the unshifted float32 factor failed, the last "
-           f"of K + {info.shift:.3g}·I")
-        + f"), {info.refinement_steps} passes of {info.method} with residuals against the "
-        f"float64 kernel ({s['residual']:.0f} s of residuals in all; solves "
-        f"{s['solve']:.0f} s; factor checkpoint {s['checkpoint']:.0f} s, written beside the "
-        f"refinement).\n\n"
-        f"- test error on {len(y_test)} test images: {100 * err:.2f} % (RR, MNIST: 1.2 %)\n"
-        f"- √(αᵀKα) = {info.norm:.1f} (RR, MNIST: ≈ 220; the kernel and targets differ)\n"
-        f"- relative residual ‖Kα − y‖/‖y‖ against the float64 kernel: "
-        f"{info.relative_residual:.2e} (after each pass: {history}); training error "
-        f"{certified}; the factor's backward error along {PROBES} random directions "
-        + (f"{info.factor_backward_error:.2e}" if info.factor_backward_error is not None
-           else "not measured (resumed solution)")
-        + f"\n- wall time {wall:.0f} s (predictions {result['predict_seconds']:.0f} s); peak "
-        f"resident memory {result['peak_rss_bytes'] / 2**30:.2f} GiB; BLAS threads "
-        f"{info.threads} (OPENBLAS_NUM_THREADS={result['blas_threads']}); load average at the "
-        f"end {result['load_average_1min']:.1f} on {os.cpu_count()} cores; "
-        + "; ".join(f"{b['internal_api']} {b['version']} ({b['architecture']}, "
-                    f"{b['threading_layer']}, {b['num_threads']} threads)"
-                    for b in info.blas.get("blas", []))
-        + f"; NumPy {info.blas.get('numpy')}, SciPy {info.blas.get('scipy')}\n"
-        f"- RR: \"under 3 minutes on 24 cores, 256 GB\"; EigenPro 2: ≈ 9 s on one GPU "
-        f"(approximate comparisons: other machines and data)\n")
-    write_text_atomic(out / "summary.md", text + findings_text(result))
+    write_text_atomic(out / "summary.md", full_summary(result))
     for f in ckpt.iterdir():
         f.unlink()
     ckpt.rmdir()
     return result
+
+
+def full_summary(result: dict) -> str:
+    """summary.md of a full run, from its results.json alone (``full_run``'s ``result``)."""
+    info, s = result["solver"], result["solver"]["seconds"]
+    n, bound = result["n_train"], result["train_deviation_bound"]
+    history = ", ".join(f"{h:.1e}" for h in info["residual_history"])
+    certified = (f"0 (every row within {bound:.1e} of its one-hot target)" if bound < 0.5
+                 else "not certified by the residual")
+    checkpoint = (f"factor checkpoint {s['checkpoint']:.0f} s, written beside the refinement"
+                  if result.get("factor_checkpointed") else
+                  "the factor not checkpointed (--checkpoint-factor), α after every pass")
+    backward = info.get("factor_backward_error")
+    blas = info.get("blas", {})
+    return (
+        f"# rr.kernel at full size — RR Sec. 5 on {n} {result['dataset']} training images\n\n"
+        f"RBF kernel on pixels /255, γ = 1/(d · mean per-pixel variance) = "
+        f"{result['gamma']:.5g}, one-hot targets, no regularisation; numerics.kernel_solver: "
+        f"float32 K built in place ({s['kernel']:.0f} s; distances by "
+        f"{info.get('kernel_gemm', 'float64 GEMMs')}), its float32 Cholesky factor in place "
+        f"({s['factor']:.0f} s, {n ** 3 / 3 / max(s['factor'], 1e-9) / 1e9:.0f} GFLOP/s; "
+        f"{info.get('factor_routine', 'LAPACK spotrf')}"
+        + ("" if info["factor_attempts"] == 1 else
+           f"; {info['factor_attempts']} attempts: the unshifted float32 factor failed, the "
+           f"last of K + {info['shift']:.3g}·I")
+        + f"), {info['refinement_steps']} passes of {info['method']} with residuals against "
+        f"the float64 kernel ({s['residual']:.0f} s of residuals in all; solves "
+        f"{s['solve']:.0f} s; {checkpoint}).\n\n"
+        f"- test error on {result['n_test']} test images: {100 * result['test_error']:.2f} % "
+        f"(RR, MNIST: 1.2 %)\n"
+        f"- √(αᵀKα) = {result['norm']:.1f} (RR, MNIST: ≈ 220; the kernel and targets differ)\n"
+        f"- relative residual ‖Kα − y‖/‖y‖ against the float64 kernel: "
+        f"{info['relative_residual']:.2e} (after each pass: {history}); training error "
+        f"{certified}; the factor's backward error along {PROBES} random directions "
+        + (f"{backward:.2e}" if backward is not None else "not measured (resumed solution)")
+        + f"\n- wall time {result['wall_seconds']:.0f} s (predictions "
+        f"{result['predict_seconds']:.0f} s); peak resident memory "
+        f"{result['peak_rss_bytes'] / 2**30:.2f} GiB; BLAS threads {info.get('threads', '?')} "
+        f"(OPENBLAS_NUM_THREADS={result['blas_threads']}); load average at the end "
+        f"{result['load_average_1min']:.1f} on {result.get('cpu_count', '?')} cores; "
+        + "; ".join(f"{b['internal_api']} {b['version']} ({b['architecture']}, "
+                    f"{b['threading_layer']}, {b['num_threads']} threads)"
+                    for b in blas.get("blas", []))
+        + f"; NumPy {blas.get('numpy')}, SciPy {blas.get('scipy')}\n"
+        f"- RR: \"under 3 minutes on 24 cores, 256 GB\"; EigenPro 2: ≈ 9 s on one GPU "
+        f"(approximate comparisons: other machines and data)\n"
+        + findings_text(result))
 
 
 def findings_text(result: dict) -> str:
