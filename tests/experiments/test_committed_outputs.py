@@ -66,3 +66,20 @@ def test_readme_reproduction_table_is_generated_from_the_committed_findings():
     assert README_START in readme and README_END in readme
     block = readme.split(README_START)[1].split(README_END)[0].strip("\n") + "\n"
     assert block == fd.readme_table(DOCS)
+
+
+def test_error_vs_n_points_are_the_committed_results():
+    # the n-figure reads exactly what the committed outputs hold (csv rows and the 60k json)
+    import csv
+
+    from overparam.experiments.rr_kernel import interpolants_by_n
+
+    root = DOCS
+    folders = [root / "rr.kernel-quick", root / "rr.kernel-standard", root / "rr.kernel-60k"]
+    pts = {p["n"]: p for p in interpolants_by_n(folders)}
+    full = json.loads((root / "rr.kernel-60k" / "results.json").read_text())
+    assert pts[60000]["test_error"] == full["test_error"] and pts[60000]["norm"] == full["norm"]
+    with open(root / "rr.kernel-standard" / "results.csv", newline="") as fh:
+        raw = next(r for r in csv.DictReader(fh) if r["part"] == "row" and r["row"] == "raw")
+    assert pts[int(raw["n"])]["test_error"] == float(raw["test_error"])
+    assert sorted(pts) == [2000, 5000, 10000, 60000]

@@ -674,10 +674,73 @@ def findings_text(result: dict) -> str:
             + "".join(f"- {render(f)}\n" for f in full_findings(result)))
 
 
+def interpolants_by_n(folders: list[Path]) -> list[dict]:
+    """The minimum-norm RBF interpolants on raw pixels (no ridge) recorded in committed
+    outputs: each sweep folder's results.csv rows ``row,raw,0`` and ``controls,min_norm``, and
+    a full run's results.json. Returns dicts (n, test_error, norm, source), one per n (the
+    first folder's), sorted by n."""
+    import csv
+
+    found = []
+    for folder in folders:
+        full = folder / "results.json"
+        if (folder / "results.csv").exists():
+            with open(folder / "results.csv", newline="", encoding="utf-8") as fh:
+                for row in csv.DictReader(fh):
+                    raw = row["part"] == "row" and row["row"] == "raw"
+                    control = row["part"] == "controls" and row["row"] == "min_norm"
+                    if (raw or control) and float(row["ridge"]) == 0.0 and row["test_error"]:
+                        found.append({"n": int(row["n"]), "test_error": float(row["test_error"]),
+                                      "norm": float(row["norm"]), "source": folder.name})
+        elif full.exists():
+            r = json.loads(full.read_text(encoding="utf-8"))
+            found.append({"n": int(r["n_train"]), "test_error": float(r["test_error"]),
+                          "norm": float(r["norm"]), "source": folder.name})
+        else:
+            raise FileNotFoundError(f"{folder}: no results.csv or results.json")
+    # the same control appears in several presets: one point per n, the first folder's
+    unique = {}
+    for f in found:
+        unique.setdefault(f["n"], f)
+    return sorted(unique.values(), key=lambda f: f["n"])
+
+
+def error_vs_n_figure(path: Path, folders: list[Path]) -> list[dict]:
+    """RR Sec. 5 against the training-set size: the test error and √(αᵀKα) of the
+    minimum-norm interpolants in ``folders`` (``interpolants_by_n``), on log n. Returns the
+    points drawn."""
+    from overparam.common.plotting import pyplot, save
+
+    pts = interpolants_by_n(folders)
+    plt = pyplot()
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
+    n = [p["n"] for p in pts]
+    ax[0].errorbar(n, [100 * p["test_error"] for p in pts], fmt="o-",
+                   yerr=[200 * _se(p["test_error"], 10000) for p in pts])
+    ax[1].plot(n, [p["norm"] for p in pts], "s-")
+    from matplotlib.ticker import NullFormatter
+
+    for a in ax:
+        a.set_xscale("log")
+        a.xaxis.set_minor_formatter(NullFormatter())
+        a.set_xlabel("training images n (Fashion-MNIST, RBF on pixels, no ridge)")
+    for p in pts:
+        ax[0].annotate(p["source"], (p["n"], 100 * p["test_error"]), fontsize=6,
+                       textcoords="offset points", xytext=(3, 3))
+    ax[0].set(ylabel="test error % (±2 SE)", title="minimum-norm interpolant: test error")
+    ax[1].set(ylabel="√(αᵀKα)", title="its RKHS norm")
+    save(fig, path)
+    return pts
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m overparam.experiments.rr_kernel --full OUT [--n N] [--checkpoint-dir D]``."""
+    """``python -m overparam.experiments.rr_kernel --full OUT [--n N] [--checkpoint-dir D]``,
+    or ``--n-figure PNG DIR...`` (``error_vs_n_figure`` of committed outputs)."""
     parser = argparse.ArgumentParser(prog="python -m overparam.experiments.rr_kernel")
-    parser.add_argument("--full", type=Path, required=True, help="output directory")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--full", type=Path, help="output directory")
+    mode.add_argument("--n-figure", type=Path, nargs="+", metavar=("PNG", "DIR"),
+                      help="draw test error and norm against n from the outputs in DIR...")
     parser.add_argument("--n", type=int, default=60000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-dir", type=Path, default=None,
@@ -689,6 +752,12 @@ def main(argv: list[str] | None = None) -> int:
                              "resumes without refactoring (at 60k: 14.4 GB written beside the "
                              "first residual pass, which it slows by about 25 s)")
     args = parser.parse_args(argv)
+    if args.n_figure:
+        if len(args.n_figure) < 2:
+            parser.error("--n-figure: expected PNG and at least one output directory")
+        pts = error_vs_n_figure(args.n_figure[0], args.n_figure[1:])
+        print(json.dumps(pts, indent=1))
+        return 0
     result = full_run(args.full, n_train=args.n, seed=args.seed,
                       checkpoint_dir=args.checkpoint_dir,
                       checkpoint_factor=args.checkpoint_factor)
