@@ -10,7 +10,10 @@ the same network, batch, dtype, initial weights and thread count (issues 13 and 
 
 each in float32 and float64, at 1 and 2 threads. Before timing, both engines' losses and
 gradients at the same weights are compared (the table is only meaningful if they compute the
-same step).
+same step). Beside each step, each engine's BLAS alone: the median time of the case's
+representative matrix product (``GEMMS``: the first layer's forward product, a CNN layer's as
+one im2col product) by NumPy (OpenBLAS) and by ``torch.mm`` (PyTorch's x86 wheels link MKL):
+a step ratio that follows the GEMM ratio is the libraries' difference, not the engine's.
 
 Each engine runs in a process of its own (its BLAS/OpenMP threads set by environment before
 the libraries load) and the two take turns in blocks of ``--block`` steps, alternating which
@@ -79,6 +82,16 @@ def _cnn(dtype: str, depth: int):
     x = rng.standard_normal((1, 28, 28, 1)).astype(dtype)
     return models.serial(*layers, models.conv2d(1, 5)), (28, 28, 1), x, x, "mse"
 
+
+#: each case's representative matrix product (m, k, n): the first layer's forward product
+#: (a CNN's as one im2col product, 28·28 × 5·5·32 by 32) — what the BLAS alone does
+GEMMS = {
+    "MLP 784-512-10, batch 128": (128, 784, 512),
+    "IC CNN depth 5 (5×5, 32 ch), 28×28×1, batch 1": (784, 800, 32),
+    "IC CNN depth 12 (5×5, 32 ch), 28×28×1, batch 1": (784, 800, 32),
+    "EM sin MLP 784-1024-10, batch 256": (256, 784, 1024),
+    "RR MLP 1×512 (biases), batch 128": (128, 784, 512),
+}
 
 CASES = {
     "MLP 784-512-10, batch 128": lambda dt: _mlp(dt, 512, 128, "relu", False),
@@ -165,6 +178,32 @@ def _torch_step(torch, case: str, dtype: str):
     return step, agreement
 
 
+def _gemm_seconds(torch, shape: list[int], dtype: str, reps: int = 50) -> float:
+    """Median seconds of one (m, k) @ (k, n) product: NumPy's (this process's OpenBLAS) when
+    ``torch`` is None, else torch.mm (PyTorch's BLAS)."""
+    m, k, n = shape
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    if torch is None:
+        out = np.empty((m, n), dtype=dtype)
+
+        def mm():
+            np.matmul(a, b, out=out)
+    else:
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+
+        def mm():
+            torch.mm(ta, tb)
+    for _ in range(5):
+        mm()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        mm()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def worker(engine: str, threads: int) -> None:
     """Serve the parent: one JSON command a line on stdin, one JSON answer a line on stdout.
     {"case", "dtype"} builds that case's step (the torch worker answers the agreement);
@@ -181,6 +220,8 @@ def worker(engine: str, threads: int) -> None:
                 step, answer = _ours_step(cmd["case"], cmd["dtype"]), {}
             else:
                 step, answer = _torch_step(torch, cmd["case"], cmd["dtype"])
+        elif "gemm" in cmd:
+            answer = {"seconds": _gemm_seconds(torch, cmd["gemm"], cmd["dtype"])}
         else:
             times = []
             for _ in range(cmd["run"]):
@@ -236,16 +277,21 @@ def measure(threads: int, rounds: int, block: int, warmup: int, cases: list[str]
                         ts += w.ask(run=block)["times"]
                 qa = np.percentile(ta, [25, 50, 75]) * 1e3
                 qb = np.percentile(tb, [25, 50, 75]) * 1e3
+                shape = list(GEMMS[case])
+                gemm = [w.ask(gemm=shape, dtype=dtype)["seconds"] for w in (ours, theirs)]
                 row = {"case": case, "dtype": dtype, "threads": threads,
                        "ours_ms": qa[1], "torch_ms": qb[1], "ratio": qa[1] / qb[1],
                        "ours_quartiles_ms": [qa[0], qa[2]],
                        "torch_quartiles_ms": [qb[0], qb[2]],
                        "load_average_1min": [load, os.getloadavg()[0]],
+                       "gemm": {"shape_mkn": shape, "ours_ms": gemm[0] * 1e3,
+                                "torch_ms": gemm[1] * 1e3, "ratio": gemm[0] / gemm[1]},
                        "agreement": agreement}
                 rows.append(row)
                 print(f"{threads} thread(s) | {case} {dtype}: ours {qa[1]:.2f} ms "
                       f"[{qa[0]:.2f}, {qa[2]:.2f}], torch {qb[1]:.2f} ms [{qb[0]:.2f}, "
-                      f"{qb[2]:.2f}], ratio {qa[1] / qb[1]:.2f} (load {load:.1f})", flush=True)
+                      f"{qb[2]:.2f}], ratio {qa[1] / qb[1]:.2f}; its GEMM alone "
+                      f"{gemm[0] / gemm[1]:.2f} (load {load:.1f})", flush=True)
     finally:
         ours.close()
         theirs.close()
@@ -315,13 +361,13 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print("\n| case | dtype | threads | ours (ms) [IQR] | torch (ms) [IQR] | ours / torch |\n"
-          "|---|---|---|---|---|---|")
+    print("\n| case | dtype | threads | ours (ms) [IQR] | torch (ms) [IQR] | ours / torch | "
+          "GEMM alone: OpenBLAS / torch |\n|---|---|---|---|---|---|---|")
     for r in rows:
         (a0, a1), (b0, b1) = r["ours_quartiles_ms"], r["torch_quartiles_ms"]
         print(f"| {r['case']} | {r['dtype']} | {r['threads']} | {r['ours_ms']:.2f} "
               f"[{a0:.2f}–{a1:.2f}] | {r['torch_ms']:.2f} [{b0:.2f}–{b1:.2f}] | "
-              f"{r['ratio']:.2f}× |")
+              f"{r['ratio']:.2f}× | {r['gemm']['ratio']:.2f}× |")
     print(f"\n{args.rounds} alternating blocks of {args.block} steps per engine; "
           f"written to {args.out}")
 
