@@ -470,7 +470,7 @@ def thresholds(rows: list, digit: int) -> dict:
 
 def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
     """results.json's metadata, results.csv (one row per network and test input), the
-    figures (IC Fig. 3/36, 4, 35, 37) and the summary."""
+    figures (IC Fig. 3, 36, 4, 35, 37) and the summary."""
     cfg = PRESETS[preset]
     all_rows = rows
     # figures, tables and thresholds show the first seed's networks; the findings pool seeds
@@ -487,9 +487,26 @@ def outputs(rows: list, *, preset: str, seed: int, backend: str) -> Outputs:
         return (sources[digit][0], inputs,
                 [r for r in rows if r["point"]["digit"] == digit])
 
+    def seed_block(k: int) -> tuple:
+        """The digit-7 block of seed ``k``: its own training image, test inputs and nets."""
+        return (training_image(k, 7, data)[0],
+                datasets.ic_test_inputs(k, exclude=_mnist_index(k, 7, data))[0],
+                [r for r in all_rows if r["point"]["seed"] == k and r["point"]["digit"] == 7])
+
     def draw(name: str, path: Path) -> None:
         if name == "predictions.png":
             _predictions_figure(path, [block(7)], "digit 7")
+        elif name == "predictions_seeds.png":
+            others = [k for k in seeds_of(cfg, seed)[1:]
+                      if training_image(k, 7, data) is not None]
+            if others:
+                _predictions_figure(path, [seed_block(k) for k in others],
+                                    "digit 7, the other seeds " + ", ".join(map(str, others))
+                                    + " (each its own training image and initialisation)")
+            else:
+                _note_figure(path, f"preset {preset!r} trains one seed: its networks are in "
+                                   "predictions.png (IC Fig. 36's other runs need the "
+                                   "standard preset's seeds)")
         elif name == "predictions_digits.png":
             _predictions_figure(path, [block(g) for g in cfg["repeat_digits"] if sources[g]],
                                 "digits " + ", ".join(map(str, cfg["repeat_digits"])))
@@ -518,8 +535,9 @@ def _estimated_bytes(preset: str) -> int:
     return 2 * len(pts) * 32 * 2100 + weights + 4 * 2**20
 
 
-FIGURES = {"predictions.png": "Fig. 3/36", "heatmaps.png": "Fig. 4",
-           "heatmaps_mse.png": "Fig. 35", "predictions_digits.png": "Fig. 37"}
+FIGURES = {"predictions.png": "Fig. 3", "predictions_seeds.png": "Fig. 36",
+           "heatmaps.png": "Fig. 4", "heatmaps_mse.png": "Fig. 35",
+           "predictions_digits.png": "Fig. 37"}
 
 EXPERIMENT = Experiment(
     id="ic.cnn-depth", paper="IC",
@@ -556,6 +574,17 @@ def _heatmaps(path: Path, rows: list, cfg: dict, keys: tuple[str, str]) -> None:
     fig.text(0.01, 0.005, "✗: did not fit its training image (excluded from the findings)",
              fontsize=7)
     save(fig, path, tight=False)
+
+
+def _note_figure(path: Path, text: str) -> None:
+    """A figure that only says why it has nothing to draw."""
+    from overparam.common.plotting import pyplot, save
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 1.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=9)
+    save(fig, path)
 
 
 def _predictions_figure(path: Path, blocks: list, what: str) -> None:
