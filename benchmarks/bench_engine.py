@@ -22,12 +22,15 @@ to ~0.1 s after a call and torch's OpenMP workers spin too, so at two threads ea
 the other's cores (steps of 3 ms measured 90 ms). The machine's load (other users) reaches both
 engines alike through the alternation; the medians and quartiles come from every step timed.
 
-Our process runs with ``OPENBLAS_THREAD_TIMEOUT=4`` (``--openblas-thread-timeout``; OpenBLAS's
-default 28 keeps an idle worker spinning for 2^28 cycles, ~0.1 s, after every BLAS call): on the
-2-core machine shared with other jobs, that spinning worker took the core our own thread needed
-for the step's non-BLAS work, and two-thread steps of the CNN measured 414 ms instead of 15 ms
-(load 4–5). Torch's OpenMP runtime spins only briefly by default. Set the same variable when
-training on a shared machine with more than one BLAS thread.
+Our process runs with ``OPENBLAS_THREAD_TIMEOUT=20`` (``--openblas-thread-timeout``): an
+idle OpenBLAS worker spins for 2^20 cycles (~0.35 ms) after a call before it sleeps. Measured
+at two threads on the idle 2-core machine (IC CNN depth 12, float32, ours / torch): 1.43× with
+4 (every small GEMM of a step then wakes a sleeping worker), 1.08× with 20, 2.3–3.6× across the
+cases with OpenBLAS's default 28 (~0.1 s of spinning: the two engines' processes take each
+other's cores and steps quantise to the scheduler's 4 ms). Torch's OpenMP workers also spin
+briefly after each parallel region. Set the same variable when training with more than one
+BLAS thread: 4 on a machine shared with other jobs (a spinning worker takes the core a step's
+own non-BLAS work needs), 20 on an idle one.
 
 PyTorch is a peer for this benchmark only, never a dependency of overparam (the ``bench``
 extra names it; plain ``pip install torch`` on Linux fetches a multi-GB CUDA build, so take
@@ -326,7 +329,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--case", action="append", choices=list(CASES),
                         help="only these cases (repeatable; default all)")
-    parser.add_argument("--openblas-thread-timeout", type=int, default=4,
+    parser.add_argument("--openblas-thread-timeout", type=int, default=20,
                         help="OPENBLAS_THREAD_TIMEOUT of our process (4–30; OpenBLAS's "
                         "default is 28)")
     parser.add_argument("--out", type=Path, default=RESULTS)
