@@ -81,3 +81,21 @@ def test_solver_on_the_grid_matches_scipy_and_the_float64_path():
     # the two forms of K(X_t, X) differ by the float64 GEMM's cancellation, u·‖x‖²·γ per entry
     tol = 200 * 2.0**-53 * gamma * 2 * (X * X).sum(1).max() * np.abs(a_grid).sum(0).max()
     assert np.abs(p_grid - p_f64).max() <= tol
+
+
+def test_predictions_on_test_data_brighter_than_the_training_data_stay_exact():
+    # dim training images (levels ≤ 30: one chunk would do for them) and bright test images
+    # (levels to 255): the chunks must be cut for both, or the test side's products overflow
+    # float32's exact integers (the full run at 300 training images met this)
+    rng = np.random.default_rng(7)
+    P = rng.integers(0, 31, size=(200, 784))
+    Pt = rng.integers(0, 256, size=(40, 784))
+    alpha = rng.normal(size=(200, 3))
+    gamma = 1e-2
+    got = ks.kernel_predict(Pt / 255.0, P / 255.0, alpha, kind="rbf", gamma=gamma, grid=GRID)
+    want = exact_block(Pt, P, gamma) @ alpha
+    # the same exact entries; only the product with α is summed in another order
+    tol = 200 * 4 * 2.0**-53 * (np.abs(exact_block(Pt, P, gamma)) @ np.abs(alpha)).max()
+    assert np.abs(got - want).max() <= tol
+    assert gg.shared_bounds(GRID, {"X": P / 255.0}) == [(0, 784)]
+    assert len(gg.shared_bounds(GRID, {"X": P / 255.0, "X_new": Pt / 255.0})) > 1

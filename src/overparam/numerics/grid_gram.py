@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EXACT_FLOAT32", "GridRows", "grid_rbf_block", "grid_rows"]
+__all__ = ["EXACT_FLOAT32", "GridRows", "chunk_bounds", "feature_chunks", "grid_rbf_block",
+           "grid_rows", "shared_bounds"]
 
 #: the largest integer magnitude float32 holds exactly, with all smaller ones
 EXACT_FLOAT32 = 2.0**24
@@ -47,6 +48,32 @@ def feature_chunks(max_square: np.ndarray) -> list[tuple[int, int]]:
     return chunks
 
 
+def _levels(X: np.ndarray, grid: float, name: str) -> np.ndarray:
+    """rint(X/grid), ValueError naming ``name`` when X is not within 1e-6 steps of it."""
+    P = np.rint(X / grid)
+    off = float(np.abs(X / grid - P).max()) if X.size else 0.0
+    if not off <= 1e-6:
+        raise ValueError(f"{name}: expected entries on the grid {grid:g} (integer multiples), "
+                         f"got one {off:.3g} steps off it")
+    return P
+
+
+def shared_bounds(grid: float, named: dict[str, np.ndarray]) -> list[tuple[int, int]]:
+    """Feature chunks valid for every data set in ``named`` ({name: X}) at once: cut from the
+    per-feature maxima of p² over all of them, so a block between any two is exact (a test set
+    brighter than its training set in some pixel included). ValueError naming the data set
+    that is off the grid or has a value beyond 4096 steps."""
+    top = None
+    for name, X in named.items():
+        P = _levels(X, grid, name)
+        m = (P * P).max(axis=0) if len(P) else np.zeros(X.shape[1])
+        if m.size and m.max() > EXACT_FLOAT32:
+            raise ValueError(f"{name}: a value of {np.sqrt(m.max()):.0f} grid steps is beyond "
+                             f"float32's exact integers (at most 4096 steps)")
+        top = m if top is None else np.maximum(top, m)
+    return feature_chunks(top)
+
+
 def grid_rows(X: np.ndarray, grid: float, name: str = "X",
               bounds: list[tuple[int, int]] | None = None) -> GridRows:
     """``GridRows`` of X (n, d) float64 whose entries are integer multiples of ``grid``
@@ -54,17 +81,10 @@ def grid_rows(X: np.ndarray, grid: float, name: str = "X",
     ``bounds``: the feature chunks to use (those of another data set, so both sides of a
     block are cut alike); default from X itself. ValueError naming ``name`` when X is not on
     the grid, or a single feature's square exceeds 2²⁴ (a grid too fine for float32)."""
-    P = np.rint(X / grid)
-    off = float(np.abs(X / grid - P).max()) if X.size else 0.0
-    if not off <= 1e-6:
-        raise ValueError(f"{name}: expected entries on the grid {grid:g} (integer multiples), "
-                         f"got one {off:.3g} steps off it")
+    P = _levels(X, grid, name)
     max_square = (P * P).max(axis=0) if len(P) else np.zeros(X.shape[1])
     if bounds is None:
-        if max_square.size and max_square.max() > EXACT_FLOAT32:
-            raise ValueError(f"{name}: a value of {np.sqrt(max_square.max()):.0f} grid steps "
-                             f"is beyond float32's exact integers (at most 4096 steps)")
-        bounds = feature_chunks(max_square)
+        bounds = shared_bounds(grid, {name: X})
     else:
         for f0, f1 in bounds:
             if max_square[f0:f1].sum() > EXACT_FLOAT32:

@@ -77,7 +77,7 @@ from overparam.numerics.blocked_cholesky import (
     blas_provenance,
     blocked_cholesky_in_place,
 )
-from overparam.numerics.grid_gram import GridRows, chunk_bounds, grid_rbf_block, grid_rows
+from overparam.numerics.grid_gram import GridRows, grid_rbf_block, grid_rows, shared_bounds
 from overparam.numerics.kernels import KERNELS
 from overparam.numerics.validation import check_array, check_choice, check_scalar, memory_for
 
@@ -422,9 +422,13 @@ def kernel_predict(X_new: Any, X: Any, alpha: Any, *, kind: str, gamma: float = 
              for c0, c1 in _panels(n, cols)]
     threads = _threads(None, xp)
     partial = [xp.zeros((m, a2.shape[1])) for _ in range(threads)]
-    on_grid = _on_grid(X, grid, xp, "X")
-    new_on_grid = None if on_grid is None else grid_rows(
-        X_new, on_grid.grid, "X_new", bounds=chunk_bounds(on_grid))
+    on_grid = new_on_grid = None
+    if grid is not None and xp is np:
+        grid = check_scalar(grid, "grid", low=0.0, low_open=True)
+        # chunks exact for both sides: X_new may be brighter than X in some feature
+        bounds = shared_bounds(grid, {"X": X, "X_new": X_new})
+        on_grid = grid_rows(X, grid, "X", bounds=bounds)
+        new_on_grid = grid_rows(X_new, grid, "X_new", bounds=bounds)
 
     def work(tile: tuple[int, int, int, int], worker: int) -> None:
         r0, r1, c0, c1 = tile
