@@ -283,3 +283,15 @@ def test_registry_and_paper_presets():
         assert set(probe.PRESETS[preset]["depths"]) <= set(cnn.PRESETS[preset]["depths"])
         assert set(change.PRESETS[preset]["depths"]) <= set(cnn.PRESETS[preset]["depths"])
     json.dumps(cnn.PRESETS)
+
+
+def test_points_record_their_training_and_measurement_seconds(tmp_path):
+    # issue 25: per-phase timings of the IC CNN sweep, summed in results.json's timing
+    import json
+
+    cnn.reproduce(tmp_path / "o", preset="smoke", progress=False)
+    timing = json.loads((tmp_path / "o" / "results.json").read_text())["timing"]
+    assert set(timing["phases_seconds"]) == {"training", "measurements"}
+    for p in timing["per_point"]:
+        assert p["phases"]["training"] > 0 and p["phases"]["measurements"] > 0
+        assert p["phases"]["training"] + p["phases"]["measurements"] <= p["seconds"]

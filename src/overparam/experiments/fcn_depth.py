@@ -11,6 +11,7 @@ SGD with momentum 0.9 and IC App. A's schedule) and evaluates it; the experiment
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -121,9 +122,11 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
     def loss_and_grad(p: dict):
         return model.loss_and_grad(p, x_dev, x_dev, loss="mse")
 
+    started = time.perf_counter()
     res = train(params, loss_and_grad, Momentum(0.9), ic_appendix_a(cfg["steps"], cfg["lr"]),
                 max_steps=cfg["steps"], record_every=max(1, cfg["steps"] // 1000),
                 checkpoint=checkpoint)
+    trained = time.perf_counter()
 
     def predict(t: np.ndarray) -> np.ndarray:
         return to_numpy(model.apply(res.params, xp.asarray(t.reshape(1, -1))))[0]
@@ -149,6 +152,9 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
     if point["depth"] == 1:
         result.update(_thm1_agreement(W0, x[0], res, [t.ravel() for t in rho_inputs]
                                       + [t.ravel() for t in named.values()], predict))
+    # where the point's time went (the runner moves it beside the point file)
+    result["phases"] = {"training": trained - started,
+                        "measurements": time.perf_counter() - trained}
     return result
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -279,8 +280,10 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
         return model.loss_and_grad(p, x, x, loss="mse")
 
     steps = cfg["steps"]
+    started = time.perf_counter()
     res = train(params, loss_and_grad, Momentum(MOMENTUM), ic_appendix_a(steps, cfg["lr"]),
                 max_steps=steps, record_every=max(1, steps // 200), checkpoint=checkpoint)
+    trained = time.perf_counter()
     WT = {k: to_numpy(v) for k, v in res.params.items()}
     dev = {k: xp.asarray(v) for k, v in WT.items()}
 
@@ -325,6 +328,9 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
                             {"depth": point["depth"], "digit": point["digit"]},
                             key=point_key(point))
         result["weights_saved"] = True
+    # where the point's time went (the runner moves it beside the point file)
+    result["phases"] = {"training": trained - started,
+                        "measurements": time.perf_counter() - trained}
     return result
 
 
