@@ -105,3 +105,17 @@ def install_tiny_experiment(folder: Path, monkeypatch) -> Path:
     monkeypatch.setattr(experiments, "__path__", [*experiments.__path__, str(folder)])
     monkeypatch.delitem(sys.modules, "overparam.experiments.tinysquares", raising=False)
     return log
+
+
+def check_phase_timing(out: Path, phases: set[str]) -> None:
+    """Issue 25's per-phase timings: results.json's timing sums each point's ``phases``
+    (those named, all of them ≥ 0, and together no more than the point's seconds)."""
+    import json
+
+    timing = json.loads((Path(out) / "results.json").read_text())["timing"]
+    assert set(timing["phases_seconds"]) == phases
+    assert timing["per_point"]
+    for p in timing["per_point"]:
+        assert p["phases"] and set(p["phases"]) <= phases
+        assert min(p["phases"].values()) >= 0
+        assert sum(p["phases"].values()) <= p["seconds"]

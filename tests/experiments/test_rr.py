@@ -6,6 +6,8 @@ import importlib.util
 import json
 import math
 import pickle
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +19,9 @@ from overparam.experiments.datasets import per_image_standardization
 from overparam.experiments.protocol import reproduce
 from overparam.experiments.registry import get_experiment
 from overparam.experiments.runner import point_key
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sweep_points import check_phase_timing  # noqa: E402
 
 U = 2.0**-53
 
@@ -32,7 +37,8 @@ def counting(experiment, calls):
 def untimed(value):
     """A result without its wall-clock timings (the only thing a recomputation changes)."""
     if isinstance(value, dict):
-        return {k: untimed(v) for k, v in value.items() if "seconds" not in k}
+        return {k: untimed(v) for k, v in value.items()
+                if "seconds" not in k and k != "phases"}
     if isinstance(value, list):
         return [untimed(v) for v in value]
     return value
@@ -63,6 +69,9 @@ def test_kernel_smoke_interpolates_and_resumes(tmp_path):
                           + len(cfg["ridges"]) + 1)
     assert set(check_output_set(tmp_path)["files"]) == {
         "results.json", "results.csv", "summary.md", "ridge.png"}
+    # the solver's phases for the solves, and the controls' kernel work and measurements
+    check_phase_timing(tmp_path, {"kernel", "factor", "solve", "residual", "checkpoint",
+                                  "backward_error", "measurements"})
     for row in out["points"]:
         p, res = row["point"], row["result"]
         if p["part"] == "controls":
@@ -125,6 +134,7 @@ def test_randomization_smoke_runs_and_resumes(tmp_path):
     assert len(calls) == len(rr_randomization.points("smoke", 0, "numpy"))
     assert set(check_output_set(tmp_path)["files"]) == {
         "results.json", "results.csv", "summary.md", "fig1.png"}
+    check_phase_timing(tmp_path, {"training", "measurements"})
     for row in out["points"]:
         res = row["result"]
         assert res["status"] in ("fitted", "epoch cap", "diverged")
@@ -278,7 +288,7 @@ def test_an_interrupted_network_continues_from_its_checkpoint(tmp_path, monkeypa
     assert (tmp_path / "b" / "train.npz").exists()
     count.update(n=0, stop=None)
     resumed = rr_randomization.train_point(point, tmp_path / "b")
-    assert resumed == whole
+    assert untimed(resumed) == untimed(whole)
     # epochs 0 and 1 (three evaluations) were not recomputed: training continued
     assert count["n"] == calls_whole - 3
 

@@ -99,4 +99,6 @@ def test_another_points_checkpoint_in_a_scratch_is_named_and_training_starts_afr
                          "max_update_norm": 1.0}, key="another point")
     with pytest.warns(CheckpointWarning, match=str(ckpt)):
         result = fcn_depth.compute_point(point, scratch=tmp_path)
-    assert result == clean
+    # the phases are this call's own seconds, not part of what the point computes
+    assert {k: v for k, v in result.items() if k != "phases"} == \
+        {k: v for k, v in clean.items() if k != "phases"}

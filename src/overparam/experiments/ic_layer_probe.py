@@ -12,6 +12,7 @@ the sibling directory ``ic.cnn-depth-<preset>`` (trained there first only when m
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,7 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
     """The per-layer errors of one network: a trained digit-7 CNN of ``point["depth"]`` (its
     final weights) or, for ``point["network"] == "untrained"``, the same sweep network's
     initial weights."""
+    started = time.perf_counter()
     source = cnn_depth_source(scratch, point["preset"])
     cnn_point = cnn.main_point(point["preset"], point["seed"], point["backend"],
                                point["depth"])
@@ -139,11 +141,15 @@ def compute_point(point: dict, scratch: Path | None = None) -> dict:
     params = {k: xp.asarray(v) for k, v in (WT if point["network"] == "trained" else W0).items()}
     model = cnn.cnn(point["depth"], cnn.PRESETS[point["preset"]]["channels"])
     x_tr, y_tr, x_te, y_te = _probe_data(point["seed"], point["n_train"], point["n_test"])
+    loaded = time.perf_counter()
     errors = layer_errors(model, params, point["depth"], x_tr, y_tr, x_te, y_te)
     # a trained net's fit (IC's precondition) as ic.cnn-depth measured it
     fit = cnn.fit_of(source, cnn_point) if point["network"] == "trained" else {}
     return {"errors": errors, "n_train": len(y_tr), "n_test": len(y_te),
-            "source": str(source), **fit}
+            "source": str(source), **fit,
+            # where the point's time went (the runner moves it beside the point file)
+            "phases": {"loading": loaded - started,
+                       "probes": time.perf_counter() - loaded}}
 
 
 def points(preset: str, seed: int, backend: str) -> list[dict]:

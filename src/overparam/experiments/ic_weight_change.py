@@ -9,6 +9,7 @@ point results do not hold: the summary says so.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -65,17 +66,22 @@ def signal_rms(model: Model, params: dict, image: np.ndarray, depth: int) -> lis
 def compute_point(point: dict, scratch: Path | None = None) -> dict:
     """The per-layer relative weight change of the digit-7 CNN of ``point["depth"]``, and its
     per-layer signal on the training image before and after training."""
+    started = time.perf_counter()
     source = cnn_depth_source(scratch, point["preset"])
     cnn_point = cnn.main_point(point["preset"], point["seed"], point["backend"],
                                point["depth"])
     W0, WT = cnn.trained_weights(source, cnn_point)
     model = cnn.cnn(point["depth"], cnn.PRESETS[point["preset"]]["channels"])
     X = cnn.training_image(point["seed"], 7)[0]
+    loaded = time.perf_counter()
     return {"changes": relative_changes(W0, WT, cnn.conv_keys(point["depth"])),
             "rms_init": signal_rms(model, W0, X, point["depth"]),
             "rms_final": signal_rms(model, WT, X, point["depth"]),
             "rms_image": float(np.sqrt(np.mean(X**2))), "source": str(source),
-            **cnn.fit_of(source, cnn_point)}
+            **cnn.fit_of(source, cnn_point),
+            # where the point's time went (the runner moves it beside the point file)
+            "phases": {"loading": loaded - started,
+                       "measurements": time.perf_counter() - loaded}}
 
 
 def points(preset: str, seed: int, backend: str) -> list[dict]:

@@ -26,6 +26,7 @@ import functools
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,15 @@ def train_point(point: dict, scratch: Path | None = None) -> dict:
     wd = cfg["weight_decay"] if point["weight_decay"] else 0.0
     params = model.init(tuple(shape), seed=point["seed"], init="xavier-uniform", dtype=dtype,
                         backend=point["backend"])
+    started = time.perf_counter()
+    spent = {"measurements": 0.0}
+
+    def measure(p: dict, inputs, labels) -> tuple[float, float]:
+        t = time.perf_counter()
+        out = _evaluate(model, p, inputs, labels)
+        spent["measurements"] += time.perf_counter() - t
+        return out
+
     key = point_key(point)
     hist_path = None if scratch is None else Path(scratch) / "history.json"
     history: list[dict] = []
@@ -249,9 +259,9 @@ def train_point(point: dict, scratch: Path | None = None) -> dict:
         saved = json.loads(hist_path.read_text(encoding="utf-8"))
         history = saved["history"] if saved.get("key") == key else []
     if not history:
-        loss0, acc0 = _evaluate(model, params, X, y)
+        loss0, acc0 = measure(params, X, y)
         history = [{"epoch": 0, "step": 0, "train_loss": loss0, "train_acc": acc0,
-                    "test_acc": _evaluate(model, params, Xt, y_test)[1]}]
+                    "test_acc": measure(params, Xt, y_test)[1]}]
     checkpoint = None
     if scratch is not None:
         checkpoint = Checkpoint(Path(scratch) / "train.npz", every_seconds=CHECKPOINT_SECONDS,
@@ -262,12 +272,12 @@ def train_point(point: dict, scratch: Path | None = None) -> dict:
 
     def on_epoch(step: int, p: dict, _loss: float) -> None:
         last["params"] = p
-        loss, acc = _evaluate(model, p, X, y)
+        loss, acc = measure(p, X, y)
         history[:] = [h for h in history if h["step"] < step]
         epoch = step // per_epoch
         # the test set every ``test_every`` epochs and at the end (the training set, which
         # decides when the network is fitted, every epoch)
-        test = (_evaluate(model, p, Xt, y_test)[1] if acc >= FIT_THRESHOLD or epoch %
+        test = (measure(p, Xt, y_test)[1] if acc >= FIT_THRESHOLD or epoch %
                 cfg["test_every"] == 0 or epoch == cfg["max_epochs"] else None)
         history.append({"epoch": epoch, "step": step, "train_loss": loss, "train_acc": acc,
                         "test_acc": test})
@@ -304,13 +314,16 @@ def train_point(point: dict, scratch: Path | None = None) -> dict:
             status = "fitted"
     final = history[-1]
     if final["test_acc"] is None:  # stopped between test evaluations (divergence)
-        final["test_acc"] = _evaluate(model, last["params"], Xt, y_test)[1]
+        final["test_acc"] = measure(last["params"], Xt, y_test)[1]
     return {"status": status, "fit_step": final["step"] if status == "fitted" else None,
             "epochs": final["epoch"], "steps_per_epoch": per_epoch, "diverged_at": diverged_at,
             "train_acc": final["train_acc"], "test_acc": final["test_acc"],
             "corrupted_fraction": float(d["corrupted"].mean()),
             "n_train": n, "n_test": int(len(y_test)), "params": model.param_count(tuple(shape)),
-            "history": history}
+            "history": history,
+            # where the point's time went (the runner moves it beside the point file)
+            "phases": {"training": time.perf_counter() - started - spent["measurements"],
+                       **spent}}
 
 
 def points(preset: str, seed: int, backend: str) -> list[dict]:
