@@ -22,7 +22,7 @@ def spd(n, seed=0):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n,block", [(300, 64), (257, 256), (50, 128), (1, 4)])
+@pytest.mark.parametrize("n,block", [(300, 64), (129, 64), (257, 256), (50, 128), (1, 4)])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_factor_matches_numpy_float64_cholesky(dtype, n, block, threads):
     K = spd(n, seed=n)

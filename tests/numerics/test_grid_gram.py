@@ -30,16 +30,46 @@ def exact_block(Pa, Pb, gamma):
 def test_blocks_are_exact_where_one_float32_gemm_is_not():
     P, X = pixels(300)
     rows = gg.grid_rows(X, GRID)
-    assert len(rows.chunks) >= 4  # 784·255² ≈ 5.1e7 > 2²⁴: one chunk could not be exact
-    for f0, f1 in gg.chunk_bounds(rows):
-        assert (P[:, f0:f1].astype(np.float64) ** 2).max(axis=0).sum() <= gg.EXACT_FLOAT32
+    # each feature centred midway (0…255: 127, |p − 127| ≤ 128): 784·128² ≈ 1.3e7 ≤ 2²⁴,
+    # one chunk
+    assert np.array_equal(rows.layout.centre, (P.min(0) + P.max(0)) // 2)
+    assert gg.chunk_bounds(rows) == [(0, 784)]
     gamma = 0.0147
     got = gg.grid_rbf_block(rows, 10, 200, rows, 0, 120, gamma)
     want = exact_block(P[10:200], P[0:120], gamma)
     assert np.array_equal(got, want)  # the same float64 argument, the same exp
-    # independently: a single float32 GEMM over all 784 features loses integers
+    # independently: a single float32 GEMM of the raw levels over all 784 features loses
+    # integers (784·255² ≈ 5.1e7 > 2²⁴)
     one = P[:50].astype(np.float32) @ P[:50].astype(np.float32).T
     assert not np.array_equal(one.astype(np.int64), P[:50] @ P[:50].T)
+
+
+@pytest.mark.parametrize("d, chunks", [(2000, 2), (4000, 4)])
+def test_blocks_over_several_chunks_are_exact(d, chunks):
+    # 2000 centred features of 128² ≈ 3.3e7 > 2²⁴: the chunks' sums are combined in float64
+    P, X = pixels(120, d=d, seed=1)
+    rows = gg.grid_rows(X, GRID)
+    assert len(rows.chunks) == chunks
+    for f0, f1 in gg.chunk_bounds(rows):
+        centred = P[:, f0:f1] - rows.layout.centre[f0:f1]
+        assert (centred.astype(np.float64) ** 2).max(axis=0).sum() <= gg.EXACT_FLOAT32
+    gamma = 2e-4
+    got = gg.grid_rbf_block(rows, 0, 70, rows, 30, 120, gamma)
+    assert np.array_equal(got, exact_block(P[:70], P[30:120], gamma))
+
+
+def test_the_centre_follows_each_features_range():
+    # levels 100…255 in one feature, 0…9 in another, constant 40 in a third
+    rng = np.random.default_rng(2)
+    P = np.stack([rng.integers(100, 256, 50), rng.integers(0, 10, 50), np.full(50, 40)], 1)
+    P[0] = [100, 0, 40]
+    P[1] = [255, 9, 40]
+    layout = gg.grid_layout(GRID, {"X": P / 255.0})
+    assert layout.centre.tolist() == [177.0, 4.0, 40.0]
+    rows = gg.grid_rows(P / 255.0, GRID, layout=layout)
+    assert np.array_equal(rows.sq, ((P - [177, 4, 40]) ** 2).sum(1).astype(np.float64))
+    assert np.array_equal(gg.grid_rbf_block(rows, 0, 50, rows, 0, 50, 1.0),
+                          exact_block(P, P, 1.0))
 
 
 def test_chunks_are_cut_at_the_float32_limit():
@@ -52,11 +82,16 @@ def test_data_off_the_grid_or_beyond_float32_is_refused():
     _, X = pixels(20, d=30)
     with pytest.raises(ValueError, match="X: expected entries on the grid"):
         gg.grid_rows(X + 1e-4, GRID)
-    with pytest.raises(ValueError, match="beyond float32"):
-        gg.grid_rows(np.full((3, 2), 5000.0), 1.0)
+    wide = np.array([[0.0, 0.0], [8192.0, 1.0]])
+    gg.grid_rows(wide, 1.0)  # centred on 4096: 4096² = 2²⁴, still exact
+    with pytest.raises(ValueError, match="X: a feature spans 8193 grid steps, beyond float32"):
+        gg.grid_rows(wide + [[0.0, 0.0], [1.0, 0.0]], 1.0)
     rows = gg.grid_rows(X, GRID)
     with pytest.raises(ValueError, match="X_new: larger values"):
-        gg.grid_rows(X * 40, GRID, "X_new", bounds=gg.chunk_bounds(rows))
+        gg.grid_rows(X * 40, GRID, "X_new", layout=rows.layout)
+    other = gg.grid_rows(X[:, ::-1].copy(), GRID)
+    with pytest.raises(ValueError, match="different layouts"):
+        gg.grid_rbf_block(rows, 0, 5, other, 0, 5, 1.0)
 
 
 def test_solver_on_the_grid_matches_scipy_and_the_float64_path():
@@ -84,9 +119,10 @@ def test_solver_on_the_grid_matches_scipy_and_the_float64_path():
 
 
 def test_predictions_on_test_data_brighter_than_the_training_data_stay_exact():
-    # dim training images (levels ≤ 30: one chunk would do for them) and bright test images
-    # (levels to 255): the chunks must be cut for both, or the test side's products overflow
-    # float32's exact integers (the full run at 300 training images met this)
+    # dim training images (levels ≤ 30, centred on 15) and bright test images (levels to 255,
+    # 240 from that centre): the centre and chunks must be chosen for both, or the test
+    # side's products overflow float32's exact integers (the full run at 300 training images
+    # met this with uncentred chunks)
     rng = np.random.default_rng(7)
     P = rng.integers(0, 31, size=(200, 784))
     Pt = rng.integers(0, 256, size=(40, 784))
@@ -97,5 +133,10 @@ def test_predictions_on_test_data_brighter_than_the_training_data_stay_exact():
     # the same exact entries; only the product with α is summed in another order
     tol = 200 * 4 * 2.0**-53 * (np.abs(exact_block(Pt, P, gamma)) @ np.abs(alpha)).max()
     assert np.abs(got - want).max() <= tol
-    assert gg.shared_bounds(GRID, {"X": P / 255.0}) == [(0, 784)]
-    assert len(gg.shared_bounds(GRID, {"X": P / 255.0, "X_new": Pt / 255.0})) > 1
+    assert gg.grid_layout(GRID, {"X": P / 255.0}).centre.max() == 15.0
+    both = gg.grid_layout(GRID, {"X": P / 255.0, "X_new": Pt / 255.0})
+    lo = np.minimum(P.min(0), Pt.min(0))
+    assert np.array_equal(both.centre, (lo + np.maximum(P.max(0), Pt.max(0))) // 2)
+    assert both.bounds == ((0, 784),)
+    with pytest.raises(ValueError, match="X_new: larger values"):
+        gg.grid_rows(Pt / 255.0, GRID, "X_new", layout=gg.grid_layout(GRID, {"X": P / 255.0}))

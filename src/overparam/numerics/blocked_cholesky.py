@@ -9,9 +9,11 @@ Fortran order, overwriting A:
    (a pivot ≤ 0 is a breakdown of *this* block: reported at once, with its global index);
    L₁₁ is written back in A's dtype;
 2. the panel below it: L₂₁ = A₂₁ L₁₁⁻ᵀ by ``?trsm`` in A's dtype, in place;
-3. the trailing lower triangle: A₂₂ ← A₂₂ − L₂₁ L₂₁ᵀ by ``?gemm``, one column block of width
-   b at a time (only the lower part and the diagonal blocks are ever written, so the untouched
-   upper triangle of a lazily mapped matrix stays unmapped).
+3. the trailing lower triangle: A₂₂ ← A₂₂ − L₂₁ L₂₁ᵀ one column block of width b at a time,
+   its diagonal square's lower triangle by ``?syrk`` and the rows below it by ``?gemm`` (only
+   the lower triangle is ever written, so the untouched upper triangle of a lazily mapped
+   matrix stays unmapped; a ``gemm`` over the whole square would spend n²b/2 flops, 2.5 % of
+   the n³/3 at n = 60,000 and b = 1024, on its upper half).
 
 The BLAS calls go through SciPy's ``cython_blas`` function pointers with a leading dimension,
 so panels and trailing blocks are updated where they lie; SciPy's Python wrappers would copy a
@@ -65,20 +67,23 @@ _INT = ctypes.POINTER(ctypes.c_int)
 _CHAR = ctypes.c_char_p
 _PTR = ctypes.c_void_p
 # Fortran BLAS: every argument by reference
+_SYRK = ctypes.CFUNCTYPE(None, _CHAR, _CHAR, _INT, _INT, _PTR, _PTR, _INT, _PTR, _PTR, _INT)
 _GEMM = ctypes.CFUNCTYPE(None, _CHAR, _CHAR, _INT, _INT, _INT, _PTR, _PTR, _INT, _PTR, _INT,
                          _PTR, _PTR, _INT)
 _TRSM = ctypes.CFUNCTYPE(None, _CHAR, _CHAR, _CHAR, _CHAR, _INT, _INT, _PTR, _PTR, _INT, _PTR,
                          _INT)
 
 
-def _routines(dtype: np.dtype) -> tuple[Any, Any, Any]:
-    """(gemm, trsm, the scalar type) of SciPy's BLAS for ``dtype`` (float32 or float64)."""
+def _routines(dtype: np.dtype) -> tuple[Any, Any, Any, Any]:
+    """(gemm, syrk, trsm, the scalar type) of SciPy's BLAS for ``dtype`` (float32 or
+    float64)."""
     from scipy.linalg import cython_blas
 
     prefix, scalar = ("s", ctypes.c_float) if dtype == np.float32 else ("d", ctypes.c_double)
     gemm = _GEMM(_capsule_pointer(cython_blas, prefix + "gemm"))
+    syrk = _SYRK(_capsule_pointer(cython_blas, prefix + "syrk"))
     trsm = _TRSM(_capsule_pointer(cython_blas, prefix + "trsm"))
-    return gemm, trsm, scalar
+    return gemm, syrk, trsm, scalar
 
 
 def _ref(value: int) -> Any:
@@ -107,7 +112,7 @@ def blocked_cholesky_in_place(A: np.ndarray, *, block: int = BLOCK, progress: An
         raise ValueError(f"A: expected a Fortran-ordered float32 or float64 array, got "
                          f"{A.dtype}, f_contiguous={A.flags.f_contiguous}")
     n = A.shape[0]
-    gemm, trsm, scalar = _routines(A.dtype)
+    gemm, syrk, trsm, scalar = _routines(A.dtype)
     one, minus_one = ctypes.byref(scalar(1.0)), ctypes.byref(scalar(-1.0))
     lda = _ref(n)
     for k0 in range(0, n, block):
@@ -127,10 +132,14 @@ def blocked_cholesky_in_place(A: np.ndarray, *, block: int = BLOCK, progress: An
                  _PTR(_address(A, k0, k0)), lda, _PTR(_address(A, k1, k0)), lda)
             for j0 in range(k1, n, block):
                 j1 = min(n, j0 + block)
-                # A[j0:, j0:j1] -= L21[j0:] L21[j0:j1]ᵀ
-                panel = _PTR(_address(A, j0, k0))
-                gemm(b"N", b"T", _ref(n - j0), _ref(j1 - j0), _ref(b), minus_one, panel, lda,
+                # tril(A[j0:j1, j0:j1]) -= L21[j0:j1] L21[j0:j1]ᵀ
+                syrk(b"L", b"N", _ref(j1 - j0), _ref(b), minus_one,
                      _PTR(_address(A, j0, k0)), lda, one, _PTR(_address(A, j0, j0)), lda)
+                if j1 < n:
+                    # A[j1:, j0:j1] -= L21[j1:] L21[j0:j1]ᵀ
+                    gemm(b"N", b"T", _ref(n - j1), _ref(j1 - j0), _ref(b), minus_one,
+                         _PTR(_address(A, j1, k0)), lda, _PTR(_address(A, j0, k0)), lda, one,
+                         _PTR(_address(A, j1, j0)), lda)
         if progress is not None:
             progress(b)
     return A

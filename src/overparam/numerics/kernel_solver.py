@@ -77,7 +77,7 @@ from overparam.numerics.blocked_cholesky import (
     blas_provenance,
     blocked_cholesky_in_place,
 )
-from overparam.numerics.grid_gram import GridRows, grid_rbf_block, grid_rows, shared_bounds
+from overparam.numerics.grid_gram import GridRows, grid_layout, grid_rbf_block, grid_rows
 from overparam.numerics.kernels import KERNELS
 from overparam.numerics.validation import check_array, check_choice, check_scalar, memory_for
 
@@ -425,10 +425,10 @@ def kernel_predict(X_new: Any, X: Any, alpha: Any, *, kind: str, gamma: float = 
     on_grid = new_on_grid = None
     if grid is not None and xp is np:
         grid = check_scalar(grid, "grid", low=0.0, low_open=True)
-        # chunks exact for both sides: X_new may be brighter than X in some feature
-        bounds = shared_bounds(grid, {"X": X, "X_new": X_new})
-        on_grid = grid_rows(X, grid, "X", bounds=bounds)
-        new_on_grid = grid_rows(X_new, grid, "X_new", bounds=bounds)
+        # one centre and chunks for both sides: X_new may be brighter than X in some feature
+        layout = grid_layout(grid, {"X": X, "X_new": X_new})
+        on_grid = grid_rows(X, grid, "X", layout=layout)
+        new_on_grid = grid_rows(X_new, grid, "X_new", layout=layout)
 
     def work(tile: tuple[int, int, int, int], worker: int) -> None:
         r0, r1, c0, c1 = tile
