@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from overparam.experiments import findings as fd
+from overparam.experiments.protocol import timing_text
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "reproductions"
@@ -33,6 +34,16 @@ def test_no_finding_is_shown_with_its_precondition_unmet(out):
         if not raw["precondition"]["met"]:
             assert raw["verdict"] == fd.NOT_ASSESSABLE, (out.name, raw["key"])
         fd.from_json(raw)  # the constructor's checks, again
+
+
+@pytest.mark.parametrize("out", OUTPUTS, ids=[p.name for p in OUTPUTS])
+def test_each_summary_says_where_its_time_went(out):
+    data = _results(out)
+    lines = (out / "summary.md").read_text(encoding="utf-8").splitlines()
+    if "timing" in data:
+        assert timing_text(data["timing"]) in lines
+    if out.name.endswith("-standard"):  # issue 25: per-phase timings in the standard outputs
+        assert data["timing"]["phases_seconds"], f"{out.name}: no per-phase timings"
 
 
 @pytest.mark.parametrize("out", OUTPUTS, ids=[p.name for p in OUTPUTS])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from overparam.cli import main
 from overparam.common.outputs import check_output_set
-from overparam.experiments.protocol import Summary, render_summary
+from overparam.experiments.protocol import Summary, render_summary, timing_text
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sweep_points import computed, install_tiny_experiment  # noqa: E402
@@ -61,3 +61,19 @@ def test_a_declaration_without_the_three_presets_or_with_clashing_figures_is_ref
     with pytest.raises(ValueError, match="figures"):
         Experiment(presets=three, figures={"results.json": "Fig. 1"}, **common)
     assert Experiment(presets=three, figures={"fig.png": "Fig. 1"}, **common).id == "x.y"
+
+
+def test_timing_text_reads_the_sweep_the_phases_and_the_slowest_point():
+    t = {"sweep_seconds": 785.4, "points_seconds": 1500.2,
+         "phases_seconds": {"measurements": 3.25, "training": 1200.0},
+         "per_point": [{"point": {"depth": 5, "seed": 0, "preset": "standard"}, "seconds": 40.0},
+                       {"point": {"depth": 20, "seed": 1, "backend": "numpy"}, "seconds": 64.6},
+                       {"point": {"depth": 7, "seed": 2}, "seconds": None}]}
+    assert timing_text(t) == (
+        "Where the time went: the sweep took 785 s of wall time; its points 1,500 s between "
+        "them; phases summed over the points: training 1,200 s, measurements 3.2 s; the "
+        "slowest point (depth 20, seed 1) 65 s.")
+    old = {"sweep_seconds": None, "points_seconds": None, "phases_seconds": {},
+           "per_point": []}
+    assert timing_text(old) == ("Where the time went: no phases recorded (points computed "
+                                "before they were).")

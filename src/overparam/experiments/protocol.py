@@ -35,7 +35,7 @@ from overparam.numerics.atomic import write_text_atomic
 from overparam.numerics.backend import get_xp
 
 __all__ = ["OPTIONAL_PRESETS", "PRESETS", "STANDARD_FILES", "Experiment", "Outputs", "Summary",
-           "regenerate", "render_summary", "reproduce", "timing"]
+           "regenerate", "render_summary", "reproduce", "timing", "timing_text"]
 
 PRESETS = ("smoke", "quick", "paper")
 #: presets a reproduction may declare besides ``PRESETS``
@@ -224,16 +224,48 @@ def timing(rows: Sequence[Mapping], out_dir: Path | None,
             "phases_seconds": phases, "per_point": per_point}
 
 
+def _seconds(value: float) -> str:
+    return f"{value:,.0f} s" if value >= 10 else f"{value:.2g} s"
+
+
+#: point fields that say where a point runs, not what it computes
+_PLACE_KEYS = {"preset", "backend", "dataset", "data_dir"}
+
+
+def timing_text(t: Mapping) -> str:
+    """summary.md's "Where the time went" line, from results.json's ``timing``: the sweep's
+    wall time, the points' seconds and their phases summed (largest first), and the slowest
+    point."""
+    parts = []
+    if t.get("sweep_seconds") is not None:
+        parts.append(f"the sweep took {_seconds(t['sweep_seconds'])} of wall time")
+    if t.get("points_seconds") is not None:
+        parts.append(f"its points {_seconds(t['points_seconds'])} between them")
+    phases = t.get("phases_seconds") or {}
+    if phases:
+        parts.append("phases summed over the points: " + ", ".join(
+            f"{k} {_seconds(v)}" for k, v in sorted(phases.items(), key=lambda kv: -kv[1])))
+    else:
+        parts.append("no phases recorded (points computed before they were)")
+    timed = [p for p in t.get("per_point", []) if p.get("seconds") is not None]
+    if timed:
+        top = max(timed, key=lambda p: p["seconds"])
+        label = ", ".join(f"{k} {v}" for k, v in top["point"].items()
+                          if k not in _PLACE_KEYS and isinstance(v, (int, float, str)))
+        parts.append(f"the slowest point ({label}) {_seconds(top['seconds'])}")
+    return "Where the time went: " + "; ".join(parts) + "."
+
+
 def _write_set(experiment: Experiment, out: Path, rows: list, *, preset: str, seed: int,
                backend: str, sweep_seconds: float | None, extra: Mapping | None = None,
                timing_override: Mapping | None = None) -> None:
     made = experiment.outputs(rows, preset=preset, seed=seed, backend=backend)
-    summary = render_summary(made.summary, experiment.figures)
+    spent = timing_override if timing_override is not None else timing(rows, out, sweep_seconds)
+    summary = render_summary(made.summary, experiment.figures) + "\n" + timing_text(spent) + "\n"
     results = {"experiment": experiment.id, "preset": preset,
                "config": experiment.presets[preset], **made.metadata, **(extra or {}),
                "findings": [f.to_json() for f in made.findings],
-               "timing": (timing_override if timing_override is not None
-                          else timing(rows, out, sweep_seconds)), "points": rows}
+               "timing": spent, "points": rows}
     with output_set(out, f"reproduction {experiment.id}") as staged:
         staged.write_text("results.json", json.dumps(results, indent=1) + "\n")
         staged.write_text("results.csv", _csv_text(made.csv_header, made.csv_rows))
