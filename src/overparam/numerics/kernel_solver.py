@@ -13,8 +13,9 @@ LAPACK call; in float64 K alone is 28.8 GB. Here:
    OpenBLAS #2821). Only the lower triangle is ever written, so the upper half of the
    allocation is never touched and takes no physical memory.
 2. A Cholesky factor in float32 overwrites K: ``numerics.blocked_cholesky`` (diagonal blocks
-   factored in float64, panels by ``strsm``, trailing updates by ``sgemm`` on all BLAS
-   threads; a breakdown is reported at the block where it happens).
+   factored in float64, panels by ``strsm``, trailing updates by ``ssyrk`` on the diagonal
+   squares (1024 × 1024, far below the sizes of the SYRK failure above) and ``sgemm`` below
+   them, on all BLAS threads; a breakdown is reported at the block where it happens).
 3. Iterative refinement: r = y − Kα with K's tiles recomputed in float64 from X (never
    stored, on the workers of step 1), α ← α + L⁻ᵀL⁻¹r, until ‖r‖_F/‖y‖_F ≤ ``tol`` (default
    1e-6). The residual is measured against the **float64 kernel** (each entry computed in
@@ -620,7 +621,8 @@ def _save_solution(folder: Path, key: str, alpha: Any, r: Any, history: list[flo
 
 #: what factors K on NumPy
 FACTOR_ROUTINE = ("numerics.blocked_cholesky: float64 diagonal blocks (LAPACK dpotrf), "
-                  "panels by ?trsm, trailing updates by ?gemm, on BLAS threads")
+                  "panels by ?trsm, trailing updates by ?syrk (diagonal squares) and ?gemm, "
+                  "on BLAS threads")
 #: Gaussian probes of the factor's backward error
 PROBES = 4
 
