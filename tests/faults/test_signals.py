@@ -2,6 +2,7 @@
 reproduce``: afterwards the output directory holds the previous outputs untouched or a new
 complete set — never two runs mixed — and no worker process outlives a killed reproduce."""
 
+import json
 import os
 import shutil
 import signal
@@ -36,6 +37,18 @@ VERIFY_MOMENTS = {
 }
 
 
+def _errors_in(out):
+    """The first line of each ``error`` item of the report in ``out`` (what a failed run
+    reported, for the assertion's message)."""
+    path = out / "report.json"
+    if not path.exists():
+        return []
+    report = json.loads(path.read_text(encoding="utf-8"))
+    return [(c["id"], (ev.get("details") or "").splitlines()[:1])
+            for c in report.get("claims", []) for ev in c["evidence"]
+            if ev["verdict"] == "error"]
+
+
 def test_verify_killed_at_several_moments_keeps_one_whole_report(tmp_path):
     """Each signal at each moment, all runs side by side (each in its own copy of a
     directory holding an earlier report)."""
@@ -67,7 +80,8 @@ def test_verify_killed_at_several_moments_keeps_one_whole_report(tmp_path):
             assert "Traceback" not in err
             assert not staging_dirs(out)
         # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports a process they ended
-        assert proc.returncode in (0, 128 + sig, -signal.SIGKILL), (sig, moment, err)
+        assert proc.returncode in (0, 128 + sig, -signal.SIGKILL), (sig, moment, err,
+                                                                     _errors_in(out))
         # one whole set as a reader sees it right after the stop: the previous one, or —
         # when the signal came while the new set was being swapped in, which then completes
         # before the stop — the new one; the next run's tidying changes nothing of it

@@ -16,12 +16,32 @@ from overparam.verify.types import Check, Claim, ClaimResult, Context, Evidence
 
 __all__ = ["Claim", "Context", "all_claims", "run_check", "run_claim", "select_claims"]
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of a KeyboardInterrupt (Ctrl-C, or the CLI's SIGTERM): found
+    in its cause or context chain or, for an exception group, its members — a library that
+    wraps the interruption (hypothesis reports one that lands while it runs a test case as a
+    FlakyFailure) must not turn the user's stop into a check's error."""
+    seen, todo = set(), [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        todo += [e.__cause__, e.__context__, *getattr(e, "exceptions", ())]
+    return False
+
+
 def run_check(check: Check, ctx: Context) -> list[Evidence]:
     """One check's evidence as a list; a check that raises yields one ``error`` item with its
-    traceback instead of stopping the report."""
+    traceback instead of stopping the report — but for an interruption, which stops the run
+    (KeyboardInterrupt, also when a library wrapped it in another exception)."""
     try:
         out = check(ctx)
     except Exception as exc:  # a failing check is reported, never hidden
+        if _interrupted(exc):
+            raise KeyboardInterrupt from exc
         return [Evidence(
             kind=getattr(check, "__name__", "check"), verdict="error",
             details=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}")]
