@@ -15,6 +15,12 @@ representative matrix product (``GEMMS``: the first layer's forward product, a C
 one im2col product) by NumPy (OpenBLAS) and by ``torch.mm`` (PyTorch's x86 wheels link MKL):
 a step ratio that follows the GEMM ratio is the libraries' difference, not the engine's.
 
+Beside the ratio of the two medians, each row gives the paired one: in every round the ratio
+of the two engines' block medians (the blocks run back to back, so the machine's drift
+between rounds cancels), their median and its distribution-free 95 % interval
+(``paired_ratio_interval``), and a verdict: "faster" or "slower" when the interval excludes
+1, "tied" when it holds 1 (the run cannot tell the two engines apart).
+
 Each engine runs in a process of its own (its BLAS/OpenMP threads set by environment before
 the libraries load) and the two take turns in blocks of ``--block`` steps, alternating which
 goes first, with a pause between blocks: in one process, OpenBLAS's idle workers spin for up
@@ -259,6 +265,32 @@ class _Worker:
         self.proc.wait()
 
 
+def paired_ratio_interval(ratios: list[float], level: float = 0.95) -> dict:
+    """The median of the per-round ratios (ours / torch, each the ratio of the two engines'
+    block medians in one round, so the machine's drift between rounds cancels) and its
+    distribution-free confidence interval: the order statistics r_(k) and r_(n+1−k), k the
+    largest with P(Binomial(n, ½) < k) ≤ (1 − level)/2, which cover the true median with
+    probability ≥ level whatever the ratios' distribution (Conover, Practical Nonparametric
+    Statistics, §3.2). ``verdict``: "faster" when the interval lies below 1, "slower" above
+    1, "tied" when it contains 1 (or when too few rounds give no interval at this level)."""
+    from scipy.stats import binom
+
+    r = np.sort(np.asarray(ratios, dtype=float))
+    n = r.size
+    if n == 0:
+        raise ValueError("paired_ratio_interval: expected at least one ratio")
+    k = 0
+    while k + 1 <= n // 2 and binom.cdf(k, n, 0.5) <= (1 - level) / 2:
+        k += 1  # now P(X < k) = cdf(k − 1) ≤ α/2
+    if k == 0:
+        low, high = 0.0, float("inf")
+    else:
+        low, high = float(r[k - 1]), float(r[n - k])
+    verdict = "faster" if high < 1 else "slower" if low > 1 else "tied"
+    return {"median": float(np.median(r)), "low": low, "high": high, "level": level,
+            "rounds": int(n), "verdict": verdict}
+
+
 def measure(threads: int, rounds: int, block: int, warmup: int, cases: list[str],
             blas_timeout: int) -> list:
     """Rows of one thread count: each case and dtype timed in ``rounds`` alternating blocks."""
@@ -272,12 +304,18 @@ def measure(threads: int, rounds: int, block: int, warmup: int, cases: list[str]
                 agreement = theirs.ask(case=case, dtype=dtype)
                 ours.ask(run=warmup)
                 theirs.ask(run=warmup)
-                ta, tb = [], []
+                ta, tb, round_ratios = [], [], []
                 load = os.getloadavg()[0]
                 for r in range(rounds):
-                    for w, ts in ((ours, ta), (theirs, tb))[::1 if r % 2 == 0 else -1]:
+                    medians = {}
+                    for name, w, ts in (("ours", ours, ta),
+                                        ("torch", theirs, tb))[::1 if r % 2 == 0 else -1]:
                         time.sleep(PAUSE)
-                        ts += w.ask(run=block)["times"]
+                        times = w.ask(run=block)["times"]
+                        ts += times
+                        medians[name] = float(np.median(times))
+                    round_ratios.append(medians["ours"] / medians["torch"])
+                paired = paired_ratio_interval(round_ratios)
                 qa = np.percentile(ta, [25, 50, 75]) * 1e3
                 qb = np.percentile(tb, [25, 50, 75]) * 1e3
                 shape = list(GEMMS[case])
@@ -286,6 +324,7 @@ def measure(threads: int, rounds: int, block: int, warmup: int, cases: list[str]
                        "ours_ms": qa[1], "torch_ms": qb[1], "ratio": qa[1] / qb[1],
                        "ours_quartiles_ms": [qa[0], qa[2]],
                        "torch_quartiles_ms": [qb[0], qb[2]],
+                       "round_ratios": round_ratios, "paired_ratio": paired,
                        "load_average_1min": [load, os.getloadavg()[0]],
                        "gemm": {"shape_mkn": shape, "ours_ms": gemm[0] * 1e3,
                                 "torch_ms": gemm[1] * 1e3, "ratio": gemm[0] / gemm[1]},
@@ -293,7 +332,9 @@ def measure(threads: int, rounds: int, block: int, warmup: int, cases: list[str]
                 rows.append(row)
                 print(f"{threads} thread(s) | {case} {dtype}: ours {qa[1]:.2f} ms "
                       f"[{qa[0]:.2f}, {qa[2]:.2f}], torch {qb[1]:.2f} ms [{qb[0]:.2f}, "
-                      f"{qb[2]:.2f}], ratio {qa[1] / qb[1]:.2f}; its GEMM alone "
+                      f"{qb[2]:.2f}], ratio {qa[1] / qb[1]:.2f} (paired {paired['median']:.2f} "
+                      f"[{paired['low']:.2f}, {paired['high']:.2f}]: {paired['verdict']}); "
+                      f"its GEMM alone "
                       f"{gemm[0] / gemm[1]:.2f} (load {load:.1f})", flush=True)
     finally:
         ours.close()
@@ -365,12 +406,15 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print("\n| case | dtype | threads | ours (ms) [IQR] | torch (ms) [IQR] | ours / torch | "
-          "GEMM alone: OpenBLAS / torch |\n|---|---|---|---|---|---|---|")
+          "paired per round [95 % CI] | GEMM alone: OpenBLAS / torch |\n"
+          "|---|---|---|---|---|---|---|---|")
     for r in rows:
         (a0, a1), (b0, b1) = r["ours_quartiles_ms"], r["torch_quartiles_ms"]
+        p = r["paired_ratio"]
         print(f"| {r['case']} | {r['dtype']} | {r['threads']} | {r['ours_ms']:.2f} "
               f"[{a0:.2f}–{a1:.2f}] | {r['torch_ms']:.2f} [{b0:.2f}–{b1:.2f}] | "
-              f"{r['ratio']:.2f}× | {r['gemm']['ratio']:.2f}× |")
+              f"{r['ratio']:.2f}× | {p['median']:.2f}× [{p['low']:.2f}–{p['high']:.2f}] "
+              f"{p['verdict']} | {r['gemm']['ratio']:.2f}× |")
     print(f"\n{args.rounds} alternating blocks of {args.block} steps per engine; "
           f"written to {args.out}")
 
