@@ -325,7 +325,7 @@ def _sin_cos(x: Any, sin_out: Any = None) -> tuple[Any, Any]:
 
     Not split across threads: on the 2-core machine, two threads each running half of the
     table path's ~30 NumPy passes per chunk took 1.0–1.6× the time of one (every pass hands
-    the GIL over, and waking the other thread costs ~80 µs in this VM)."""
+    the GIL over, and a thread wake-up costs ~40 µs in this VM)."""
     xp = get_xp(x)
     if (xp is not np or x.dtype != np.float64 or x.size < _SC_MIN
             or not (-_SC_BOUND < x.min() and x.max() < _SC_BOUND)):  # NaN fails both
