@@ -158,6 +158,27 @@ def test_activations_in_place_compute_the_same_numbers(name):
     assert y2 is x2 and dx2 is dy2  # in the inputs' memory
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_against_the_workspace_zeros_is_relu(dtype):
+    # reference by selection, not by maximum: x where x > 0, else 0; the kept zeros must stay
+    # zero across calls (in place, several shapes) and a full workspace falls back to 0
+    rng = np.random.default_rng(1)
+    ws: dict = {}
+    for shape in [(3, 7), (2, 5, 5, 4), (3, 7)]:
+        x = rng.normal(size=shape).astype(dtype)
+        x.flat[0] = -0.0
+        expected = np.where(x > 0, x, dtype(0))
+        y, (_, saved) = nl.activation_forward("relu", x, inplace=True, workspace=ws)
+        assert y is x and saved is x
+        assert np.array_equal(y, expected)
+    zeros = [v for k, v in ws.items() if k != "bytes"]
+    assert len(zeros) == 2 and all(not z.any() for z in zeros)
+    full = {"bytes": nl.WORKSPACE_BYTES}
+    x = rng.normal(size=(3, 7)).astype(dtype)
+    y, _ = nl.activation_forward("relu", x, workspace=full)
+    assert np.array_equal(y, np.where(x > 0, x, dtype(0))) and list(full) == ["bytes"]
+
+
 def test_unknown_activation_and_loss_names_raise():
     with pytest.raises(ValueError, match="activation"):
         nl.activation_forward("tanh", np.ones(3))

@@ -68,6 +68,19 @@ def _buffer(workspace: dict | None, key: tuple, shape: tuple, dtype: Any, xp: An
     return buf
 
 
+def _kept_zeros(workspace: dict | None, shape: tuple, dtype: Any, xp: Any) -> Any:
+    """An all-zero array of this shape kept in ``workspace`` (never written), or None where
+    there is no workspace or it cannot hold one more (a fresh one per call would cost more
+    than it saves)."""
+    if workspace is None:
+        return None
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    key = (("zeros",), shape, dtype, xp.__name__)
+    if key not in workspace and workspace.get("bytes", 0) + nbytes > WORKSPACE_BYTES:
+        return None
+    return _buffer(workspace, ("zeros",), shape, dtype, xp, zero=True)
+
+
 def _row_patches(x: Any, pad: tuple[tuple[int, int], tuple[int, int]], kw: int,
                  workspace: dict | None, tag: str) -> Any:
     """x (N, H, W, C) zero-padded by ``pad`` and unfolded along the width only:
@@ -359,9 +372,13 @@ def activation(name: str, H: Any) -> tuple[Any, Any]:
     return s, s * (1 - s)
 
 
-def activation_forward(name: str, x: Any, *, inplace: bool = False) -> tuple[Any, tuple]:
+def activation_forward(name: str, x: Any, *, inplace: bool = False,
+                       workspace: dict | None = None) -> tuple[Any, tuple]:
     """φ(x) for φ in ACTIVATIONS and the cache for ``activation_backward``. With ``inplace``
     the result overwrites x (for temporaries the caller owns). Unknown names raise ValueError.
+    ``workspace``: a dict of scratch arrays (as in ``conv2d_forward``); ReLU takes its zeros
+    from there, since NumPy's maximum against a scalar 0 skips its vectorised loop (float32,
+    25k–262k entries: 13–190 µs against 3–43 µs for an array of zeros).
 
     The cache holds what φ' needs and no more: ReLU keeps its output (φ' = [y > 0]), sin
     keeps cos x, sigmoid its output s (φ' = s(1 − s)), identity nothing. Does not check
@@ -371,7 +388,8 @@ def activation_forward(name: str, x: Any, *, inplace: bool = False) -> tuple[Any
     xp = get_xp(x)
     out = x if inplace else None
     if name == "relu":
-        y = xp.maximum(x, 0, out=out)
+        zeros = _kept_zeros(workspace, x.shape, x.dtype, xp)
+        y = xp.maximum(x, 0 if zeros is None else zeros, out=out)
         return y, (name, y)
     if name == "sin":
         y, c = _sin_cos(x, out)

@@ -151,7 +151,7 @@ class Activation(Layer):
     kind = "activation"
 
     def forward(self, p, x, x_free, train, workspace=None):
-        y, cache = nl.activation_forward(self.name, x, inplace=x_free)
+        y, cache = nl.activation_forward(self.name, x, inplace=x_free, workspace=workspace)
         # ReLU's and sigmoid's caches hold y itself: nothing may overwrite it while training
         free = x_free if self.name == "identity" else (
             not train or self.name not in ("relu", "sigmoid"))
