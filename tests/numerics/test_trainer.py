@@ -47,6 +47,31 @@ def test_heavy_ball_and_nesterov_two_steps_by_hand():
     assert nv.params["w"][0] == pytest.approx(0.05, abs=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_gd_and_momentum_updates_are_the_textbook_expressions_bit_for_bit(dtype, nesterov):
+    # the updates form each array with one temporary; the reference is the plain expression
+    # (w − ηg; v ← βv + g, w − ηv or w − η(g + βv)), which must give the same bits
+    rng = np.random.default_rng(7)
+    shapes = {"a/W": (5, 7), "a/b": (7,), "c": (3, 2, 4)}
+    p = {k: rng.normal(size=s).astype(dtype) for k, s in shapes.items()}
+    g = {k: rng.normal(size=s).astype(dtype) for k, s in shapes.items()}
+    v = {k: rng.normal(size=s).astype(dtype) for k, s in shapes.items()}
+    kept = {k: (p[k].copy(), g[k].copy(), v[k].copy()) for k in p}
+    lr, beta = 0.0123, 0.9
+    new, _ = GradientDescent().update(p, g, lr, {})
+    for k in p:
+        assert new[k].dtype == dtype and np.array_equal(new[k], p[k] - lr * g[k])
+    new, state = Momentum(beta, nesterov=nesterov).update(p, g, lr, {"v": v})
+    for k in p:
+        v_ref = beta * v[k] + g[k]
+        w_ref = p[k] - lr * (g[k] + beta * v_ref) if nesterov else p[k] - lr * v_ref
+        assert np.array_equal(state["v"][k], v_ref) and np.array_equal(new[k], w_ref)
+        assert new[k].dtype == state["v"][k].dtype == dtype
+    for k in p:  # nothing mutated in place
+        assert all(np.array_equal(a, b) for a, b in zip((p[k], g[k], v[k]), kept[k], strict=True))
+
+
 @pytest.mark.parametrize("opt, factor", [
     (Adam(eps=0.0), 1.0), (Adamax(eps=0.0), 1.0), (Adagrad(eps=0.0), 1.0),
     (RMSprop(rho=0.99, eps=0.0), 10.0),
@@ -120,6 +145,43 @@ def test_minibatches_partition_each_epoch(n, b, step, seed):
     assert seen.min() >= 0 and seen.max() < n
     assert np.array_equal(minibatch_indices(n, b, step, seed=seed),
                           minibatch_indices(n, b, step, seed=seed))
+
+
+def test_minibatches_are_slices_of_the_seeded_epoch_permutation_and_callers_own_them():
+    # the reference draws each epoch's permutation directly; interleaved runs (two seeds, two
+    # sizes) must not see each other's cached epochs, and writing into a returned batch must
+    # not change a later one
+    from overparam.numerics.trainer import minibatch_indices
+
+    for step in [0, 1, 2, 3, 4, 5, 11, 3, 0]:
+        for n, b, seed in [(20, 6, 0), (20, 6, 1), (7, 2, 0)]:
+            epoch, k = divmod(step, n // b)
+            expected = np.random.default_rng([seed, epoch]).permutation(n)[k * b:(k + 1) * b]
+            got = minibatch_indices(n, b, step, seed=seed)
+            assert np.array_equal(got, expected)
+            got[:] = -1
+
+
+def test_the_largest_update_norm_is_the_largest_step_between_iterates():
+    # reference: every iterate kept by the callback (arrays the trainer hands out are never
+    # written again), the steps' norms by numpy's norm; a handful of float64 roundings apart
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(6, 4))
+
+    def f(p):
+        r = A @ p["w"] - 1.0
+        return 0.5 * float(r @ r), {"w": A.T @ r}
+
+    iterates = []
+
+    def keep(t, p, loss):
+        iterates.append(p["w"])
+
+    w0 = rng.normal(size=4)
+    res = train({"w": w0}, f, Momentum(0.9), Constant(0.02), max_steps=25, callback=keep)
+    steps = [np.linalg.norm(b - a) for a, b in zip([w0, *iterates[:-1]], iterates, strict=True)]
+    assert len(iterates) == 25 and res.max_update_norm == pytest.approx(max(steps), rel=1e-14)
+    assert np.array_equal(iterates[-1], res.params["w"])
 
 
 def test_minibatch_sgd_reaches_the_min_norm_interpolant():

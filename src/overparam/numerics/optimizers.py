@@ -45,6 +45,23 @@ def _zeros_like(params: Params) -> Params:
     return {k: get_xp(v).zeros_like(v) for k, v in params.items()}
 
 
+def _scaled_plus(a: Any, c: float, b: Any) -> Any:
+    """c·a + b as a new array with one temporary instead of two: a·c, then b added into it.
+    The same IEEE operations in the same order as ``c * a + b`` (products and sums commute),
+    so the same bits; where the sum would change dtype or shape, that expression itself."""
+    out = a * c
+    if out.dtype != get_xp(out).result_type(out, b) or out.shape != b.shape:
+        return c * a + b
+    out += b
+    return out
+
+
+def _minus_scaled(p: Any, lr: float, d: Any) -> Any:
+    """p − lr·d as ``_scaled_plus(d, −lr, p)``: negation is exact and x − y is x + (−y), so
+    the same bits as ``p - lr * d`` (one temporary in place of two)."""
+    return _scaled_plus(d, -lr, p)
+
+
 @dataclass(frozen=True)
 class GradientDescent:
     """Plain gradient descent: w ← w − η g."""
@@ -56,7 +73,7 @@ class GradientDescent:
 
     def update(self, params: Params, grads: Params, lr: float, state: dict):
         _checked(params, grads, lr)
-        return {k: params[k] - lr * grads[k] for k in params}, state
+        return {k: _minus_scaled(params[k], lr, grads[k]) for k in params}, state
 
 
 @dataclass(frozen=True)
@@ -79,11 +96,12 @@ class Momentum:
 
     def update(self, params: Params, grads: Params, lr: float, state: dict):
         _checked(params, grads, lr)
-        v = {k: self.beta * state["v"][k] + grads[k] for k in params}
+        v = {k: _scaled_plus(state["v"][k], self.beta, grads[k]) for k in params}
         if self.nesterov:
-            new = {k: params[k] - lr * (grads[k] + self.beta * v[k]) for k in params}
+            new = {k: _minus_scaled(params[k], lr, _scaled_plus(v[k], self.beta, grads[k]))
+                   for k in params}
         else:
-            new = {k: params[k] - lr * v[k] for k in params}
+            new = {k: _minus_scaled(params[k], lr, v[k]) for k in params}
         return new, {"v": v}
 
 
