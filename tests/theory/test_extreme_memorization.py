@@ -141,3 +141,23 @@ def test_hinge_gradient_does_not_turn_nan_into_zero():
         em.hinge_logit_gradient(np.array([[np.nan, 0.0]]), np.array([1]))
     with pytest.raises(ValueError, match="^margin: expected a number, got NaN"):
         em.hinge_logit_gradient(np.array([[1.0, 0.0]]), np.array([1]), margin=float("nan"))
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 7, 8, 20])
+def test_short_last_axis_reductions_equal_numpys_bit_for_bit(d):
+    # the slice-by-slice max and sum behind sin_kernel's exact scaling against NumPy's own
+    # reductions (the same order of additions below eight entries; the reduction itself
+    # beyond): magnitudes 1e-300…1e300, signed zeros, batches of several shapes
+    from overparam.theory.extreme_memorization import _max_abs_last, _sum_last
+
+    rng = np.random.default_rng(d)
+    for shape in [(d,), (5, d), (3, 4, d)]:
+        v = rng.standard_normal(shape) * 10.0 ** rng.uniform(-300, 300, size=shape)
+        v[v > 1] = -0.0
+        for got, expected in [(_max_abs_last(np, v), np.max(np.abs(v), axis=-1)),
+                              (_sum_last(np, v * v), (v * v).sum(axis=-1)),
+                              (_sum_last(np, v), v.sum(axis=-1))]:
+            got, expected = np.asarray(got), np.asarray(expected)
+            assert got.shape == expected.shape
+            assert np.array_equal(got, expected) and np.array_equal(np.signbit(got),
+                                                                    np.signbit(expected))
