@@ -113,15 +113,20 @@ class AlignmentAccumulator:
                 raise ValueError(f"G: expected vectors of length {self._sum[c].shape[0]} as "
                                  f"in earlier updates, got {total.shape[0]}")
             old = self._log_scale[c]
+            xp = get_xp(total)
+            self._sum[c] = self._sum[c].astype(xp.result_type(self._sum[c], total), copy=False)
+            # the class's sum vector (p entries: an MLP's every weight) is rescaled and added
+            # to in place: it is this accumulator's own array (``total`` is always a fresh one)
             if log_scale > old:
                 f = math.exp(old - log_scale)
-                self._sum[c], self._sq[c], self._norms[c] = (
-                    self._sum[c] * f, self._sq[c] * (f * f), self._norms[c] * f)
+                self._sum[c] *= f
+                self._sq[c], self._norms[c] = self._sq[c] * (f * f), self._norms[c] * f
                 self._log_scale[c] = log_scale
             else:
                 f = math.exp(log_scale - old) if log_scale > -math.inf else 0.0
-                total, sq, norms = total * f, sq * (f * f), norms * f
-            self._sum[c] = self._sum[c] + total
+                total *= f
+                sq, norms = sq * (f * f), norms * f
+            self._sum[c] += total
             self._sq[c] = self._sq[c] + sq
             self._norms[c] = self._norms[c] + norms
         else:
@@ -178,7 +183,15 @@ class AlignmentAccumulator:
             d, x, g, r = (p[0] for p in parts)
             sq = (k1 * k1) * (d * d).sum(1) * (x * x).sum(1) + (k2 * k2) * (g * g).sum(1) * (
                 r * r).sum(1)
-            total = xp.concatenate([(k1 * (d.T @ x)).ravel(), (k2 * (g.T @ r)).ravel()])
+            # both blocks' products written straight into the one flat vector, then scaled
+            total = xp.empty(d.shape[1] * x.shape[1] + g.shape[1] * r.shape[1],
+                             dtype=xp.result_type(d, x, g, r))
+            head = total[:d.shape[1] * x.shape[1]].reshape(d.shape[1], x.shape[1])
+            tail = total[d.shape[1] * x.shape[1]:].reshape(g.shape[1], r.shape[1])
+            xp.matmul(d.T, x, out=head)
+            xp.matmul(g.T, r, out=tail)
+            head *= k1
+            tail *= k2
             self._add(c, total, sq.sum(), xp.sqrt(sq).sum(), count, log_scale)
 
     def result(self) -> InClassAlignment:
