@@ -95,12 +95,15 @@ def per_example_gradients(X: Any, W1: Any, W2: Any, y: Any, *, act: str, loss: s
     Materialises n·(hd + kh) numbers; the alignment functions avoid that for large n.
     Arguments and their checks as ``per_example_factors``."""
     f = per_example_factors(X, W1, W2, y, act=act, loss=loss, margin=margin)
-    X = f["X"]
+    X, delta, G, R = f["X"], f["delta"], f["G"], f["R"]
     xp = get_xp(X)
-    n = X.shape[0]
-    dW1 = f["delta"][:, :, None] * X[:, None, :]
-    dW2 = f["G"][:, :, None] * f["R"][:, None, :]
-    return xp.concatenate([dW1.reshape(n, -1), dW2.reshape(n, -1)], axis=1)
+    n, (h, d), k = X.shape[0], delta.shape[1:] + X.shape[1:], G.shape[1]
+    # the outer products written straight into their columns (a row's column blocks reshape
+    # without a copy): one pass over the n·(hd + kh) numbers instead of two
+    out = xp.empty((n, h * d + k * h), dtype=xp.result_type(delta, X, G, R))
+    xp.multiply(delta[:, :, None], X[:, None, :], out=out[:, :h * d].reshape(n, h, d))
+    xp.multiply(G[:, :, None], R[:, None, :], out=out[:, h * d:].reshape(n, k, h))
+    return out
 
 
 def mean_loss_and_gradients(X: Any, W1: Any, W2: Any, y: Any, *, act: str, loss: str,
