@@ -57,16 +57,24 @@ def test_gd_and_momentum_updates_are_the_textbook_expressions_bit_for_bit(dtype,
     p = {k: rng.normal(size=s).astype(dtype) for k, s in shapes.items()}
     g = {k: rng.normal(size=s).astype(dtype) for k, s in shapes.items()}
     v = {k: rng.normal(size=s).astype(dtype) for k, s in shapes.items()}
+    # a Fortran-ordered parameter with C-ordered gradients (a transposed W0): the result's
+    # memory order must be the plain expression's too (a later product rounds by it)
+    p["a/W"] = np.asfortranarray(p["a/W"])
+    v["a/W"] = np.asfortranarray(v["a/W"])
     kept = {k: (p[k].copy(), g[k].copy(), v[k].copy()) for k in p}
     lr, beta = 0.0123, 0.9
     new, _ = GradientDescent().update(p, g, lr, {})
     for k in p:
-        assert new[k].dtype == dtype and np.array_equal(new[k], p[k] - lr * g[k])
+        ref = p[k] - lr * g[k]
+        assert new[k].dtype == dtype and np.array_equal(new[k], ref)
+        assert new[k].flags.c_contiguous == ref.flags.c_contiguous
     new, state = Momentum(beta, nesterov=nesterov).update(p, g, lr, {"v": v})
     for k in p:
         v_ref = beta * v[k] + g[k]
         w_ref = p[k] - lr * (g[k] + beta * v_ref) if nesterov else p[k] - lr * v_ref
         assert np.array_equal(state["v"][k], v_ref) and np.array_equal(new[k], w_ref)
+        assert state["v"][k].flags.c_contiguous == v_ref.flags.c_contiguous
+        assert new[k].flags.c_contiguous == w_ref.flags.c_contiguous
         assert new[k].dtype == state["v"][k].dtype == dtype
     for k in p:  # nothing mutated in place
         assert all(np.array_equal(a, b) for a, b in zip((p[k], g[k], v[k]), kept[k], strict=True))

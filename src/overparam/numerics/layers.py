@@ -388,7 +388,8 @@ def activation_forward(name: str, x: Any, *, inplace: bool = False,
     xp = get_xp(x)
     out = x if inplace else None
     if name == "relu":
-        zeros = _kept_zeros(workspace, x.shape, x.dtype, xp)
+        # C-ordered x only: against C-ordered zeros, another x's result would change order
+        zeros = _kept_zeros(workspace, x.shape, x.dtype, xp) if x.flags.c_contiguous else None
         y = xp.maximum(x, 0 if zeros is None else zeros, out=out)
         return y, (name, y)
     if name == "sin":

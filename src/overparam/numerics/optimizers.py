@@ -48,9 +48,14 @@ def _zeros_like(params: Params) -> Params:
 def _scaled_plus(a: Any, c: float, b: Any) -> Any:
     """c·a + b as a new array with one temporary instead of two: a·c, then b added into it.
     The same IEEE operations in the same order as ``c * a + b`` (products and sums commute),
-    so the same bits; where the sum would change dtype or shape, that expression itself."""
+    so the same bits. Where a and b are not both C- or both Fortran-ordered, or the sum would
+    change dtype or shape, that expression itself: its result's memory order then differs
+    from a's, and a later matrix product with the parameters rounds differently with it."""
     out = a * c
-    if out.dtype != get_xp(out).result_type(out, b) or out.shape != b.shape:
+    same_order = ((out.flags.c_contiguous and b.flags.c_contiguous)
+                  or (out.flags.f_contiguous and b.flags.f_contiguous))
+    if (not same_order or out.dtype != get_xp(out).result_type(out, b)
+            or out.shape != b.shape):
         return c * a + b
     out += b
     return out
